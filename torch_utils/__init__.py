@@ -1,0 +1,1 @@
+"""Own, dnnlib-free implementation of the `torch_utils` surface that NVlabs pickles reference."""
