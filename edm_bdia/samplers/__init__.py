@@ -1,0 +1,1 @@
+"""Sampler implementations; the public API is `edm_bdia.sample`."""
