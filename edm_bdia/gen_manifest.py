@@ -1,0 +1,120 @@
+"""The manifest in an output folder: which settings, network and package version made its images.
+
+`--resume` (and a plain rerun) only adds images to a folder whose manifest matches the current run, so one folder
+never mixes images from different settings. The manifest holds only what determines the images (not the batch
+size or process count, which do not change them), so a resumed run leaves it byte-identical.
+"""
+
+import hashlib
+import json
+import math
+import os
+
+import click
+import torch
+
+from edm_bdia.images import atomic_write
+
+MANIFEST_NAME = 'edm_bdia_manifest.json'
+
+
+def sha256_file(path, chunk_size=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(chunk_size), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_state(module):
+    """sha256 over the names, dtypes, shapes and bytes of a module's parameters and buffers."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)};'.encode())
+        digest.update(tensor.reshape(-1).view(dtype=torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def network_sha256(source, net):
+    """sha256 of the pickle `source` names (a path, URL or preset, from the download cache after loading), or of
+    the parameters and buffers for a built-in network that has no file."""
+    from edm_bdia.download import open_url
+    from edm_bdia.presets import PRESETS
+
+    location = PRESETS[source].url if source in PRESETS and not os.path.exists(source) else source
+    if location is None:
+        return sha256_state(net)
+    return sha256_file(open_url(location, return_filename=True, verbose=False))
+
+
+def _jsonable(value):
+    """Non-finite floats become strings ('inf'): strict JSON has no Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def make_manifest(*, version, network_source, network_sha256, sampler, sampler_kwargs, class_idx, subdirs,
+                  device_type):
+    return _jsonable(dict(
+        edm_bdia_version=version,
+        network=dict(source=network_source, sha256=network_sha256),
+        sampler=sampler,
+        sampler_kwargs=dict(sorted(sampler_kwargs.items())),
+        class_idx=class_idx,
+        subdirs=subdirs,
+        device_type=device_type,
+    ))
+
+
+def _identity(manifest):
+    """The parts that must match: everything except the network's spelling (a path may be written differently)."""
+    identity = dict(manifest)
+    identity['network'] = dict(manifest.get('network', {}), source=None)
+    return identity
+
+
+def differences(old, new):
+    """Human-readable 'key: old -> new' for every mismatching top-level setting."""
+    old, new = _identity(old), _identity(new)
+    return [f'{key}: {old.get(key)!r} -> {new.get(key)!r}' for key in sorted(set(old) | set(new))
+            if old.get(key) != new.get(key)]
+
+
+def read_manifest(outdir):
+    path = os.path.join(outdir, MANIFEST_NAME)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, 'r', encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f'cannot read {path} ({exc}); use a new --outdir') from None
+
+
+def write_manifest(outdir, manifest):
+    text = json.dumps(manifest, indent=2) + '\n'
+    atomic_write(os.path.join(outdir, MANIFEST_NAME), lambda f: f.write(text.encode('utf-8')))
+
+
+def claim_outdir(outdir, manifest, resume, has_images):
+    """Check `outdir` against the current run's manifest and record it. Refuses a folder made with different
+    settings, and a --resume into a folder that has images but no manifest (their settings are unknown)."""
+    existing = read_manifest(outdir)
+    if existing is not None:
+        diff = differences(existing, manifest)
+        if diff:
+            raise click.ClickException(
+                f'--outdir {outdir} holds images made with different settings ({"; ".join(diff)}); '
+                'use a new --outdir or rerun with the original settings')
+        return
+    if resume and has_images:
+        raise click.ClickException(
+            f'--resume: {outdir} has images but no {MANIFEST_NAME}, so their settings are unknown; '
+            'use a new --outdir, or rerun without --resume to overwrite them')
+    write_manifest(outdir, manifest)

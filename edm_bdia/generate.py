@@ -1,0 +1,241 @@
+"""Generate images with a (NVlabs EDM or built-in) network: NVlabs-compatible, sharded, resumable.
+
+NVlabs `generate.py` commands run unchanged and write the same PNG files: same options and defaults, per-seed
+random streams (float32 latents, then a class label if the net is conditional, then the sampler's draws), the
+same batching over ranks and the same uint8 conversion and file names (edm-format.md §3). Additions: BDIA
+(--gamma, --bdia-base), presets and a built-in offline default network, --device, --resume with a manifest,
+atomic writes, --grid and --npz, and one-line errors on every rank instead of tracebacks or hangs.
+
+Run as `edm-bdia-generate`, `python -m edm_bdia.generate` or `python generate.py`; under `torchrun` or `srun`
+the seeds are split over the processes.
+"""
+
+import os
+import sys
+import traceback
+
+import click
+import torch
+import tqdm
+
+import edm_bdia
+from edm_bdia import gen_manifest, gen_outputs, gen_sampler, gen_seeds
+from edm_bdia.gen_inputs import batch_inputs
+from edm_bdia.gen_net import sampler_device, sampling_net
+from edm_bdia.gen_writer import ImageWriter
+from edm_bdia.images import remove_stale_temp_files, to_hwc_arrays, to_uint8
+from edm_bdia.toy import TOY_MODEL_NAME
+from torch_utils import distributed
+
+
+class SeedList(click.ParamType):
+    """--seeds: NVlabs syntax ('0-63', '1,5,10-19'); empty or reversed ranges are usage errors."""
+    name = 'seeds'
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        try:
+            return gen_seeds.parse_seeds(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class Gamma(click.ParamType):
+    """--gamma: a number in [0, 1] or 'obelm'."""
+    name = 'gamma'
+
+    def convert(self, value, param, ctx):
+        if value == 'obelm' or isinstance(value, float):
+            return value
+        try:
+            gamma = float(value)
+        except ValueError:
+            self.fail(f'{value!r} is neither a number in [0, 1] nor "obelm"', param, ctx)
+        if not 0 <= gamma <= 1:
+            self.fail(f'{gamma} is outside [0, 1]', param, ctx)
+        return gamma
+
+
+def _attempt(action):
+    """Run `action` on every rank; an exception on any rank becomes the same RankFailure on all of them.
+    Unexpected exception types (bugs) also print their traceback on the rank where they happened."""
+    result, error = None, None
+    try:
+        result = action()
+    except Exception as exc:  # noqa: BLE001 -- reported to every rank by check_all_ranks
+        error = exc
+        if not isinstance(exc, (click.ClickException, distributed.RankFailure)):
+            traceback.print_exc()
+    distributed.check_all_ranks(error)
+    return result
+
+
+def load_net(source, device, trust_pickle_code):
+    """Rank 0 loads first (a URL or preset is downloaded into the cache once), then the other ranks."""
+    from edm_bdia.download import DownloadError
+    from edm_bdia.loading import PickleLoadError, load_network
+
+    try:
+        return load_network(source, device=device, trust_pickle_code=trust_pickle_code)
+    except (PickleLoadError, DownloadError, OSError) as exc:
+        raise click.ClickException(f'--network {source}: {exc}') from None
+
+
+def check_net(net, class_idx):
+    if net.img_channels not in (1, 3):
+        raise click.ClickException(f'the network makes {net.img_channels}-channel images; PNG output supports 1 '
+                                   '(grayscale) or 3 (RGB) channels')
+    if class_idx is not None and not net.label_dim:
+        raise click.UsageError(f'--class {class_idx}: the network is unconditional (label_dim = 0); drop --class')
+    if class_idx is not None and class_idx >= net.label_dim:
+        raise click.UsageError(f'--class {class_idx}: the network has {net.label_dim} classes (0 to '
+                               f'{net.label_dim - 1})')
+
+
+def prepare_outdir(outdir):
+    """Create `outdir`, prove it is writable and remove temporary files left by a killed run."""
+    try:
+        os.makedirs(outdir, exist_ok=True)
+        probe = os.path.join(outdir, f'.write-test-{os.getpid()}')
+        with open(probe, 'wb'):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise click.ClickException(f'--outdir {outdir} is not writable ({exc.strerror or exc}); choose another '
+                                   'folder') from None
+    remove_stale_temp_files(outdir)
+
+
+def sample_batch(net, seeds, device, class_idx, sampler):
+    """uint8 NCHW images for `seeds` with `sampler` = (name, function, kwargs)."""
+    name, function, kwargs = sampler
+    rnd, latents, class_labels = batch_inputs(net, seeds, device, class_idx)
+    randn_like = gen_sampler.noise_source(name, kwargs, rnd)
+    extra = {} if randn_like is None else dict(randn_like=randn_like)
+    with torch.no_grad():
+        images = function(net, latents, class_labels, **extra, **kwargs)
+    return to_uint8(images)
+
+
+def record_settings(outdir, resume, network_pkl, net, sampler, class_idx, subdirs, device):
+    """Rank 0: write the manifest, or check the existing one against this run's settings."""
+    manifest = gen_manifest.make_manifest(
+        version=edm_bdia.__version__, network_source=network_pkl,
+        network_sha256=gen_manifest.network_sha256(network_pkl, net), sampler=sampler[0],
+        sampler_kwargs=sampler[2], class_idx=class_idx, subdirs=subdirs, device_type=device.type)
+    gen_manifest.claim_outdir(outdir, manifest, resume, gen_outputs.has_png(outdir))
+
+
+def progress_bar(total, rank):
+    return tqdm.tqdm(total=total, unit='img', disable=(rank != 0), file=sys.stderr, dynamic_ncols=True,
+                     smoothing=0.1)
+
+
+def generate(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz,
+             trust_pickle_code, **sampler_options):
+    sampler = gen_sampler.select_sampler(**sampler_options)  # usage errors first: identical on every rank
+    if (grid or npz) and outdir is None:
+        raise click.UsageError('--grid and --npz are assembled from the PNGs: give --outdir too')
+    device = _attempt(lambda: distributed.init(device))
+    rank, world_size = distributed.get_rank(), distributed.get_world_size()
+    state_device = sampler_device(device)
+
+    distributed.print0(f'Loading network from "{network_pkl}"...')
+    with distributed.rank_zero_first():
+        net = load_net(network_pkl, device, trust_pickle_code)
+    _attempt(lambda: check_net(net, class_idx))
+    net = sampling_net(net, device)
+
+    _attempt(lambda: prepare_outdir(outdir))
+    _attempt(lambda: record_settings(outdir, resume, network_pkl, net.net, sampler, class_idx, subdirs,
+                                     device) if rank == 0 else None)
+
+    batches = gen_seeds.all_batches(seeds, max_batch_size, world_size)
+    distributed.print0(f'Generating {len(seeds)} images to "{outdir}" with {sampler[0]} on {world_size} '
+                       f'process(es), device {device.type}...')
+    with ImageWriter() as writer, progress_bar(len(seeds), rank) as bar:
+        for round_start in range(0, len(batches), world_size):
+            batch = batches[round_start + rank]
+
+            def run_batch():
+                paths = [gen_seeds.image_path(outdir, seed, subdirs) for seed in batch]
+                todo = [i for i, path in enumerate(paths) if not (resume and os.path.exists(path))]
+                if not todo:
+                    return  # a partly done batch is regenerated whole, so its images match an uninterrupted run
+                arrays = to_hwc_arrays(sample_batch(net, batch, state_device, class_idx, sampler))
+                for i in todo:
+                    os.makedirs(os.path.dirname(paths[i]), exist_ok=True)
+                    writer.submit(arrays[i], paths[i])
+
+            _attempt(run_batch)
+            bar.update(sum(len(b) for b in batches[round_start:round_start + world_size]))
+        _attempt(writer.close)
+
+    if rank == 0 and (grid or npz):
+        distributed.print0('Assembling ' + ' and '.join(filter(None, [grid, npz])) + '...')
+    _attempt(lambda: gen_outputs.write_collections(outdir, seeds, subdirs, grid, npz, net, state_device,
+                                                   class_idx) if rank == 0 else None)
+    distributed.print0('Done.')
+
+
+@click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
+@click.option('--network', 'network_pkl', metavar='PATH|URL|PRESET', default=TOY_MODEL_NAME, show_default=True,
+              help='Network pickle (path or URL), a preset name (python -m edm_bdia presets) or the built-in model')
+@click.option('--outdir', metavar='DIR', type=str, required=True, help='Where to save the output images')
+@click.option('--seeds', metavar='LIST', type=SeedList(), default='0-63', show_default=True,
+              help='Random seeds, e.g. 1,2,5-10')
+@click.option('--subdirs', is_flag=True, help='Create a subdirectory for every 1000 seeds')
+@click.option('--class', 'class_idx', metavar='INT', type=click.IntRange(min=0), default=None,
+              help='Class label  [default: random]')
+@click.option('--batch', 'max_batch_size', metavar='INT', type=click.IntRange(min=1), default=64,
+              show_default=True, help='Maximum batch size')
+@click.option('--steps', 'num_steps', metavar='INT', type=click.IntRange(min=2), default=18, show_default=True,
+              help='Number of sampling steps')
+@click.option('--sigma_min', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True),
+              help='Lowest noise level  [default: varies]')
+@click.option('--sigma_max', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True),
+              help='Highest noise level  [default: varies]')
+@click.option('--rho', metavar='FLOAT', type=click.FloatRange(min=0, min_open=True), default=7, show_default=True,
+              help='Time step exponent')
+@click.option('--S_churn', 'S_churn', metavar='FLOAT', type=click.FloatRange(min=0), default=0, show_default=True,
+              help='Stochasticity strength')
+@click.option('--S_min', 'S_min', metavar='FLOAT', type=click.FloatRange(min=0), default=0, show_default=True,
+              help='Stochastic min noise level')
+@click.option('--S_max', 'S_max', metavar='FLOAT', type=click.FloatRange(min=0), default='inf', show_default=True,
+              help='Stochastic max noise level')
+@click.option('--S_noise', 'S_noise', metavar='FLOAT', type=float, default=1, show_default=True,
+              help='Stochastic noise inflation')
+@click.option('--solver', type=click.Choice(['euler', 'heun']), help='Ablate ODE solver')
+@click.option('--disc', 'discretization', type=click.Choice(['vp', 've', 'iddpm', 'edm']),
+              help='Ablate time step discretization')
+@click.option('--schedule', type=click.Choice(['vp', 've', 'linear']), help='Ablate noise schedule sigma(t)')
+@click.option('--scaling', type=click.Choice(['vp', 'none']), help='Ablate signal scaling s(t)')
+@click.option('--gamma', metavar='FLOAT|obelm', type=Gamma(), default=0.0, show_default=True,
+              help='BDIA strength in [0, 1] (0 = plain EDM); "obelm" = O-BELM step-dependent gamma')
+@click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
+              help='Base solver of BDIA  [default: heun; euler with --gamma obelm]')
+@click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto', show_default=True,
+              help='Compute device (auto: CUDA if available, else CPU)')
+@click.option('--resume', is_flag=True, help='Skip seeds whose image exists (same settings only)')
+@click.option('--grid', metavar='PATH', type=str, help='Also save a grid image of the first 64 images')
+@click.option('--npz', metavar='PATH', type=str, help='Also save all images as uint8 NHWC arr_0 (+ labels arr_1)')
+@click.option('--trust-pickle-code', is_flag=True,
+              help='Allow pickles whose classes are not known to edm_bdia to run their embedded code')
+def main(**options):
+    """Generate images with EDM or BDIA sampling from an NVlabs EDM checkpoint or a built-in model.
+
+    \b
+    Examples:
+      edm-bdia-generate --outdir=out --seeds=0-63 --grid=grid.png
+      torchrun --standalone --nproc_per_node=8 -m edm_bdia.generate --outdir=out --seeds=0-49999 --subdirs \\
+          --network=edm-cifar10-32x32-cond-vp
+    """
+    try:
+        generate(**options)
+    except distributed.RankFailure as exc:
+        raise click.ClickException(exc.message) from None
+
+
+if __name__ == '__main__':
+    main()
