@@ -1,0 +1,297 @@
+"""Load NVlabs EDM training snapshots (`network-snapshot-*.pkl`, the published `edm-*` / `baseline-*` pickles).
+
+Two modes (edm-format.md §1):
+
+* **safe (default)**: a restricted unpickler that resolves only the globals an EDM pickle needs (§1.3) and
+  never executes the source code stored in the file. Every persistent object is mapped by class name to
+  edm_bdia's own implementation (`edm_bdia.networks.PERSISTENT_CLASSES`, plus `extra_classes`), constructed
+  from its recorded `_init_kwargs`, and given the pickled parameters and buffers (names and shapes must match
+  one to one). The training-only objects `EDMLoss`, `VPLoss`, `VELoss` and `AugmentPipe` load as
+  `InertPersistentObject`s: their pickled attributes, no behaviour.
+* **trusted** (`trust_pickle_code=True`, CLI `--trust-pickle-code`): NVlabs semantics: the embedded source is
+  executed through our `torch_utils.persistence`. Only for files you trust: a pickle can run any code.
+
+Both modes work when another project's `torch_utils` comes first on sys.path (see edm_bdia.own_torch_utils).
+"""
+
+import collections
+import dataclasses
+import importlib
+import io
+import pickle
+import warnings
+
+import numpy as np
+import torch
+
+from edm_bdia.download import DownloadError, open_url
+from edm_bdia.own_torch_utils import import_networks, own_torch_utils
+from edm_bdia.presets import PRESETS
+from edm_bdia.safe_pickle import RestrictedUnpickler, UnsafePickleError
+
+PERSISTENCE_VERSION = 6
+TRUST_HINT = ('if you trust this file, load it with trust_pickle_code=True (command line: --trust-pickle-code), '
+              'which runs the code stored in the pickle')
+# Plain (non-Module) persistent objects of an EDM snapshot: not needed for sampling, kept as inert data.
+INERT_CLASS_NAMES = ('EDMLoss', 'VPLoss', 'VELoss', 'AugmentPipe')
+
+try:  # numpy >= 2 spelling; pickles written under numpy 1.x say numpy.core (both are accepted below)
+    from numpy._core.multiarray import scalar as _numpy_scalar
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import scalar as _numpy_scalar
+
+
+class PickleLoadError(Exception):
+    """A checkpoint could not be loaded; the message names the problem and what to do."""
+
+
+class InertPersistentObject:
+    """Safe-mode stand-in for a pickled training-only object (loss function, AugmentPipe).
+
+    `class_name` is the original class name and `state` its pickled attributes, which are also readable as
+    attributes (`loss_fn.P_mean`). It has no behaviour; load with trust_pickle_code=True for the real object.
+    """
+
+    def __init__(self, class_name, state):
+        self.class_name = class_name
+        self.state = state
+
+    def __getattr__(self, name):
+        state = self.__dict__.get('state', {})
+        if name in state:
+            return state[name]
+        raise AttributeError(f'{self.__dict__.get("class_name")} (inert, loaded in safe mode) has no attribute {name!r}')
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f'{self.class_name} was loaded in safe mode as inert data and cannot be called; {TRUST_HINT}')
+
+    def __repr__(self):
+        return f'InertPersistentObject({self.class_name!r}, attributes={sorted(self.state)})'
+
+
+@dataclasses.dataclass
+class _PersistentRecord:
+    """A persistent object as read from the stream, before it is rebuilt from our classes."""
+    class_name: str
+    state: dict
+
+
+def load_pickle(source, trust_pickle_code=False, extra_classes=None):
+    """Load a whole NVlabs pickle (path, URL or preset name) and return its top-level dict.
+
+    `extra_classes` maps further persistent class names to classes (safe mode only); a torch.nn.Module class is
+    constructed from the recorded `_init_kwargs` and receives the pickled tensors, any other class is created
+    without its constructor and given the pickled attributes. The toy model name returns dict(ema=model).
+    """
+    from edm_bdia import toy  # lazy: the toy model pulls in the sampler stack
+    if source == toy.TOY_MODEL_NAME:
+        return dict(ema=toy.toy_mixture_32x32_cond())
+    label = str(source)
+    with _open_source(source) as file:
+        _check_magic(file, label)
+        try:
+            if trust_pickle_code:
+                import_networks()  # sources embedded by edm_bdia import edm_bdia.networks: bind it to our torch_utils
+                data = _TrustedUnpickler(file).load()
+            else:
+                classes = dict(import_networks().PERSISTENT_CLASSES, **(extra_classes or {}))
+                data = _materialize(_safe_unpickler(file).load(), classes)
+        except PickleLoadError as error:
+            raise PickleLoadError(f'cannot load {label}: {error}') from None
+        except UnsafePickleError as error:
+            raise PickleLoadError(f'cannot load {label} safely: {error}; {TRUST_HINT}') from None
+        except (EOFError, pickle.UnpicklingError) as error:
+            raise PickleLoadError(f'cannot load {label}: the file is truncated or corrupt ({error}); '
+                                  'delete it and download it again') from None
+        except Exception as error:  # anything the stored objects or code raise while being rebuilt
+            raise PickleLoadError(f'cannot load {label}: {type(error).__name__}: {error}') from None
+    return data
+
+
+def load_network(source, device=None, trust_pickle_code=False):
+    """The `ema` network of an NVlabs snapshot (path, URL or preset name), in eval mode, without gradients,
+    on `device`. The toy model name returns the built-in analytic model."""
+    from edm_bdia import toy  # lazy, see load_pickle
+    if source == toy.TOY_MODEL_NAME:
+        return toy.toy_mixture_32x32_cond(device)
+    data = load_pickle(source, trust_pickle_code=trust_pickle_code)
+    if not isinstance(data, dict) or 'ema' not in data:
+        found = f'keys {sorted(map(str, data))}' if isinstance(data, dict) else f'a {type(data).__name__}'
+        raise PickleLoadError(f'{source} has no "ema" network (found {found}); expected an NVlabs EDM training '
+                              'snapshot, dict(ema=..., loss_fn=..., augment_pipe=..., dataset_kwargs=...)')
+    net = data['ema']
+    if not isinstance(net, torch.nn.Module):
+        raise PickleLoadError(f'{source}: "ema" is a {type(net).__name__}, not a torch.nn.Module')
+    net.eval().requires_grad_(False)
+    return net if device is None else net.to(device)
+
+
+def _open_source(source):
+    """Binary file object for a preset name, path or URL (downloads go through the cache)."""
+    preset = PRESETS.get(source) if isinstance(source, str) else None
+    target = preset.url if preset is not None else source
+    try:
+        return open_url(target)
+    except FileNotFoundError as error:
+        raise PickleLoadError(f'{error}; pass an existing path, a URL or a preset name '
+                              '(list: python -m edm_bdia presets)') from None
+    except (DownloadError, OSError) as error:
+        raise PickleLoadError(str(error)) from None
+
+
+def _check_magic(file, label):
+    """Reject files that are not protocol >= 2 pickles before unpickling them."""
+    head = file.read(2)
+    file.seek(0)
+    if not head:
+        raise PickleLoadError(f'cannot load {label}: the file is empty')
+    if head == b'PK':
+        raise PickleLoadError(f'cannot load {label}: it is a zip archive (torch.save format?), not an NVlabs pickle')
+    if head[:1] != b'\x80':
+        raise PickleLoadError(f'cannot load {label}: not a pickle file (it starts with {head!r})')
+
+
+# ---- trusted mode ---------------------------------------------------------------------------------------------
+
+class _TrustedUnpickler(pickle.Unpickler):
+    """Full unpickler, except that `torch_utils.*` globals resolve to our package, never a foreign one."""
+
+    def find_class(self, module, name):
+        if module == 'torch_utils' or module.startswith('torch_utils.'):
+            own = own_torch_utils().__name__ + module[len('torch_utils'):]
+            return getattr(importlib.import_module(own), name)
+        return super().find_class(module, name)
+
+
+# ---- safe mode ------------------------------------------------------------------------------------------------
+
+def _safe_unpickler(file):
+    return RestrictedUnpickler(file, {
+        ('torch_utils.persistence', '_reconstruct_persistent_obj'): _record_persistent_obj,
+        ('torch.nn.modules.container', 'ModuleDict'): torch.nn.ModuleDict,
+        ('torch._utils', '_rebuild_parameter'): torch._utils._rebuild_parameter,
+        ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
+        ('torch.storage', '_load_from_bytes'): _load_storage_weights_only,
+        ('collections', 'OrderedDict'): collections.OrderedDict,
+        ('numpy._core.multiarray', 'scalar'): _plain_numpy_scalar,
+        ('numpy.core.multiarray', 'scalar'): _plain_numpy_scalar,
+        ('numpy', 'dtype'): np.dtype,
+    })
+
+
+def _load_storage_weights_only(data):
+    """Each storage is a nested legacy torch.save blob (§1.3); read it with torch's weights-only unpickler."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # TypedStorage deprecation notices
+        return torch.load(io.BytesIO(data), weights_only=True)
+
+
+def _plain_numpy_scalar(dtype, *args):
+    """numpy scalar reconstruction, refusing object dtypes (those would unpickle arbitrary objects)."""
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise UnsafePickleError('numpy', f'scalar of dtype {dtype!r}')
+    return _numpy_scalar(dtype, *args)
+
+
+def _record_persistent_obj(meta):
+    """Stands in for torch_utils.persistence._reconstruct_persistent_obj: checks the meta dict, keeps the data."""
+    if not isinstance(meta, dict) or not isinstance(meta.get('state'), dict):
+        raise PickleLoadError('malformed persistent object (its meta is not a dict with a "state" dict)')
+    class_name = meta.get('class_name')
+    if meta.get('version') != PERSISTENCE_VERSION:
+        raise PickleLoadError(f'persistent object {class_name!r} uses format version {meta.get("version")!r}; '
+                              f'only version {PERSISTENCE_VERSION} (NVlabs EDM and StyleGAN2-ADA onwards) is supported')
+    if meta.get('type') != 'class':
+        raise PickleLoadError(f'persistent object {class_name!r} has unsupported type {meta.get("type")!r}')
+    return _PersistentRecord(class_name, meta['state'])
+
+
+def _materialize(value, classes):
+    """Replace the persistent records in the top-level containers by rebuilt objects."""
+    if isinstance(value, _PersistentRecord):
+        return _rebuild(value, classes)
+    if isinstance(value, dict):
+        return {key: _materialize(item, classes) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_materialize(item, classes) for item in value)
+    return value
+
+
+def _rebuild(record, classes):
+    cls = classes.get(record.class_name)
+    if cls is None:
+        if record.class_name in INERT_CLASS_NAMES:
+            return InertPersistentObject(record.class_name, _materialize(record.state, classes))
+        raise PickleLoadError(f'the pickle contains persistent class {record.class_name!r}, which edm_bdia has no '
+                              f'safe implementation of; {TRUST_HINT}')
+    if isinstance(cls, type) and issubclass(cls, torch.nn.Module):
+        return _rebuild_module(cls, record)
+    obj = cls.__new__(cls)
+    obj.__dict__.update(_materialize(record.state, classes))
+    return obj
+
+
+def _rebuild_module(cls, record):
+    """Construct our class from the recorded arguments, put the pickled tensors in place one to one and take
+    the pickled plain settings."""
+    args, kwargs = record.state.get('_init_args') or (), record.state.get('_init_kwargs')
+    if not isinstance(kwargs, dict):
+        raise PickleLoadError(f'{record.class_name} carries no recorded constructor arguments (_init_kwargs)')
+    module = _construct(cls, args, kwargs, record.class_name)
+    tensors = dict(_pickled_tensors(record.state))
+    try:
+        module.load_state_dict(tensors, strict=True, assign=True)
+    except RuntimeError as error:
+        raise PickleLoadError(f'the pickled {record.class_name} does not match edm_bdia\'s implementation: '
+                              f'{error}; {TRUST_HINT}') from None
+    unfilled = [name for name, tensor in [*module.named_parameters(), *module.named_buffers()] if tensor.is_meta]
+    if unfilled:
+        raise PickleLoadError(f'the pickled {record.class_name} lacks tensors that edm_bdia\'s implementation '
+                              f'needs: {", ".join(unfilled)}; {TRUST_HINT}')
+    for name, param in module.named_parameters():
+        param.requires_grad_(tensors[name].requires_grad)
+    _copy_settings(module, record.state)
+    return module
+
+
+def _construct(cls, args, kwargs, class_name):
+    """`cls(*args, **kwargs)`, on the meta device when the constructor allows it (skips the random weight
+    initialisation, which takes seconds for full-size networks: every tensor is replaced anyway)."""
+    try:
+        with torch.device('meta'):
+            return cls(*args, **kwargs)
+    except Exception:  # pylint: disable=broad-except
+        pass  # the constructor computes with tensor values (e.g. float(tensor)): build it for real
+    try:
+        return cls(*args, **kwargs)
+    except Exception as error:
+        raise PickleLoadError(f'cannot build {class_name} from its recorded arguments {kwargs}: '
+                              f'{type(error).__name__}: {error}') from None
+
+
+def _child_state(child):
+    return child.state if isinstance(child, _PersistentRecord) else vars(child)
+
+
+def _pickled_tensors(state, prefix=''):
+    """(state_dict key, tensor) pairs of a pickled module tree, in torch's state_dict order."""
+    for name, param in state.get('_parameters', {}).items():
+        if param is not None:
+            yield prefix + name, param
+    non_persistent = state.get('_non_persistent_buffers_set', ())
+    for name, buffer in state.get('_buffers', {}).items():
+        if buffer is not None and name not in non_persistent:
+            yield prefix + name, buffer
+    for name, child in state.get('_modules', {}).items():
+        if child is not None:
+            yield from _pickled_tensors(_child_state(child), f'{prefix}{name}.')
+
+
+def _copy_settings(module, state):
+    """Take the pickled plain settings (training flag, scalars such as skip_scale) that our module also has."""
+    for name, value in state.items():
+        if not name.startswith('_') and name in vars(module) and isinstance(value, (bool, int, float, str, np.generic)):
+            setattr(module, name, value)
+    for name, child in state.get('_modules', {}).items():
+        if child is not None and name in module._modules:
+            _copy_settings(module._modules[name], _child_state(child))
