@@ -24,6 +24,11 @@ def karras_sigmas(num_steps, sigma_min=0.002, sigma_max=80, rho=7, net=None, dev
     return torch.cat([t, torch.zeros_like(t[:1])])
 
 
+def _as_time(t):
+    """A time value as a tensor; Python numbers become float64 (not torch's default float32)."""
+    return t if torch.is_tensor(t) else torch.tensor(t, dtype=torch.float64)
+
+
 class VPSigma:
     """VP noise level sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) (EDM Table 1), its derivative and inverse."""
 
@@ -32,16 +37,16 @@ class VPSigma:
         self.beta_min = beta_min
 
     def __call__(self, t):
-        t = torch.as_tensor(t)
+        t = _as_time(t)
         return ((0.5 * self.beta_d * (t ** 2) + self.beta_min * t).exp() - 1).sqrt()
 
     def deriv(self, t):
-        t = torch.as_tensor(t)
+        t = _as_time(t)
         # d sigma/dt = (beta_d t + beta_min) e^(...) / (2 sigma)
         return 0.5 * (self.beta_min + self.beta_d * t) * (self(t) + 1 / self(t))
 
     def inv(self, sigma):
-        sigma = torch.as_tensor(sigma)
+        sigma = _as_time(sigma)
         # Solve beta_d t^2/2 + beta_min t = ln(1 + sigma^2) for t >= 0.
         return ((self.beta_min ** 2 + 2 * self.beta_d * (1 + sigma ** 2).log()).sqrt() - self.beta_min) / self.beta_d
 
@@ -50,26 +55,26 @@ class VESigma:
     """VE noise level sigma(t) = sqrt(t) (EDM Table 1)."""
 
     def __call__(self, t):
-        return torch.as_tensor(t).sqrt()
+        return _as_time(t).sqrt()
 
     def deriv(self, t):
-        return 0.5 / torch.as_tensor(t).sqrt()
+        return 0.5 / _as_time(t).sqrt()
 
     def inv(self, sigma):
-        return torch.as_tensor(sigma) ** 2
+        return _as_time(sigma) ** 2
 
 
 class LinearSigma:
     """EDM's choice sigma(t) = t (EDM Table 1)."""
 
     def __call__(self, t):
-        return torch.as_tensor(t)
+        return _as_time(t)
 
     def deriv(self, t):
-        return torch.ones_like(torch.as_tensor(t))
+        return torch.ones_like(_as_time(t))
 
     def inv(self, sigma):
-        return torch.as_tensor(sigma)
+        return _as_time(sigma)
 
 
 class VPScaling:
@@ -90,18 +95,21 @@ class NoScaling:
     """s(t) = 1."""
 
     def __call__(self, t):
-        return torch.ones_like(torch.as_tensor(t))
+        return torch.ones_like(_as_time(t))
 
     def deriv(self, t):
-        return torch.zeros_like(torch.as_tensor(t))
+        return torch.zeros_like(_as_time(t))
 
 
 VP_BETA_D = 19.9  # NVlabs default since commit 62072d2 (issue #5); the paper's value
 VP_BETA_MIN = 0.1
+DISCRETIZATIONS = ('vp', 've', 'iddpm', 'edm')
 
 
 def default_sigma_range(discretization, epsilon_s=1e-3):
     """Default (sigma_min, sigma_max) of each discretization of NVlabs' ablation sampler."""
+    if discretization not in DISCRETIZATIONS:
+        raise ValueError(f"discretization must be one of {', '.join(DISCRETIZATIONS)}, not {discretization!r}")
     vp = VPSigma(VP_BETA_D, VP_BETA_MIN)
     return {
         'vp': (float(vp(epsilon_s)), float(vp(1))),
@@ -142,7 +150,7 @@ def discretize_sigmas(discretization, num_steps, sigma_min, sigma_max, rho, epsi
         return u_in_range[((len(u_in_range) - 1) / (num_steps - 1) * i).round().to(torch.int64)]
     if discretization == 'edm':
         return karras_sigmas(num_steps, sigma_min, sigma_max, rho, device=device)[:-1]
-    raise ValueError(f"discretization must be one of vp, ve, iddpm, edm, not {discretization!r}")
+    raise ValueError(f"discretization must be one of {', '.join(DISCRETIZATIONS)}, not {discretization!r}")
 
 
 def schedule_functions(schedule, scaling):

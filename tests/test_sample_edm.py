@@ -1,0 +1,188 @@
+"""EDM Heun / ablation samplers, the schedule and the per-seed RNG, against independent restatements."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from edm_bdia.sample import StackedRandomGenerator, ablation_sampler, edm_sampler, karras_sigmas
+from edm_bdia.toy import GaussianDenoiser
+from sampler_nets import CountingNet, TinyNonlinearNet, karras_restated
+
+
+def algorithm2_restated(net, latents, labels, randn_like, t, num_steps, S_churn, S_min, S_max, S_noise):
+    """EDM Algorithm 2 line by line (Karras et al. 2022), float64 state, written independently of edm_bdia."""
+    x = latents.to(torch.float64) * t[0]
+    for i in range(num_steps):
+        eps = randn_like(x)
+        g = min(S_churn / num_steps, math.sqrt(2) - 1) if S_min <= t[i] <= S_max else 0
+        t_hat = t[i] + g * t[i]
+        x_hat = x + (t_hat ** 2 - t[i] ** 2).sqrt() * S_noise * eps
+        d = (x_hat - net(x_hat, t_hat, labels).to(torch.float64)) / t_hat
+        x_next = x_hat + (t[i + 1] - t_hat) * d
+        if t[i + 1] != 0:
+            d2 = (x_next - net(x_next, t[i + 1], labels).to(torch.float64)) / t[i + 1]
+            x_next = x_hat + (t[i + 1] - t_hat) * (0.5 * d + 0.5 * d2)
+        x = x_next
+    return x
+
+
+@pytest.mark.parametrize('churn', [dict(S_churn=0), dict(S_churn=30, S_min=0.05, S_max=50, S_noise=1.003)])
+@pytest.mark.parametrize('label_dim', [0, 4])
+@pytest.mark.parametrize('net_dtype', [torch.float32, torch.float64])
+def test_edm_sampler_equals_algorithm2_bitwise(churn, label_dim, net_dtype):
+    net = TinyNonlinearNet(label_dim=label_dim, dtype=net_dtype)
+    seeds, num_steps = [3, 1, 4], 7
+    full = dict(S_churn=0, S_min=0, S_max=float('inf'), S_noise=1) | churn
+
+    def run(sampler):
+        rnd = StackedRandomGenerator('cpu', seeds)
+        latents = rnd.randn([len(seeds), 3, 8, 8])
+        labels = torch.eye(label_dim)[rnd.randint(label_dim, size=[len(seeds)])] if label_dim else None
+        return sampler(latents, labels, rnd.randn_like)
+
+    ours = run(lambda z, c, r: edm_sampler(net, z, c, randn_like=r, num_steps=num_steps, **full))
+    t = karras_sigmas(num_steps)
+    ref = run(lambda z, c, r: algorithm2_restated(net, z, c, r, t, num_steps, **full))
+    assert ours.dtype == torch.float64
+    assert torch.equal(ours, ref)
+
+
+@pytest.mark.parametrize('S_churn', [0, 10])
+def test_edm_sampler_draws_once_per_step_and_evaluates_2n_minus_1(S_churn):
+    net = CountingNet(TinyNonlinearNet())
+    draws = []
+
+    def randn_like(x):
+        draws.append(x.dtype)
+        return torch.randn_like(x)
+
+    edm_sampler(net, torch.randn(2, 3, 8, 8), randn_like=randn_like, num_steps=6, S_churn=S_churn)
+    assert draws == [torch.float64] * 6
+    assert net.calls == 2 * 6 - 1
+
+
+def test_karras_sigmas_formula_range_and_net_clamping():
+    t = karras_sigmas(18)
+    assert t.dtype == torch.float64 and len(t) == 19 and t[-1] == 0
+    assert torch.all(t[:-1] > t[1:])
+    assert torch.allclose(t, karras_restated(18), rtol=1e-14, atol=0)
+    assert t[0].item() == pytest.approx(80, rel=1e-14) and t[-2].item() == pytest.approx(0.002, rel=1e-14)
+
+    class RoundingNet:
+        sigma_min, sigma_max = 0.01, 20.0
+
+        def round_sigma(self, sigma):
+            return torch.as_tensor(sigma).round(decimals=3)
+
+    clamped = karras_sigmas(10, net=RoundingNet())
+    assert clamped[0] == 20.0 and clamped[-2] == 0.01
+    assert torch.equal(clamped[:-1], clamped[:-1].round(decimals=3))
+
+
+def _gaussian():
+    gen = torch.Generator().manual_seed(0)
+    mean = torch.rand(3, 4, 4, generator=gen, dtype=torch.float64) - 0.5
+    std = 0.3 + 0.4 * torch.rand(3, 4, 4, generator=gen, dtype=torch.float64)
+    return GaussianDenoiser(mean, std)
+
+
+def _error_at_sigma_min(sampler, net, latents, num_steps, exact, to_unscaled=lambda x, t: x):
+    """Max |x - exact| at the last nonzero noise level (before the fixed-size final Euler step to t = 0)."""
+    states = {}
+    sampler(net, latents, num_steps=num_steps, callback=lambda s: states.setdefault('x', to_unscaled(s['x'], s['t_next']))
+            if s['i'] == num_steps - 2 else None)
+    return (states['x'] - exact).abs().max().item()
+
+
+def test_heun_and_euler_observed_orders_on_the_exact_gaussian_solution():
+    net = _gaussian()
+    latents = torch.randn(4, 3, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    errors = {'heun': [], 'euler': []}
+    for n in (16, 32, 64):
+        t = karras_sigmas(n)
+        exact = net.exact_solution(latents, t[0], sigma=t[-2])
+        errors['heun'].append(_error_at_sigma_min(edm_sampler, net, latents, n, exact))
+        euler = lambda net, z, **kw: ablation_sampler(net, z, solver='euler', **kw)
+        errors['euler'].append(_error_at_sigma_min(euler, net, latents, n, exact))
+    heun_orders = np.log2(np.array(errors['heun'][:-1]) / np.array(errors['heun'][1:]))
+    euler_orders = np.log2(np.array(errors['euler'][:-1]) / np.array(errors['euler'][1:]))
+    assert np.all(np.abs(heun_orders - 2) < 0.3), (errors, heun_orders)
+    assert np.all(np.abs(euler_orders - 1) < 0.3), (errors, euler_orders)
+
+
+def test_ablation_edm_settings_match_edm_sampler_up_to_op_order():
+    net = TinyNonlinearNet(label_dim=4)
+    latents = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    labels = torch.eye(4)[[1, 3]]
+    a = edm_sampler(net, latents, labels, num_steps=9)
+    b = ablation_sampler(net, latents, labels, num_steps=9, solver='heun', discretization='edm', schedule='linear',
+                         scaling='none')
+    assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('config', [
+    dict(discretization='vp', schedule='vp', scaling='vp'),
+    dict(discretization='ve', schedule='ve', scaling='none'),
+    dict(discretization='iddpm', schedule='linear', scaling='none'),
+    dict(discretization='edm', schedule='vp', scaling='vp', alpha=0.8),
+])
+def test_ablation_configs_converge_to_the_exact_solution(config):
+    """Every sigma(t)/s(t) parametrization solves the same PF-ODE: the unscaled state at the last noise level
+    approaches the closed-form Gaussian solution as the steps grow."""
+    from edm_bdia.samplers.schedules import schedule_functions
+    net = _gaussian()
+    latents = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    sigma, s = schedule_functions(config['schedule'], config['scaling'])
+    errors = []
+    for n in (16, 64):
+        record = []
+        ablation_sampler(net, latents, num_steps=n, callback=record.append, **config)
+        t0, t_last = record[0]['t_cur'], record[-2]['t_next']
+        exact = net.exact_solution(latents, sigma(t0), sigma=sigma(t_last))
+        errors.append((record[-2]['x'] / s(t_last) - exact).abs().max().item())
+    assert errors[1] < errors[0] / 8, errors  # two doublings of N: a 2nd-order method gains ~16x
+
+
+def test_ablation_vp_default_sigma_range_uses_beta_d_19_9():
+    from edm_bdia.samplers.schedules import default_sigma_range
+    sigma_min, sigma_max = default_sigma_range('vp')
+    # sigma_vp(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) with beta_d = 19.9, beta_min = 0.1
+    assert sigma_max == pytest.approx(math.sqrt(math.exp(19.9 / 2 + 0.1) - 1), rel=1e-12)
+    assert sigma_min == pytest.approx(math.sqrt(math.exp(19.9 / 2 * 1e-6 + 0.1e-3) - 1), rel=1e-12)
+
+
+def test_stacked_generator_latents_depend_only_on_the_seed():
+    full = StackedRandomGenerator('cpu', [5, 6, 7, 8]).randn([4, 3, 8, 8])
+    part = StackedRandomGenerator('cpu', [7, 5]).randn([2, 3, 8, 8])
+    assert torch.equal(part[0], full[2]) and torch.equal(part[1], full[0])
+    assert torch.equal(StackedRandomGenerator('cpu', [2 ** 32 + 6]).randn([1, 3, 8, 8])[0], full[1])
+    single = torch.randn([3, 8, 8], generator=torch.Generator().manual_seed(8))
+    assert torch.equal(full[3], single)
+    labels = StackedRandomGenerator('cpu', [5, 6]).randint(10, size=[2])
+    assert labels.shape == (2,) and labels[0] == torch.randint(10, size=[], generator=torch.Generator().manual_seed(5))
+    with pytest.raises(ValueError, match='batch size 3'):
+        StackedRandomGenerator('cpu', [1, 2]).randn([3, 4])
+
+
+@pytest.mark.parametrize('call, message', [
+    (lambda net, z: edm_sampler(net, z, num_steps=1), 'num_steps must be an integer >= 2'),
+    (lambda net, z: ablation_sampler(net, z, num_steps=1), 'num_steps must be an integer >= 2'),
+    (lambda net, z: edm_sampler(net, z[:, :2]), r'network expects \[batch, 3, 8, 8\]'),
+    (lambda net, z: edm_sampler(net, z[0]), '4-D tensor'),
+    (lambda net, z: edm_sampler(net, z, torch.eye(3)[[0, 1]]), r'class_labels have shape \(2, 3\)'),
+    (lambda net, z: ablation_sampler(net, z, solver='rk4'), "solver must be 'euler' or 'heun'"),
+    (lambda net, z: ablation_sampler(net, z, discretization='cosine'), 'discretization must be one of'),
+    (lambda net, z: ablation_sampler(net, z, schedule='cosine'), 'schedule must be one of'),
+    (lambda net, z: ablation_sampler(net, z, scaling='ve'), 'scaling must be one of'),
+])
+def test_sampler_input_errors(call, message):
+    net = TinyNonlinearNet(label_dim=4)
+    with pytest.raises(ValueError, match=message):
+        call(net, torch.randn(2, 3, 8, 8))
+
+
+def test_labels_on_an_unconditional_net_are_an_error():
+    with pytest.raises(ValueError, match='unconditional'):
+        edm_sampler(TinyNonlinearNet(), torch.randn(2, 3, 8, 8), torch.eye(4)[[0, 1]])
