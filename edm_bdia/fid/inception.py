@@ -30,6 +30,7 @@ class Conv2dLayer(torch.nn.Module):
         kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
         self.stride = stride
         self.padding = padding
+        self.eps = BATCH_NORM_EPS
         self.weight = torch.nn.Parameter(torch.zeros(out_channels, in_channels, kh, kw))
         self.beta = torch.nn.Parameter(torch.zeros(out_channels))
         self.register_buffer('mean', torch.zeros(out_channels))
@@ -38,22 +39,18 @@ class Conv2dLayer(torch.nn.Module):
     def forward(self, x):
         x = F.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
         # TF batch norm without scale: (x - mean) / sqrt(var + 1e-3) + beta.
-        x = F.batch_norm(x, self.mean, self.var, weight=None, bias=self.beta, training=False, eps=BATCH_NORM_EPS)
+        x = F.batch_norm(x, self.mean, self.var, weight=None, bias=self.beta, training=False, eps=self.eps)
         return F.relu(x)
 
 
-class AvgPoolExcludingPad(torch.nn.Module):
+def tower_avg_pool():
     """3x3 stride-1 average pool with SAME padding that averages only real pixels (TF's AvgPool)."""
-
-    def forward(self, x):
-        return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+    return torch.nn.AvgPool2d(kernel_size=3, stride=1, padding=1, count_include_pad=False)
 
 
-class MaxPoolSame(torch.nn.Module):
+def tower_max_pool():
     """3x3 stride-1 max pool with SAME padding (the pool tower of ``mixed_10``)."""
-
-    def forward(self, x):
-        return F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+    return torch.nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
 
 
 def _tower(**convs):
@@ -69,7 +66,7 @@ class InceptionA(torch.nn.Module):
         self.tower = _tower(conv=Conv2dLayer(in_channels, w(48), 1), conv_1=Conv2dLayer(w(48), w(64), 5, padding=2))
         self.tower_1 = _tower(conv=Conv2dLayer(in_channels, w(64), 1), conv_1=Conv2dLayer(w(64), w(96), 3, padding=1),
                               conv_2=Conv2dLayer(w(96), w(96), 3, padding=1))
-        self.tower_2 = _tower(pool=AvgPoolExcludingPad(), conv=Conv2dLayer(in_channels, pool_channels, 1))
+        self.tower_2 = _tower(pool=tower_avg_pool(), conv=Conv2dLayer(in_channels, pool_channels, 1))
         self.out_channels = w(64) + w(64) + w(96) + pool_channels
 
     def forward(self, x):
@@ -102,7 +99,7 @@ class InceptionC(torch.nn.Module):
         self.tower_1 = _tower(conv=Conv2dLayer(in_channels, c7, 1), conv_1=Conv2dLayer(c7, c7, **col),
                               conv_2=Conv2dLayer(c7, c7, **row), conv_3=Conv2dLayer(c7, c7, **col),
                               conv_4=Conv2dLayer(c7, w(192), **row))
-        self.tower_2 = _tower(pool=AvgPoolExcludingPad(), conv=Conv2dLayer(in_channels, w(192), 1))
+        self.tower_2 = _tower(pool=tower_avg_pool(), conv=Conv2dLayer(in_channels, w(192), 1))
         self.out_channels = 4 * w(192)
 
     def forward(self, x):
@@ -170,8 +167,8 @@ def build_layers(width_divisor: int = 1) -> torch.nn.Sequential:
              ('mixed_2', lambda c: InceptionA(c, w(64), w)), ('mixed_3', lambda c: InceptionB(c, w)),
              ('mixed_4', lambda c: InceptionC(c, w(128), w)), ('mixed_5', lambda c: InceptionC(c, w(160), w)),
              ('mixed_6', lambda c: InceptionC(c, w(160), w)), ('mixed_7', lambda c: InceptionC(c, w(192), w)),
-             ('mixed_8', lambda c: InceptionD(c, w)), ('mixed_9', lambda c: InceptionE(c, w, AvgPoolExcludingPad())),
-             ('mixed_10', lambda c: InceptionE(c, w, MaxPoolSame()))]
+             ('mixed_8', lambda c: InceptionD(c, w)), ('mixed_9', lambda c: InceptionE(c, w, tower_avg_pool())),
+             ('mixed_10', lambda c: InceptionE(c, w, tower_max_pool()))]
     for name, make in mixed:
         blocks[name] = make(channels)
         channels = blocks[name].out_channels
