@@ -42,7 +42,7 @@ def network_sha256(source, net):
     from edm_bdia.download import open_url
     from edm_bdia.presets import PRESETS
 
-    location = PRESETS[source].url if source in PRESETS and not os.path.exists(source) else source
+    location = PRESETS[source].url if source in PRESETS else source  # presets first, as load_network
     if location is None:
         return sha256_state(net)
     return sha256_file(open_url(location, return_filename=True, verbose=False))

@@ -1,0 +1,258 @@
+"""Unit tests of the generate engine's parts: seeds and batching, quantisation, image files, writer, network
+adapter, noise skipping, manifest."""
+
+import math
+import os
+import threading
+from fractions import Fraction
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from edm_bdia import gen_manifest, gen_sampler, gen_seeds, gen_writer, images
+from edm_bdia.gen_net import SamplingNet
+from edm_bdia.gen_writer import ImageWriter
+from edm_bdia.rng import StackedRandomGenerator
+from edm_bdia.sample import edm_sampler
+from sampler_nets import TinyNonlinearNet
+
+
+# ---- seeds ----------------------------------------------------------------------------------------------------
+
+def test_parse_seeds_keeps_nvlabs_semantics():
+    assert gen_seeds.parse_seeds('0-3') == [0, 1, 2, 3]
+    assert gen_seeds.parse_seeds('5,1-2,5') == [5, 1, 2, 5]  # order and duplicates kept
+    assert gen_seeds.parse_seeds('-3') == [-3]  # NVlabs accepts it (int('-3'))
+    assert gen_seeds.parse_seeds('4294967296') == [2 ** 32]
+
+
+@pytest.mark.parametrize('text, fragment', [('5-3', 'reversed'), ('', 'no seeds'), (',', 'no seeds'),
+                                            ('1,x', '"x"'), ('1-', '"1-"')])
+def test_parse_seeds_rejects_bad_lists(text, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        gen_seeds.parse_seeds(text)
+
+
+@pytest.mark.parametrize('count, batch, world', [(10, 4, 2), (13, 2, 3), (3, 64, 4), (50000, 64, 8), (1, 1, 1),
+                                                 (64, 7, 1), (129, 64, 2)])
+def test_batches_follow_nvlabs_tensor_split(count, batch, world):
+    seeds = list(range(100, 100 + count))
+    num_batches = ((count - 1) // (batch * world) + 1) * world
+    expected = [part.tolist() for part in torch.as_tensor(seeds).tensor_split(num_batches)]  # NVlabs §3.3
+    assert gen_seeds.all_batches(seeds, batch, world) == expected
+    for rank in range(world):
+        assert gen_seeds.rank_batches(seeds, batch, rank, world) == expected[rank::world]
+
+
+def test_batches_examples_from_the_contract():
+    seeds = list(range(13))
+    assert gen_seeds.rank_batches(seeds, 2, 0, 3) == [[0, 1], [6, 7], [10]]
+    assert gen_seeds.rank_batches(seeds, 2, 1, 3) == [[2, 3], [8], [11]]
+    assert gen_seeds.rank_batches(list(range(3)), 64, 3, 4) == [[]]
+
+
+def test_image_path_naming():
+    assert gen_seeds.image_path('out', 7) == os.path.join('out', '000007.png')
+    assert gen_seeds.image_path('out', 12345, subdirs=True) == os.path.join('out', '012000', '012345.png')
+    assert gen_seeds.image_path('out', 4294967296, subdirs=True) == os.path.join('out', '4294967000',
+                                                                                 '4294967296.png')
+
+
+# ---- quantisation and files -----------------------------------------------------------------------------------
+
+def test_to_uint8_matches_exact_floor_of_127_5_x_plus_128():
+    # dyadic x with short mantissas, so 127.5 x + 128 is exact in float64 and comparable with exact arithmetic
+    values = [-2.0, -1.0, -1 + 2 ** -8, -0.5, -2 ** -9, 0.0, 2 ** -10, 0.25 + 2 ** -7, 0.75, 1 - 2 ** -9, 1.0, 3.0]
+    values += (np.random.RandomState(0).randint(-2 ** 20, 2 ** 20, size=200) / 2 ** 19).tolist()
+    got = images.to_uint8(torch.tensor(values + [float('nan')], dtype=torch.float64)).tolist()
+    expected = [min(max(math.floor(Fraction(255, 2) * Fraction(v) + 128), 0), 255) for v in values]
+    assert got == expected + [0]  # NaN -> 0 on CPU (edm-format.md §3.6)
+    assert got[:12] == [0, 0, 0, 64, 127, 128, 128, 160, 223, 255, 255, 255]
+
+
+@pytest.mark.parametrize('channels, mode', [(1, 'L'), (3, 'RGB')])
+def test_png_round_trip_and_mode(tmp_path, channels, mode):
+    array = np.random.RandomState(0).randint(0, 256, size=(5, 7, channels), dtype=np.uint8)
+    path = str(tmp_path / 'a.png')
+    images.save_png(array, path)
+    with PIL.Image.open(path) as image:
+        assert image.mode == mode
+    np.testing.assert_array_equal(images.read_png(path), array)
+    assert os.listdir(tmp_path) == ['a.png']  # no temporary file left
+
+
+def test_png_rejects_other_channel_counts(tmp_path):
+    with pytest.raises(ValueError, match='1 or 3 channels'):
+        images.save_png(np.zeros((4, 4, 2), np.uint8), str(tmp_path / 'a.png'))
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
+    path = str(tmp_path / 'x.bin')
+    images.atomic_write(path, lambda f: f.write(b'old'))
+
+    def failing(f):
+        f.write(b'partial')
+        raise OSError('disk full')
+
+    with pytest.raises(OSError, match='disk full'):
+        images.atomic_write(path, failing)
+    assert open(path, 'rb').read() == b'old'
+    assert os.listdir(tmp_path) == ['x.bin']
+
+
+def test_remove_stale_temp_files_only_removes_ours(tmp_path):
+    (tmp_path / 'sub').mkdir()
+    stale = [tmp_path / f'.000001.png.11.22{images.TEMP_SUFFIX}', tmp_path / 'sub' / f'.a.png.1.2{images.TEMP_SUFFIX}']
+    keep = [tmp_path / '000001.png', tmp_path / '.hidden', tmp_path / f'x{images.TEMP_SUFFIX}']
+    for path in stale + keep:
+        path.write_bytes(b'1')
+    images.remove_stale_temp_files(str(tmp_path))
+    assert [path.exists() for path in stale + keep] == [False, False, True, True, True]
+
+
+def test_grid_places_image_k_at_row_k_div_cols():
+    tiles = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 3, 3), np.uint8)
+    grid = images.grid_array(tiles)  # 10 images -> 4 columns, 3 rows
+    assert grid.shape == (3 * 2, 4 * 3, 3)
+    for k in range(12):
+        row, col = divmod(k, 4)
+        cell = grid[row * 2:(row + 1) * 2, col * 3:(col + 1) * 3]
+        assert (cell == (k if k < 10 else 0)).all()
+    assert images.grid_array(np.zeros((100, 2, 2, 1), np.uint8)).shape == (16, 16, 1)  # first 64 only
+
+
+def test_npz_openai_layout(tmp_path):
+    arr = np.random.RandomState(1).randint(0, 256, size=(3, 4, 4, 3), dtype=np.uint8)
+    images.save_npz(str(tmp_path / 'a.npz'), arr, [2, 0, 9])
+    with np.load(tmp_path / 'a.npz') as data:
+        assert data.files == ['arr_0', 'arr_1']
+        np.testing.assert_array_equal(data['arr_0'], arr)
+        assert data['arr_1'].dtype == np.int64 and data['arr_1'].tolist() == [2, 0, 9]
+
+
+# ---- writer ---------------------------------------------------------------------------------------------------
+
+def test_writer_writes_everything_on_worker_threads(tmp_path, monkeypatch):
+    threads = []
+
+    def recording_save_png(array, path):
+        threads.append(threading.get_ident())
+        images.save_png(array, path)
+
+    monkeypatch.setattr(gen_writer, 'save_png', recording_save_png)
+    with ImageWriter(num_threads=2, max_pending=3) as writer:
+        for k in range(10):
+            writer.submit(np.full((2, 2, 3), k, np.uint8), str(tmp_path / f'{k}.png'))
+    for k in range(10):
+        assert (images.read_png(str(tmp_path / f'{k}.png')) == k).all()
+    assert len(threads) == 10 and threading.get_ident() not in threads
+
+
+def test_writer_reports_errors(tmp_path):
+    writer = ImageWriter(num_threads=1)
+    writer.submit(np.zeros((2, 2, 3), np.uint8), str(tmp_path / 'missing-folder' / 'a.png'))
+    with pytest.raises(FileNotFoundError):
+        writer.close()
+
+
+# ---- network adapter and noise skipping -----------------------------------------------------------------------
+
+def test_sampling_net_tiles_and_forwards_attributes():
+    net = TinyNonlinearNet(label_dim=4, dtype=torch.float32)
+    x = torch.randn(5, 3, 8, 8, dtype=torch.float64)
+    labels = torch.eye(4)[[0, 1, 2, 3, 0]]
+    sigma = torch.tensor(2.5, dtype=torch.float64)
+    tiled = SamplingNet(net, torch.device('cpu'), torch.device('cpu'), tile=1)
+    assert tiled.label_dim == 4 and tiled.img_resolution == 8 and tiled.sigma_max == float('inf')
+    expected = torch.cat([net(x[i:i + 1], sigma, labels[i:i + 1]) for i in range(5)])
+    assert torch.equal(tiled(x, sigma, labels), expected)
+    per_sample_sigma = torch.linspace(1, 3, 5, dtype=torch.float64)
+    expected = torch.cat([net(x[i:i + 1], per_sample_sigma[i:i + 1], labels[i:i + 1]) for i in range(5)])
+    assert torch.equal(tiled(x, per_sample_sigma, labels), expected)
+    assert torch.equal(tiled.round_sigma(sigma), net.round_sigma(sigma))
+
+
+@pytest.mark.parametrize('S_noise', [1.0, 1.007, 0.0])
+def test_skipping_noise_draws_without_churn_changes_nothing(S_noise):
+    net = TinyNonlinearNet(label_dim=3, dtype=torch.float32)
+    seeds = [0, 1, 2]
+    outputs = []
+    for randn_like in ('drawn', 'skipped'):
+        rnd = StackedRandomGenerator('cpu', seeds)
+        latents = rnd.randn([3, 3, 8, 8])
+        latents[0, 0, 0, 0] = -0.0  # signed zeros must survive too
+        labels = torch.eye(3)[rnd.randint(3, size=[3])]
+        noise = rnd.randn_like if randn_like == 'drawn' else gen_sampler.skip_noise_draws
+        outputs.append(edm_sampler(net, latents, labels, randn_like=noise, num_steps=5, S_churn=0,
+                                   S_noise=S_noise))
+    assert torch.equal(outputs[0], outputs[1])
+    assert torch.equal(torch.signbit(outputs[0]), torch.signbit(outputs[1]))
+
+
+def test_noise_source_only_skips_when_provably_unchanged():
+    rnd = StackedRandomGenerator('cpu', [0])
+    base = dict(num_steps=4, sigma_min=None, sigma_max=None, rho=7, S_min=0, S_max=float('inf'))
+    edm = gen_sampler.select_sampler(**base, S_churn=0, S_noise=1)
+    assert gen_sampler.noise_source(edm[0], edm[2], rnd) is gen_sampler.skip_noise_draws
+    churn = gen_sampler.select_sampler(**base, S_churn=5, S_noise=1)
+    assert gen_sampler.noise_source(churn[0], churn[2], rnd) == rnd.randn_like
+    ablation = gen_sampler.select_sampler(**base, S_churn=0, S_noise=1, schedule='vp')
+    assert ablation[0] == 'ablation_sampler'  # sigma_inv(sigma(t)) != t: its churn term need not vanish
+    assert gen_sampler.noise_source(ablation[0], ablation[2], rnd) == rnd.randn_like
+    bdia = gen_sampler.select_sampler(**base, S_churn=0, S_noise=1, gamma=0.5)
+    assert gen_sampler.noise_source(bdia[0], bdia[2], rnd) is None
+
+
+def test_sampler_routing():
+    base = dict(num_steps=4, sigma_min=None, sigma_max=1.5, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
+                S_noise=1)
+    name, _, kwargs = gen_sampler.select_sampler(**base)
+    assert name == 'edm_sampler' and 'sigma_min' not in kwargs and kwargs['sigma_max'] == 1.5
+    name, _, kwargs = gen_sampler.select_sampler(**base, solver='euler')
+    assert name == 'ablation_sampler' and kwargs['solver'] == 'euler' and 'schedule' not in kwargs
+    name, _, kwargs = gen_sampler.select_sampler(**base, gamma=0.8)
+    assert name == 'bdia_sampler' and kwargs['gamma'] == 0.8 and kwargs['base'] == 'heun'
+    assert 'S_churn' not in kwargs
+    assert gen_sampler.select_sampler(**base, gamma='obelm')[2]['base'] == 'euler'
+    assert gen_sampler.select_sampler(**base, gamma=0.0, bdia_base='euler')[2] == dict(
+        num_steps=4, sigma_max=1.5, rho=7, gamma=0.0, base='euler')
+
+
+# ---- manifest -------------------------------------------------------------------------------------------------
+
+def _manifest(**changes):
+    settings = dict(version='1', network_source='a.pkl', network_sha256='ab', sampler='edm_sampler',
+                    sampler_kwargs=dict(num_steps=4, S_max=float('inf')), class_idx=None, subdirs=False,
+                    device_type='cpu')
+    settings.update(changes)
+    return gen_manifest.make_manifest(**settings)
+
+
+def test_manifest_claim_and_mismatch(tmp_path):
+    outdir = str(tmp_path)
+    gen_manifest.claim_outdir(outdir, _manifest(), resume=False, has_images=False)
+    written = gen_manifest.read_manifest(outdir)
+    assert written == _manifest() and written['sampler_kwargs']['S_max'] == 'inf'
+    before = open(tmp_path / gen_manifest.MANIFEST_NAME, 'rb').read()
+    gen_manifest.claim_outdir(outdir, _manifest(network_source='./a.pkl'), resume=True, has_images=True)
+    assert open(tmp_path / gen_manifest.MANIFEST_NAME, 'rb').read() == before  # spelling of the path is free
+    for change in (dict(network_sha256='cd'), dict(sampler_kwargs=dict(num_steps=5, S_max=float('inf'))),
+                   dict(class_idx=3), dict(version='2'), dict(device_type='cuda')):
+        with pytest.raises(Exception, match='different settings'):
+            gen_manifest.claim_outdir(outdir, _manifest(**change), resume=True, has_images=True)
+
+
+def test_manifest_refuses_resume_into_unknown_images(tmp_path):
+    with pytest.raises(Exception, match='no edm_bdia_manifest.json'):
+        gen_manifest.claim_outdir(str(tmp_path), _manifest(), resume=True, has_images=True)
+    gen_manifest.claim_outdir(str(tmp_path), _manifest(), resume=True, has_images=False)  # fresh folder: fine
+
+
+def test_state_hash_sees_every_weight():
+    a, b = TinyNonlinearNet(seed=0), TinyNonlinearNet(seed=0)
+    assert gen_manifest.sha256_state(a) == gen_manifest.sha256_state(b)
+    w = b.weight.data[0, 0, 0, 0]
+    b.weight.data[0, 0, 0, 0] = torch.nextafter(w, w + 1)  # one ulp
+    assert gen_manifest.sha256_state(a) != gen_manifest.sha256_state(b)
