@@ -1,0 +1,136 @@
+"""Primitive layers of the EDM networks: Linear, Conv2d (with resampling), GroupNorm and weight init.
+
+Clean-room implementation of edm-networks.md §2.1-§2.3 and §2.8. Every layer casts its own tensors to the
+input's dtype before use (a no-op in fp32, the fp16 mode of §5.6 otherwise), and adds biases as a separate
+elementwise step, because fusing them into the GEMM/convolution changes bits (§8 traps 1-2).
+"""
+
+import numpy as np
+import torch
+from torch_utils import persistence
+
+INIT_MODES = ('xavier_uniform', 'xavier_normal', 'kaiming_uniform', 'kaiming_normal')
+
+
+def weight_init(shape, mode, fan_in, fan_out):
+    """Draw a tensor of `shape` from the base distribution of `mode` (§2.8 table)."""
+    if mode == 'xavier_uniform':
+        return (torch.rand(*shape) * 2 - 1) * np.sqrt(6 / (fan_in + fan_out))
+    if mode == 'xavier_normal':
+        return torch.randn(*shape) * np.sqrt(2 / (fan_in + fan_out))
+    if mode == 'kaiming_uniform':
+        return (torch.rand(*shape) * 2 - 1) * np.sqrt(3 / fan_in)
+    if mode == 'kaiming_normal':
+        return torch.randn(*shape) * np.sqrt(1 / fan_in)
+    raise ValueError(f'init_mode: unknown value {mode!r}; use one of {", ".join(INIT_MODES)}')
+
+
+def _init_parameters(module, weight_shape, has_bias, fan_in, fan_out, init_mode, init_weight, init_bias):
+    """Register `weight` (base·init_weight) and, if wanted, `bias` (base·init_bias) on `module` (§2.8)."""
+    module.weight = torch.nn.Parameter(weight_init(weight_shape, init_mode, fan_in, fan_out) * init_weight)
+    if has_bias:
+        module.bias = torch.nn.Parameter(weight_init([weight_shape[0]], init_mode, fan_in, fan_out) * init_bias)
+    else:
+        module.bias = None  # a plain attribute, not a registered parameter (§1)
+
+
+@persistence.persistent_class
+class Linear(torch.nn.Module):
+    """Fully connected layer y = x·Wᵀ (+ b), §2.1."""
+
+    def __init__(self, in_features, out_features, bias=True, init_mode='kaiming_normal', init_weight=1, init_bias=0):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        _init_parameters(self, [out_features, in_features], bias, in_features, out_features,
+                         init_mode, init_weight, init_bias)
+
+    def forward(self, x):
+        x = x @ self.weight.to(x.dtype).t()  # plain matmul, never the fused addmm of F.linear(x, W, b) (trap 1)
+        if self.bias is not None:
+            x = x.add_(self.bias.to(x.dtype))
+        return x
+
+
+def resample_filter_2d(taps):
+    """Separable 2-D resampling filter outer(f, f) / (Σf)², shaped [1, 1, L, L] (§2.2)."""
+    f = torch.as_tensor(taps, dtype=torch.float32)
+    return (torch.outer(f, f) / f.sum().square()).reshape(1, 1, f.numel(), f.numel())
+
+
+@persistence.persistent_class
+class Conv2d(torch.nn.Module):
+    """2-D convolution with optional 2× up/down resampling through a fixed FIR filter, §2.2.
+
+    A kernel of 0 gives a pure resampler: no parameters, only the `resample_filter` buffer.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel, bias=True, up=False, down=False, resample_filter=(1, 1),
+                 fused_resample=False, init_mode='kaiming_normal', init_weight=1, init_bias=0):
+        if up and down:
+            raise ValueError('Conv2d: up and down are both true; choose at most one resampling direction')
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.up = up
+        self.down = down
+        self.fused_resample = fused_resample
+        if kernel:
+            _init_parameters(self, [out_channels, in_channels, kernel, kernel], bias, in_channels * kernel * kernel,
+                             out_channels * kernel * kernel, init_mode, init_weight, init_bias)
+        else:
+            self.weight = None
+            self.bias = None
+        # Always registered (persistent); None, and so absent from the state_dict, when not resampling.
+        self.register_buffer('resample_filter', resample_filter_2d(resample_filter) if up or down else None)
+
+    def forward(self, x):
+        w = self.weight.to(x.dtype) if self.weight is not None else None
+        b = self.bias.to(x.dtype) if self.bias is not None else None
+        f = self.resample_filter.to(x.dtype) if self.resample_filter is not None else None
+        w_pad = w.shape[-1] // 2 if w is not None else 0
+        f_pad = (f.shape[-1] - 1) // 2 if f is not None else 0
+
+        if self.fused_resample and self.up and w is not None:  # §2.2 path 1 (HEAD padding)
+            x = _upsample(x, f, self.in_channels, max(f_pad - w_pad, 0))
+            x = torch.nn.functional.conv2d(x, w, padding=max(w_pad - f_pad, 0))
+        elif self.fused_resample and self.down and w is not None:  # §2.2 path 2: filter over the OUTPUT channels
+            x = torch.nn.functional.conv2d(x, w, padding=w_pad + f_pad)
+            x = _downsample(x, f, self.out_channels, 0)
+        else:  # §2.2 path 3
+            if self.up:
+                x = _upsample(x, f, self.in_channels, f_pad)
+            if self.down:
+                x = _downsample(x, f, self.in_channels, f_pad)
+            if w is not None:
+                x = torch.nn.functional.conv2d(x, w, padding=w_pad)
+        if b is not None:
+            x = x.add_(b.reshape(1, -1, 1, 1))  # separate add, not conv2d(bias=...) (trap 2)
+        return x
+
+
+def _upsample(x, f, channels, padding):
+    """2× up: depthwise transposed conv with 4·F2, stride 2."""
+    return torch.nn.functional.conv_transpose2d(x, f.mul(4).tile([channels, 1, 1, 1]), groups=channels, stride=2,
+                                                padding=padding)
+
+
+def _downsample(x, f, channels, padding):
+    """2× down: depthwise conv with F2, stride 2."""
+    return torch.nn.functional.conv2d(x, f.tile([channels, 1, 1, 1]), groups=channels, stride=2, padding=padding)
+
+
+@persistence.persistent_class
+class GroupNorm(torch.nn.Module):
+    """Group normalisation with min(num_groups, C // min_channels_per_group) groups, §2.3 (native kernel)."""
+
+    def __init__(self, num_channels, num_groups=32, min_channels_per_group=4, eps=1e-5):
+        super().__init__()
+        self.num_groups = min(num_groups, num_channels // min_channels_per_group)
+        self.eps = eps
+        self.weight = torch.nn.Parameter(torch.ones(num_channels))
+        self.bias = torch.nn.Parameter(torch.zeros(num_channels))
+
+    def forward(self, x):
+        return torch.nn.functional.group_norm(x, num_groups=self.num_groups, weight=self.weight.to(x.dtype),
+                                              bias=self.bias.to(x.dtype), eps=self.eps)
