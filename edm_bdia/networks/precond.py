@@ -77,8 +77,9 @@ class VPPrecond(_Preconditioner):
         self.beta_min = beta_min
         self.M = M
         self.epsilon_t = epsilon_t
-        self.sigma_min = float(self.sigma(epsilon_t))  # f32: 2**-10 for the defaults, not 0.001
-        self.sigma_max = float(self.sigma(1))
+        with torch.device('cpu'):  # plain numbers, also when the network is built on another (meta) device
+            self.sigma_min = float(self.sigma(epsilon_t))  # f32: 2**-10 for the defaults, not 0.001
+            self.sigma_max = float(self.sigma(1))
         self._init_model(model_type, img_channels, model_kwargs)
 
     def sigma(self, t):
