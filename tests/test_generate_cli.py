@@ -12,13 +12,22 @@ from edm_bdia import download, sample
 from edm_bdia.gen_manifest import MANIFEST_NAME
 from edm_bdia.images import read_png
 from edm_bdia.toy import toy_mixture_32x32_cond
-from test_generate_support import (folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes, nvlabs_reference_png,
-                                   pngs, read_npz, run_cli, tiny_net_pickle)
+from test_generate_support import (edm_net_pickle, folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes,
+                                   nvlabs_reference_png, pngs, read_npz, run_cli, tiny_net_pickle)
+from test_generate_support import one_thread  # noqa: F401 -- fixture used through pytestmark
+
+
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 @pytest.fixture(scope='module')
 def cond_pkl(tmp_path_factory):
     return tiny_net_pickle(tmp_path_factory.mktemp('nets') / 'cond.pkl', label_dim=4, resolution=8)
+
+
+@pytest.fixture(scope='module')
+def edm_pkl(tmp_path_factory):
+    return edm_net_pickle(tmp_path_factory.mktemp('nets') / 'edm.pkl')
 
 
 @pytest.fixture(scope='module')
@@ -70,6 +79,14 @@ def test_pngs_equal_an_independent_nvlabs_restatement(tmp_path, cond_pkl, option
             assert f.read() == expected, seed
     # seeds alias modulo 2^32 (NVlabs): seed 2^32 + 1 is seed 1
     assert (tmp_path / '4294967297.png').read_bytes() == (tmp_path / '000001.png').read_bytes()
+
+
+@pytest.mark.parametrize('options, kwargs', [([], {}), (['--S_churn', '40'], dict(S_churn=40))])
+def test_real_edm_network_pngs_equal_restatement(tmp_path, edm_pkl, options, kwargs):
+    ok(['--network', edm_pkl, '--outdir', tmp_path, '--seeds', '0-2', '--steps', 3, *options])  # safe loading
+    net = load(edm_pkl)
+    for seed in range(3):
+        assert (tmp_path / f'{seed:06d}.png').read_bytes() == nvlabs_reference_png(net, seed, 3, **kwargs)
 
 
 def test_builtin_default_network_matches_restatement(tmp_path):
@@ -127,28 +144,28 @@ def test_bdia_differs_from_edm(tmp_path, cond_pkl):
 
 # ---- batch-size invariance, grid and npz ------------------------------------------------------------------------
 
-def test_batch_size_invariance_and_collections(tmp_path, cond_pkl):
+def test_batch_size_invariance_and_collections(tmp_path, edm_pkl):
     runs = {}
     for batch in (1, 7, 64):
         outdir = tmp_path / f'b{batch}'
-        ok(['--network', cond_pkl, '--trust-pickle-code', '--outdir', outdir, '--seeds', '0-19',
+        ok(['--network', edm_pkl, '--outdir', outdir, '--seeds', '0-9',
             '--steps', 3, '--batch', batch, '--S_churn', 5, '--grid', outdir / 'grid.png',
             '--npz', outdir / 'all.npz'])
         runs[batch] = folder_bytes(outdir)
     assert runs[1] == runs[7] == runs[64]  # PNGs, manifest, grid and npz byte-identical
 
     outdir = tmp_path / 'b7'
-    stacked = np.stack([read_png(str(outdir / f'{seed:06d}.png')) for seed in range(20)])
+    stacked = np.stack([read_png(str(outdir / f'{seed:06d}.png')) for seed in range(10)])
     archive = read_npz(outdir / 'all.npz')
     np.testing.assert_array_equal(archive['arr_0'], stacked)
-    assert archive['arr_0'].shape == (20, 8, 8, 3) and archive['arr_0'].dtype == np.uint8
-    net = load(cond_pkl)
-    assert archive['arr_1'].tolist() == [int(nvlabs_latents_and_label(net, seed)[2]) for seed in range(20)]
-    grid = read_png(str(outdir / 'grid.png'))  # 20 images -> 5 columns x 4 rows of 8x8
-    assert grid.shape == (32, 40, 3)
-    for seed in range(20):
-        row, col = divmod(seed, 5)
-        np.testing.assert_array_equal(grid[row * 8:(row + 1) * 8, col * 8:(col + 1) * 8], stacked[seed])
+    assert archive['arr_0'].shape == (10, 16, 16, 3) and archive['arr_0'].dtype == np.uint8
+    net = load(edm_pkl)
+    assert archive['arr_1'].tolist() == [int(nvlabs_latents_and_label(net, seed)[2]) for seed in range(10)]
+    grid = read_png(str(outdir / 'grid.png'))  # 10 images -> 4 columns x 3 rows of 16x16
+    assert grid.shape == (48, 64, 3)
+    for seed in range(10):
+        row, col = divmod(seed, 4)
+        np.testing.assert_array_equal(grid[row * 16:(row + 1) * 16, col * 16:(col + 1) * 16], stacked[seed])
 
 
 def test_npz_labels_follow_class_option(tmp_path, cond_pkl):

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import PIL.Image
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -20,10 +21,38 @@ TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(TESTS_DIR)
 
 
+@pytest.fixture(autouse=False, scope='module')
+def one_thread():
+    """Tiny networks are dominated by per-op overhead, and two OpenMP threads stall whenever the shared cores are
+    busy: run the in-process tests single-threaded (subprocesses get OMP_NUM_THREADS=1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_net_pickle(path, **kwargs):
     """Pickle dict(ema=TinyNonlinearNet(float32 inside, like NVlabs nets)) as a snapshot; loads only with
     --trust-pickle-code (its class is not an EDM class) and with tests/ importable."""
     net = TinyNonlinearNet(dtype=torch.float32, **kwargs)
+    with open(path, 'wb') as f:
+        pickle.dump(dict(ema=net), f)
+    return str(path)
+
+
+def edm_net_pickle(path, resolution=16, label_dim=4, seed=0):
+    """An NVlabs-format snapshot dict(ema=EDMPrecond(SongUNet DDPM++, tiny)) with all weights drawn at scale 0.2
+    (NVlabs' zero-init output layers would hide the float32 conv arithmetic); loads in safe mode."""
+    from edm_bdia.networks import EDMPrecond
+    torch.manual_seed(seed)
+    net = EDMPrecond(img_resolution=resolution, img_channels=3, label_dim=label_dim, model_type='SongUNet',
+                     model_channels=16, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[resolution // 2],
+                     embedding_type='positional', encoder_type='standard', decoder_type='standard',
+                     channel_mult_noise=1, resample_filter=[1, 1])
+    with torch.no_grad():
+        for param in net.parameters():
+            param.copy_(torch.randn_like(param) * 0.2)
+    net.eval().requires_grad_(False)
     with open(path, 'wb') as f:
         pickle.dump(dict(ema=net), f)
     return str(path)
