@@ -1,0 +1,248 @@
+"""Unit behaviour of the network building blocks against independent formulas (edm-networks.md §2, §5)."""
+
+import numpy as np
+import pytest
+import torch
+
+from edm_bdia import networks
+from edm_bdia.networks.attention import AttentionOp
+from edm_bdia.networks.layers import weight_init
+from edm_bdia.networks.precond import build_model
+
+
+def randn(*shape, seed=0, dtype=torch.float32):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def test_linear_is_matmul_plus_bias_and_bias_free_variant_stores_none():
+    layer = networks.Linear(5, 3)
+    layer.bias.data = randn(3, seed=1)
+    x = randn(4, 5)
+    expected = x.double() @ layer.weight.double().t() + layer.bias.double()
+    torch.testing.assert_close(layer(x).double(), expected, rtol=1e-6, atol=1e-6)
+    no_bias = networks.Linear(5, 3, bias=False)
+    assert no_bias.bias is None and list(no_bias.state_dict()) == ['weight']
+
+
+@pytest.mark.parametrize('taps', [[1, 1], [1, 3, 3, 1]])
+def test_resample_filter_buffer_is_normalised_outer_product(taps):
+    conv = networks.Conv2d(2, 2, kernel=0, down=True, resample_filter=taps)
+    f = torch.tensor(taps, dtype=torch.float64)
+    expected = (f[:, None] * f[None, :] / f.sum() ** 2).float().reshape(1, 1, len(taps), len(taps))
+    assert torch.equal(conv.resample_filter, expected)
+    assert conv.weight is None and conv.bias is None and list(conv.state_dict()) == ['resample_filter']
+    plain = networks.Conv2d(2, 2, kernel=3)
+    assert plain.resample_filter is None and 'resample_filter' not in plain.state_dict()
+
+
+def test_pair_filter_resamplers_are_nearest_and_average_pooling():
+    x = randn(2, 3, 8, 8)
+    up = networks.Conv2d(3, 3, kernel=0, up=True)
+    down = networks.Conv2d(3, 3, kernel=0, down=True)
+    assert torch.equal(up(x), torch.nn.functional.interpolate(x, scale_factor=2, mode='nearest'))
+    torch.testing.assert_close(down(x), torch.nn.functional.avg_pool2d(x, 2), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize('taps', [[1, 1], [1, 3, 3, 1]])
+@pytest.mark.parametrize('kernel', [0, 1, 3])
+@pytest.mark.parametrize('fused', [False, True])
+def test_resampling_sizes_and_constant_preservation(taps, kernel, fused):
+    """Every up path doubles H and W, every down path halves them; the filters have unit DC gain, so a
+    constant image stays constant away from the zero-padded border."""
+    for direction, size in (('up', 16), ('down', 4)):
+        conv = networks.Conv2d(2, 2, kernel=kernel, bias=False, resample_filter=taps, fused_resample=fused,
+                               **{direction: True})
+        if conv.weight is not None:
+            conv.weight.data.zero_()
+            conv.weight.data[:, :, kernel // 2, kernel // 2] = torch.eye(2)  # identity 'centre tap' convolution
+        y = conv(torch.ones(1, 2, 8, 8))
+        assert y.shape == (1, 2, size, size)
+        inner = y[..., 2:-2, 2:-2] if direction == 'up' else y[..., 1:-1, 1:-1]
+        torch.testing.assert_close(inner, torch.ones_like(inner), rtol=0, atol=1e-6)
+
+
+def test_conv_rejects_up_and_down_together():
+    with pytest.raises(ValueError, match='up and down'):
+        networks.Conv2d(2, 2, kernel=3, up=True, down=True)
+
+
+@pytest.mark.parametrize('channels, groups', [(48, 12), (192, 32), (1344, 32), (16, 4)])
+def test_group_norm_group_count_and_native_formula(channels, groups):
+    norm = networks.GroupNorm(channels, eps=1e-6)
+    assert norm.num_groups == groups
+    x = randn(2, channels, 3, 3).double()
+    g = x.reshape(2, groups, -1)
+    expected = ((g - g.mean(-1, keepdim=True)) / (g.var(-1, unbiased=False, keepdim=True) + 1e-6).sqrt())
+    torch.testing.assert_close(norm(x.float()).double(), expected.reshape(x.shape), rtol=1e-5, atol=1e-5)
+
+
+def test_attention_forward_and_backward_match_softmax_formula():
+    q = randn(3, 8, 5, seed=1).requires_grad_(True)
+    k = randn(3, 8, 7, seed=2).requires_grad_(True)
+    w = AttentionOp.apply(q, k)
+    qd, kd = q.detach().double().requires_grad_(True), k.detach().double().requires_grad_(True)
+    wd = torch.softmax(torch.einsum('ncq,nck->nqk', qd, kd) / np.sqrt(8), dim=2)
+    torch.testing.assert_close(w.double(), wd, rtol=1e-5, atol=1e-6)
+    upstream = randn(3, 5, 7, seed=3)
+    (w * upstream).sum().backward()
+    (wd * upstream.double()).sum().backward()
+    torch.testing.assert_close(q.grad.double(), qd.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(k.grad.double(), kd.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('endpoint', [False, True])
+def test_positional_embedding_formula(endpoint):
+    emb = networks.PositionalEmbedding(8, max_positions=100, endpoint=endpoint)
+    x = torch.tensor([0.0, 1.5, 7.0])
+    freqs = (1 / 100) ** (torch.arange(4, dtype=torch.float64) / (3 if endpoint else 4))
+    phases = x.double()[:, None] * freqs[None, :]
+    torch.testing.assert_close(emb(x).double(), torch.cat([phases.cos(), phases.sin()], 1), rtol=0, atol=1e-5)
+
+
+def test_fourier_embedding_formula():
+    emb = networks.FourierEmbedding(6, scale=2)
+    assert list(emb.state_dict()) == ['freqs'] and emb.freqs.shape == (3,)
+    x = torch.tensor([0.1, -0.3])
+    phases = 2 * np.pi * x.double()[:, None] * emb.freqs.double()[None, :]
+    torch.testing.assert_close(emb(x).double(), torch.cat([phases.cos(), phases.sin()], 1), rtol=0, atol=1e-5)
+
+
+def test_unet_block_optional_layers_and_head_count():
+    same = networks.UNetBlock(32, 32, emb_channels=8)
+    assert same.skip is None and same.num_heads == 0 and not hasattr(same, 'qkv')
+    down = networks.UNetBlock(32, 32, emb_channels=8, down=True)
+    assert down.skip.weight is None and down.skip.resample_filter is not None  # kernel-0 skip (ADM)
+    proj = networks.UNetBlock(32, 32, emb_channels=8, down=True, resample_proj=True)
+    assert proj.skip.weight.shape == (32, 32, 1, 1)
+    assert networks.UNetBlock(32, 48, emb_channels=8, attention=True).num_heads == 0  # < 64 channels: none
+    assert networks.UNetBlock(128, 128, emb_channels=8, attention=True).num_heads == 2
+    assert networks.UNetBlock(48, 48, emb_channels=8, attention=True, num_heads=1).qkv.weight.shape == (144, 48, 1, 1)
+
+
+def test_unet_block_accepts_pickled_init_keywords():
+    init = dict(init_mode='kaiming_uniform', init_weight=np.sqrt(1 / 3), init_bias=np.sqrt(1 / 3))
+    block = networks.UNetBlock(16, 16, emb_channels=4, attention=True, num_heads=1, init=init,
+                               init_zero=dict(init_mode='kaiming_uniform', init_weight=0, init_bias=0),
+                               init_attn=dict(init_mode='xavier_uniform', init_weight=np.sqrt(0.2)))
+    assert block.conv1.weight.abs().max() == 0 and block.proj.weight.abs().max() == 0  # init_zero layers
+    assert block.conv0.weight.abs().max() <= np.sqrt(3 / (16 * 9)) * np.sqrt(1 / 3)  # kaiming_uniform bound
+
+
+@pytest.mark.parametrize('mode, variance', [('xavier_uniform', 2 / 30), ('xavier_normal', 2 / 30),
+                                            ('kaiming_uniform', 1 / 10), ('kaiming_normal', 1 / 10)])
+def test_weight_init_variances(mode, variance):
+    torch.manual_seed(0)
+    w = weight_init([200, 200], mode, fan_in=10, fan_out=20)
+    assert abs(w.var().item() / variance - 1) < 0.02
+
+
+def test_weight_init_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="init_mode: unknown value 'orthogonal'"):
+        weight_init([2, 2], 'orthogonal', 2, 2)
+
+
+@pytest.mark.parametrize('name, value', [('embedding_type', 'sinusoidal'), ('encoder_type', 'dense'),
+                                         ('decoder_type', 'residual')])
+def test_song_unet_rejects_unknown_options(name, value):
+    with pytest.raises(ValueError, match=f'SongUNet: {name}={value!r} is not supported'):
+        networks.SongUNet(16, 3, 3, **{name: value})
+
+
+def test_model_type_is_checked_and_dhariwal_rejects_song_options():
+    with pytest.raises(ValueError, match="model_type='UNet'"):
+        build_model('UNet', img_resolution=16, in_channels=3, out_channels=3)
+    with pytest.raises(TypeError):
+        networks.DhariwalUNet(16, 3, 3, embedding_type='fourier')
+
+
+TINY_SONG = dict(model_type='SongUNet', model_channels=16, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[4])
+TINY_ADM = dict(model_type='DhariwalUNet', model_channels=32, channel_mult=[2], num_blocks=1, attn_resolutions=[])
+
+
+class ZeroModel(torch.nn.Module):
+    """Stands in for a UNet: records its inputs and returns zeros, so that D = c_skip·x exposes c_skip."""
+
+    def forward(self, x, noise_labels, class_labels=None, **kwargs):
+        self.seen = (x, noise_labels, class_labels, kwargs)
+        return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize('precond, kwargs', [('EDMPrecond', TINY_SONG), ('VPPrecond', TINY_SONG),
+                                             ('VEPrecond', TINY_SONG), ('iDDPMPrecond', TINY_ADM)])
+def test_preconditioner_coefficients(precond, kwargs):
+    """c_skip and c_in of Table 1 (Karras et al. 2022), in f64, through the public forward."""
+    net = networks.PERSISTENT_CLASSES[precond](img_resolution=8, img_channels=3, label_dim=4, **kwargs)
+    net.model = ZeroModel()
+    x = randn(2, 3, 8, 8)
+    sigma = torch.tensor([0.3, 7.0])
+    out = net(x, sigma, augment_labels='passed through')
+    seen_x, noise_labels, labels, extra = net.model.seen
+    s = sigma.double().reshape(-1, 1, 1, 1)
+    c_skip = {'EDMPrecond': 0.25 / (s ** 2 + 0.25)}.get(precond, torch.ones_like(s))
+    c_in = {'EDMPrecond': 1 / (s ** 2 + 0.25).sqrt(), 'VEPrecond': torch.ones_like(s)}.get(precond, 1 / (s ** 2 + 1).sqrt())
+    torch.testing.assert_close(out.double(), c_skip * x.double(), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(seen_x.double(), c_in * x.double(), rtol=1e-6, atol=1e-7)
+    assert noise_labels.shape == (2,) and labels.shape == (1, 4) and not labels.any()  # zeros when None
+    assert extra == {'augment_labels': 'passed through'}
+
+
+def test_noise_label_maps():
+    s = torch.tensor([0.002, 0.5, 80.0])
+    edm = networks.EDMPrecond(8, 3, **TINY_SONG)
+    ve = networks.VEPrecond(8, 3, **TINY_SONG)
+    vp = networks.VPPrecond(8, 3, **TINY_SONG)
+    for net, expected in ((edm, s.double().log() / 4), (ve, (0.5 * s.double()).log())):
+        net.model = ZeroModel()
+        net(torch.zeros(3, 3, 8, 8), s)
+        torch.testing.assert_close(net.model.seen[1].double(), expected, rtol=1e-6, atol=1e-6)
+    # VP: σ⁻¹ inverts σ(t), and sigma_min is σ(1e-5) in f32 = 2**-10 exactly (§5.3).
+    t = torch.tensor([1e-3, 0.2, 1.0])
+    torch.testing.assert_close(vp.sigma_inv(vp.sigma(t)), t, rtol=1e-3, atol=1e-5)
+    assert vp.sigma_min == 2 ** -10 and vp.sigma_max == pytest.approx(152.16697692871094, abs=1e-4)
+
+
+def test_iddpm_round_sigma_returns_table_entries_with_input_shape_and_dtype():
+    net = networks.iDDPMPrecond(8, 3, **TINY_ADM)
+    sigma = torch.tensor([[0.5, 3.0], [80.0, 1e-4]], dtype=torch.float64)
+    index = net.round_sigma(sigma, return_index=True)
+    value = net.round_sigma(sigma)
+    assert index.shape == sigma.shape and index.dtype == torch.int64
+    assert value.dtype == torch.float64 and torch.equal(value, net.u[index].double())
+    assert net.u[-1] == 0 and (net.u[:-1] > net.u[1:]).all()  # strictly decreasing to u[M] = 0
+    assert net.sigma_min == float(net.u[999]) and net.sigma_max == float(net.u[0])
+
+
+def test_use_fp16_is_ignored_on_cpu():
+    torch.manual_seed(0)
+    net16 = networks.EDMPrecond(8, 3, use_fp16=True, **TINY_ADM).eval()
+    net32 = networks.EDMPrecond(8, 3, **TINY_ADM).eval()
+    net32.load_state_dict(net16.state_dict())
+    x, sigma = randn(2, 3, 8, 8), torch.tensor([0.5, 2.0])
+    with torch.no_grad():
+        assert torch.equal(net16(x, sigma), net32(x, sigma))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='fp16 mode exists on CUDA only (§5.6)')
+def test_fp16_mode_on_cuda():
+    """use_fp16 runs convolutions and norms in f16 but the embedding and noise labels in f32 (§5.6);
+    the result is f32 and close to the fp32 path."""
+    torch.manual_seed(0)
+    for kwargs in (TINY_ADM, dict(TINY_SONG, embedding_type='fourier', encoder_type='residual')):
+        net = networks.EDMPrecond(8, 3, use_fp16=True, label_dim=4, **kwargs).eval().cuda()
+        dtypes = {}
+
+        def record(name):
+            def hook(_module, _args, output):
+                dtypes.setdefault(name, output.dtype)  # returns None: the output is left alone
+            return hook
+
+        hooks = [net.model.map_layer0.register_forward_hook(record('map')),
+                 net.model.enc['8x8_conv'].register_forward_hook(record('conv'))]
+        x, sigma = randn(2, 3, 8, 8).cuda(), torch.tensor([0.5, 2.0]).cuda()
+        with torch.no_grad():
+            out16 = net(x, sigma)
+            out32 = net(x, sigma, force_fp32=True)
+        for hook in hooks:
+            hook.remove()
+        assert out16.dtype == torch.float32 and dtypes == {'map': torch.float32, 'conv': torch.float16}
+        torch.testing.assert_close(out16, out32, rtol=0, atol=2e-2)
