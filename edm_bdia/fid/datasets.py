@@ -17,8 +17,10 @@ import numpy as np
 import PIL.Image
 import torch
 
+from edm_bdia.fid.errors import FidError
 
-class ImageSourceError(ValueError):
+
+class ImageSourceError(FidError):
     """An image source that cannot be used: missing, empty, unreadable, corrupt or inconsistent."""
 
 
@@ -54,6 +56,9 @@ def decode_image(data: bytes, name: str) -> torch.Tensor:
     try:
         with PIL.Image.open(io.BytesIO(data)) as image:
             array = _to_rgb_array(image)
+    except PIL.UnidentifiedImageError as exc:
+        raise ImageSourceError(f'cannot read image {name}: not a recognisable image (corrupt, truncated or an '
+                               'unsupported format)') from exc
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as exc:
         raise ImageSourceError(f'cannot read image {name}: {exc}') from exc
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))

@@ -21,6 +21,7 @@ import torch
 
 from edm_bdia import loading
 from edm_bdia.download import DownloadError, cache_dir_path, cached_file, is_url, open_url, safe_name, url_md5
+from edm_bdia.fid.errors import FidError
 from edm_bdia.fid.inception import InceptionV3
 from edm_bdia.fid.torchscript_weights import is_torchscript_archive, read_torchscript_tensors
 
@@ -39,7 +40,7 @@ NVIDIA_CLASS_NAMES = ('InceptionV3', 'Conv2dLayer', 'InceptionA', 'InceptionB', 
                       'InceptionE')
 
 
-class DetectorError(RuntimeError):
+class DetectorError(FidError):
     """No usable detector weights, or weights that do not fit the Inception-v3 layout."""
 
 

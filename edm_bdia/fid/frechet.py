@@ -12,10 +12,12 @@ symmetric forms, so the result is real and finite by construction:
 
 import numpy as np
 
+from edm_bdia.fid.errors import FidError
+
 METHODS = ('eigh', 'svd', 'scipy')
 
 
-class FrechetError(ValueError):
+class FrechetError(FidError):
     """Statistics that cannot be compared, or a method that cannot give a trustworthy value."""
 
 

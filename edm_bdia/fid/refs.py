@@ -15,13 +15,14 @@ import tempfile
 import numpy as np
 
 from edm_bdia.download import DownloadError, open_url
+from edm_bdia.fid.errors import FidError
 from edm_bdia.safe_pickle import RestrictedUnpickler, UnsafePickleError
 
 REGISTRY_RESOURCE = 'fid_refs.json'  # edm_bdia/data/fid_refs.json, identical to fid_refs/registry.json
 ZIP_MAGIC = b'PK\x03\x04'
 
 
-class ReferenceStatsError(ValueError):
+class ReferenceStatsError(FidError):
     """A reference statistics source that cannot be found, read or used."""
 
 

@@ -3,13 +3,13 @@
 Matches EDM's fid.py (edm-format.md §4.4): mu = sum/N, sigma = (Gram - N mu mu^T) / (N - 1).
 """
 
-import numpy as np
 import torch
 
+from edm_bdia.fid.errors import FidError
 from torch_utils import distributed
 
 
-class TooFewFeaturesError(ValueError):
+class TooFewFeaturesError(FidError):
     """Fewer than two feature vectors: the unbiased covariance is undefined."""
 
 
