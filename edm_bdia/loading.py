@@ -116,7 +116,7 @@ def load_network(source, device=None, trust_pickle_code=False):
         return toy.toy_mixture_32x32_cond(device)
     data = load_pickle(source, trust_pickle_code=trust_pickle_code)
     if not isinstance(data, dict) or 'ema' not in data:
-        found = f'keys {sorted(map(str, data))}' if isinstance(data, dict) else f'a {type(data).__name__}'
+        found = 'keys ' + ', '.join(sorted(map(str, data))) if isinstance(data, dict) else f'a {type(data).__name__}'
         raise PickleLoadError(f'{source} has no "ema" network (found {found}); expected an NVlabs EDM training '
                               'snapshot, dict(ema=..., loss_fn=..., augment_pipe=..., dataset_kwargs=...)')
     net = data['ema']
@@ -239,11 +239,11 @@ def _rebuild_module(cls, record):
         raise PickleLoadError(f'{record.class_name} carries no recorded constructor arguments (_init_kwargs)')
     module = _construct(cls, args, kwargs, record.class_name)
     tensors = dict(_pickled_tensors(record.state))
-    try:
-        module.load_state_dict(tensors, strict=True, assign=True)
-    except RuntimeError as error:
-        raise PickleLoadError(f'the pickled {record.class_name} does not match edm_bdia\'s implementation: '
-                              f'{error}; {TRUST_HINT}') from None
+    differences = _state_differences(module.state_dict(), tensors)
+    if differences:
+        raise PickleLoadError(f'the pickled {record.class_name} does not match edm_bdia\'s implementation '
+                              f'({len(differences)} difference(s), first: {differences[0]}); {TRUST_HINT}')
+    module.load_state_dict(tensors, strict=True, assign=True)
     unfilled = [name for name, tensor in [*module.named_parameters(), *module.named_buffers()] if tensor.is_meta]
     if unfilled:
         raise PickleLoadError(f'the pickled {record.class_name} lacks tensors that edm_bdia\'s implementation '
@@ -267,6 +267,15 @@ def _construct(cls, args, kwargs, class_name):
     except Exception as error:
         raise PickleLoadError(f'cannot build {class_name} from its recorded arguments {kwargs}: '
                               f'{type(error).__name__}: {error}') from None
+
+
+def _state_differences(ours, pickled):
+    """Readable key and shape differences between our state_dict and the pickled tensors."""
+    differences = [f'{key} is missing from the pickle' for key in ours if key not in pickled]
+    differences += [f'{key} is not in our implementation' for key in pickled if key not in ours]
+    differences += [f'{key} has shape {list(pickled[key].shape)} in the pickle, {list(ours[key].shape)} here'
+                    for key in ours if key in pickled and ours[key].shape != pickled[key].shape]
+    return differences
 
 
 def _child_state(child):

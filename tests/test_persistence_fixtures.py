@@ -9,6 +9,7 @@ import copy
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import torch
@@ -91,12 +92,16 @@ def write_foreign_torch_utils(directory):
     return directory
 
 
-def run_python(code, pythonpath=(), cwd=None, timeout=300):
-    """Run `code` in a fresh interpreter with `pythonpath` first on sys.path; return its stdout."""
+def run_python(code, args=(), pythonpath=(), cwd=None, timeout=300):
+    """Run `code` with `args` in a fresh single-threaded interpreter, in `cwd` (default: the temp dir, so that the
+    repository's own torch_utils is not on sys.path through the working directory), with `pythonpath` first on
+    sys.path; return its stdout."""
     env = dict(os.environ)
+    env['OMP_NUM_THREADS'] = '1'  # the test machines have few, shared cores
     env['PYTHONPATH'] = os.pathsep.join([*map(str, pythonpath), env.get('PYTHONPATH', '')]).rstrip(os.pathsep)
-    result = subprocess.run([sys.executable, '-c', code], env=env, cwd=cwd, capture_output=True, text=True,
-                            timeout=timeout, check=False)
+    result = subprocess.run([sys.executable, '-c', code, *map(str, args)], env=env,
+                            cwd=cwd or tempfile.gettempdir(), capture_output=True, text=True, timeout=timeout,
+                            check=False)
     if result.returncode != 0:
         raise AssertionError(f'subprocess failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
     return result.stdout
