@@ -117,7 +117,8 @@ def _fetch(url, num_attempts, verbose, sink):
                 f'cannot reach {host} ({type(error).__name__}); pass a local path or set ${CACHE_DIR_VARIABLE} '
                 f'(or ${DNNLIB_CACHE_DIR_VARIABLE}) to a cache that holds {url_md5(url)}_{safe_name(url)}')
         except (requests.RequestException, _IncompleteDownload) as error:
-            last_error = DownloadError(f'download of {url} failed after {attempt + 1} attempt(s): {error}')
+            last_error = DownloadError(f'download of {url} failed after {attempt + 1} attempt(s) ({error}); try '
+                                       'again later, or download the file yourself and pass its local path')
     raise last_error
 
 

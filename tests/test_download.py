@@ -1,0 +1,159 @@
+"""edm_bdia.download.open_url against a local HTTP server on 127.0.0.1 (no internet needed)."""
+
+import http.server
+import os
+import socket
+import threading
+
+import pytest
+
+from edm_bdia import download
+from edm_bdia.download import DownloadError, open_url
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, several chunks
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    requests = []  # paths served, shared by the test through the class
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        _Handler.requests.append(self.path)
+        if self.path.startswith('/missing'):
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(PAYLOAD)))
+        if self.path.startswith('/named'):
+            self.send_header('Content-Disposition', 'attachment; filename="weights v2.pkl"')
+        self.end_headers()
+        if self.path.startswith('/interrupted'):  # promise the whole payload, send half, hang up
+            self.wfile.write(PAYLOAD[:len(PAYLOAD) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(PAYLOAD)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def server():
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache directory through $EDM_BDIA_CACHE_DIR; retries without waiting; a fresh request log."""
+    monkeypatch.setenv('EDM_BDIA_CACHE_DIR', str(tmp_path / 'cache'))
+    monkeypatch.setattr(download.time, 'sleep', lambda seconds: None)
+    _Handler.requests.clear()
+    return tmp_path / 'cache'
+
+
+def test_dnnlib_cache_name_of_a_published_checkpoint():
+    url = 'https://nvlabs-fi-cdn.nvidia.com/edm/pretrained/edm-cifar10-32x32-cond-vp.pkl'
+    name = f'{download.url_md5(url)}_{download.safe_name(url)}'  # edm-format.md §4.6
+    assert name == ('8a0cade18e36ff627fc6c7a9dce1bd11_'
+                    'https___nvlabs-fi-cdn.nvidia.com_edm_pretrained_edm-cifar10-32x32-cond-vp.pkl')
+    assert download.safe_name('a' * 200) == 'a' * 128
+
+
+def test_second_call_hits_the_cache(server, cache):
+    url = f'{server}/weights.pkl'
+    with open_url(url, verbose=False) as file:
+        assert file.read() == PAYLOAD
+    path = open_url(url, verbose=False, return_filename=True)
+    assert _Handler.requests == ['/weights.pkl']  # one request for two calls
+    assert os.listdir(cache) == [os.path.basename(path)]
+    assert os.path.basename(path) == f'{download.url_md5(url)}_{download.safe_name(url)}'
+
+
+def test_content_disposition_names_the_cache_file(server, cache):
+    url = f'{server}/named?id=7'
+    path = open_url(url, verbose=False, return_filename=True)
+    assert os.path.basename(path) == f'{download.url_md5(url)}_weights_v2.pkl'
+    assert open_url(url, verbose=False, return_filename=True) == path and len(_Handler.requests) == 1
+
+
+def test_interrupted_download_leaves_no_cache_entry(server, cache):
+    with pytest.raises(DownloadError, match=r'download of \S+/interrupted.pkl failed after 3 attempt'):
+        open_url(f'{server}/interrupted.pkl', num_attempts=3, verbose=False)
+    assert _Handler.requests == ['/interrupted.pkl'] * 3  # retried
+    assert os.listdir(cache) == []  # neither a partial file nor a temp file
+
+
+def test_missing_file_is_not_retried(server, cache):
+    with pytest.raises(DownloadError, match='HTTP 404.*check the URL'):
+        open_url(f'{server}/missing.pkl', verbose=False)
+    assert _Handler.requests == ['/missing.pkl']
+
+
+def test_unreachable_host_gives_the_offline_message(cache):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    url = f'http://127.0.0.1:{port}/edm-cifar10-32x32-cond-vp.pkl'
+    with pytest.raises(DownloadError) as error:
+        open_url(url, num_attempts=2, verbose=False)
+    message = str(error.value)
+    assert message.startswith(f'cannot reach 127.0.0.1:{port} ')
+    assert 'pass a local path or set $EDM_BDIA_CACHE_DIR' in message
+    assert f'{download.url_md5(url)}_{download.safe_name(url)}' in message
+
+
+def test_existing_dnnlib_cache_is_used_without_network(tmp_path, monkeypatch):
+    url = 'https://nvlabs-fi-cdn.nvidia.com/edm/pretrained/edm-cifar10-32x32-cond-vp.pkl'
+    downloads = tmp_path / 'dnnlib' / 'downloads'
+    downloads.mkdir(parents=True)
+    (downloads / f'{download.url_md5(url)}_{download.safe_name(url)}').write_bytes(b'cached')
+    monkeypatch.delenv('EDM_BDIA_CACHE_DIR', raising=False)
+    monkeypatch.setenv('DNNLIB_CACHE_DIR', str(tmp_path / 'dnnlib'))
+    monkeypatch.setattr(download, '_fetch', lambda *args, **kwargs: pytest.fail('tried the network'))
+    with open_url(url) as file:
+        assert file.read() == b'cached'
+
+
+def test_ambiguous_cache_entries_are_downloaded_again(server, cache):
+    url = f'{server}/weights.pkl'
+    cache.mkdir()
+    for suffix in ('a', 'b'):  # two matches for <md5>_*: dnnlib's rule says miss
+        (cache / f'{download.url_md5(url)}_{suffix}').write_bytes(b'stale')
+    with open_url(url, verbose=False) as file:
+        assert file.read() == PAYLOAD
+    assert len(_Handler.requests) == 1
+
+
+def test_uncached_download_returns_the_bytes(server, cache):
+    assert open_url(f'{server}/weights.pkl', cache=False, verbose=False).read() == PAYLOAD
+    assert not cache.exists()
+    with pytest.raises(ValueError, match='return_filename'):
+        open_url(f'{server}/weights.pkl', cache=False, return_filename=True)
+
+
+def test_cache_dir_precedence(tmp_path, monkeypatch):
+    monkeypatch.delenv('EDM_BDIA_CACHE_DIR', raising=False)
+    monkeypatch.delenv('DNNLIB_CACHE_DIR', raising=False)
+    monkeypatch.setenv('HOME', str(tmp_path))
+    assert download.cache_dir_path() == os.path.join(str(tmp_path), '.cache', 'dnnlib', 'downloads')
+    monkeypatch.setenv('DNNLIB_CACHE_DIR', '/d')
+    assert download.cache_dir_path() == os.path.join('/d', 'downloads')
+    monkeypatch.setenv('EDM_BDIA_CACHE_DIR', '/e')
+    assert download.cache_dir_path() == '/e'
+    assert download.cache_dir_path('/explicit') == '/explicit'
+
+
+def test_local_paths_and_file_urls(tmp_path):
+    path = tmp_path / 'local file.bin'
+    path.write_bytes(b'local')
+    with open_url(str(path)) as file:
+        assert file.read() == b'local'
+    assert open_url(path.as_uri(), return_filename=True) == str(path)
+    assert download.file_url_to_path('file:///C:/data/x.pkl') == 'C:/data/x.pkl'
+    with pytest.raises(FileNotFoundError, match='no such file'):
+        open_url(str(tmp_path / 'absent.pkl'))
