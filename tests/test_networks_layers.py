@@ -179,7 +179,8 @@ def test_preconditioner_coefficients(precond, kwargs):
     seen_x, noise_labels, labels, extra = net.model.seen
     s = sigma.double().reshape(-1, 1, 1, 1)
     c_skip = {'EDMPrecond': 0.25 / (s ** 2 + 0.25)}.get(precond, torch.ones_like(s))
-    c_in = {'EDMPrecond': 1 / (s ** 2 + 0.25).sqrt(), 'VEPrecond': torch.ones_like(s)}.get(precond, 1 / (s ** 2 + 1).sqrt())
+    c_in = {'EDMPrecond': 1 / (s ** 2 + 0.25).sqrt(),
+            'VEPrecond': torch.ones_like(s)}.get(precond, 1 / (s ** 2 + 1).sqrt())
     torch.testing.assert_close(out.double(), c_skip * x.double(), rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(seen_x.double(), c_in * x.double(), rtol=1e-6, atol=1e-7)
     assert noise_labels.shape == (2,) and labels.shape == (1, 4) and not labels.any()  # zeros when None
@@ -246,3 +247,18 @@ def test_fp16_mode_on_cuda():
             hook.remove()
         assert out16.dtype == torch.float32 and dtypes == {'map': torch.float32, 'conv': torch.float16}
         torch.testing.assert_close(out16, out32, rtol=0, atol=2e-2)
+
+
+@pytest.mark.parametrize('kwargs', [TINY_SONG, TINY_ADM])
+def test_label_dropout_applies_in_training_only(kwargs):
+    """label_dropout=1 drops every row in training mode (output as for all-zero labels), never in eval mode."""
+    torch.manual_seed(0)
+    net = networks.EDMPrecond(8, 3, label_dim=4, dropout=0, label_dropout=1, **kwargs)
+    for p in net.parameters():  # ADM zero-initialises its output conv: make every layer matter
+        torch.nn.init.normal_(p, std=0.1)
+    x, sigma, labels = randn(2, 3, 8, 8), torch.tensor([0.5, 2.0]), torch.eye(4)[:2]
+    with torch.no_grad():
+        net.train()
+        assert torch.equal(net(x, sigma, labels), net(x, sigma, torch.zeros_like(labels)))
+        net.eval()
+        assert not torch.equal(net(x, sigma, labels), net(x, sigma, torch.zeros_like(labels)))

@@ -8,7 +8,8 @@ from torch_utils import persistence
 from edm_bdia.networks.embeddings import PositionalEmbedding
 from edm_bdia.networks.layers import Conv2d, GroupNorm, Linear
 from edm_bdia.networks.unet_block import UNetBlock
-from edm_bdia.networks.unet_common import concat_skip, drop_class_labels, level_prefix
+from edm_bdia.networks.unet_common import (add_decoder_level, add_encoder_blocks, concat_skip, drop_class_labels,
+                                            unet_levels)
 
 
 @persistence.persistent_class
@@ -40,34 +41,22 @@ class DhariwalUNet(torch.nn.Module):
         # Encoder.
         self.enc = torch.nn.ModuleDict()
         cout = in_channels
-        for level, mult in enumerate(channel_mult):
-            res = img_resolution >> level
-            prefix = level_prefix(img_resolution, level)
+        for level, mult, res, prefix in unet_levels(img_resolution, channel_mult):
             if level == 0:
                 cin, cout = cout, model_channels * mult
                 self.enc[prefix + 'conv'] = Conv2d(cin, cout, kernel=3, **init)
             else:
                 self.enc[prefix + 'down'] = UNetBlock(cout, cout, down=True, **block_kwargs)
-            for idx in range(num_blocks):
-                cin, cout = cout, model_channels * mult
-                self.enc[prefix + f'block{idx}'] = UNetBlock(cin, cout, attention=(res in attn_resolutions),
-                                                             **block_kwargs)
+            cout = add_encoder_blocks(self.enc, prefix, cout, model_channels * mult, num_blocks,
+                                      res in attn_resolutions, block_kwargs)
         skips = [block.out_channels for block in self.enc.values()]
 
         # Decoder: at an attention resolution every block attends.
         self.dec = torch.nn.ModuleDict()
-        for level, mult in reversed(list(enumerate(channel_mult))):
-            res = img_resolution >> level
-            prefix = level_prefix(img_resolution, level)
-            if level == len(channel_mult) - 1:
-                self.dec[prefix + 'in0'] = UNetBlock(cout, cout, attention=True, **block_kwargs)
-                self.dec[prefix + 'in1'] = UNetBlock(cout, cout, **block_kwargs)
-            else:
-                self.dec[prefix + 'up'] = UNetBlock(cout, cout, up=True, **block_kwargs)
-            for idx in range(num_blocks + 1):
-                cin, cout = cout + skips.pop(), model_channels * mult
-                self.dec[prefix + f'block{idx}'] = UNetBlock(cin, cout, attention=(res in attn_resolutions),
-                                                             **block_kwargs)
+        for level, mult, res, prefix in reversed(unet_levels(img_resolution, channel_mult)):
+            attention = res in attn_resolutions
+            cout = add_decoder_level(self.dec, prefix, level == len(channel_mult) - 1, cout, skips,
+                                     model_channels * mult, num_blocks, lambda idx: attention, block_kwargs)
         self.out_norm = GroupNorm(num_channels=cout)
         self.out_conv = Conv2d(cout, out_channels, kernel=3, **init_zero)
 

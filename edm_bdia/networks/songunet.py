@@ -8,7 +8,8 @@ from torch_utils import persistence
 from edm_bdia.networks.embeddings import FourierEmbedding, PositionalEmbedding
 from edm_bdia.networks.layers import Conv2d, GroupNorm, Linear
 from edm_bdia.networks.unet_block import UNetBlock
-from edm_bdia.networks.unet_common import concat_skip, drop_class_labels, level_prefix
+from edm_bdia.networks.unet_common import (add_decoder_level, add_encoder_blocks, concat_skip, drop_class_labels,
+                                            unet_levels)
 
 EMBEDDING_TYPES = ('positional', 'fourier')
 ENCODER_TYPES = ('standard', 'skip', 'residual')
@@ -28,9 +29,9 @@ class SongUNet(torch.nn.Module):
     """
 
     def __init__(self, img_resolution, in_channels, out_channels, label_dim=0, augment_dim=0,
-                 model_channels=128, channel_mult=(1, 2, 2, 2), channel_mult_emb=4, num_blocks=4, attn_resolutions=(16,),
-                 dropout=0.10, label_dropout=0, embedding_type='positional', channel_mult_noise=1,
-                 encoder_type='standard', decoder_type='standard', resample_filter=(1, 1)):
+                 model_channels=128, channel_mult=(1, 2, 2, 2), channel_mult_emb=4, num_blocks=4,
+                 attn_resolutions=(16,), dropout=0.10, label_dropout=0, embedding_type='positional',
+                 channel_mult_noise=1, encoder_type='standard', decoder_type='standard', resample_filter=(1, 1)):
         _check_choice('embedding_type', embedding_type, EMBEDDING_TYPES)
         _check_choice('encoder_type', encoder_type, ENCODER_TYPES)
         _check_choice('decoder_type', decoder_type, DECODER_TYPES)
@@ -56,9 +57,7 @@ class SongUNet(torch.nn.Module):
         # Encoder: cout tracks the main path, caux the auxiliary (input-image) path.
         self.enc = torch.nn.ModuleDict()
         cout = caux = in_channels
-        for level, mult in enumerate(channel_mult):
-            res = img_resolution >> level
-            prefix = level_prefix(img_resolution, level)
+        for level, mult, res, prefix in unet_levels(img_resolution, channel_mult):
             if level == 0:
                 self.enc[prefix + 'conv'] = Conv2d(cout, model_channels, kernel=3, **init)  # ignores channel_mult[0]
                 cout = model_channels
@@ -73,26 +72,18 @@ class SongUNet(torch.nn.Module):
                                                                resample_filter=resample_filter, fused_resample=True,
                                                                **init)
                     caux = cout
-            for idx in range(num_blocks):
-                cin, cout = cout, model_channels * mult
-                self.enc[prefix + f'block{idx}'] = UNetBlock(cin, cout, attention=(res in attn_resolutions),
-                                                             **block_kwargs)
+            cout = add_encoder_blocks(self.enc, prefix, cout, model_channels * mult, num_blocks,
+                                      res in attn_resolutions, block_kwargs)
         skips = [block.out_channels for name, block in self.enc.items() if 'aux' not in name]
 
         # Decoder: num_blocks + 1 blocks per level, each consuming one skip; output heads per decoder_type.
         self.dec = torch.nn.ModuleDict()
-        for level, mult in reversed(list(enumerate(channel_mult))):
-            res = img_resolution >> level
-            prefix = level_prefix(img_resolution, level)
-            if level == len(channel_mult) - 1:
-                self.dec[prefix + 'in0'] = UNetBlock(cout, cout, attention=True, **block_kwargs)
-                self.dec[prefix + 'in1'] = UNetBlock(cout, cout, **block_kwargs)
-            else:
-                self.dec[prefix + 'up'] = UNetBlock(cout, cout, up=True, **block_kwargs)
-            for idx in range(num_blocks + 1):
-                cin, cout = cout + skips.pop(), model_channels * mult
-                attention = (idx == num_blocks and res in attn_resolutions)
-                self.dec[prefix + f'block{idx}'] = UNetBlock(cin, cout, attention=attention, **block_kwargs)
+        for level, mult, res, prefix in reversed(unet_levels(img_resolution, channel_mult)):
+            attention = res in attn_resolutions
+            cout = add_decoder_level(self.dec, prefix, level == len(channel_mult) - 1, cout, skips,
+                                     model_channels * mult, num_blocks,
+                                     lambda idx: attention and idx == num_blocks,  # the level's last block only
+                                     block_kwargs)
             if decoder_type == 'skip' or level == 0:
                 if decoder_type == 'skip' and level < len(channel_mult) - 1:
                     self.dec[prefix + 'aux_up'] = Conv2d(out_channels, out_channels, kernel=0, up=True,

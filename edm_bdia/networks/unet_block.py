@@ -25,7 +25,8 @@ class UNetBlock(torch.nn.Module):
         self.out_channels = out_channels
         self.emb_channels = emb_channels
         # Attention heads; 0 (no attention at all) when out_channels < channels_per_head.
-        self.num_heads = 0 if not attention else num_heads if num_heads is not None else out_channels // channels_per_head
+        self.num_heads = (0 if not attention else num_heads if num_heads is not None
+                          else out_channels // channels_per_head)
         self.dropout = dropout
         self.skip_scale = skip_scale
         self.adaptive_scale = adaptive_scale
@@ -43,7 +44,8 @@ class UNetBlock(torch.nn.Module):
                                resample_filter=resample_filter, **init)
         if self.num_heads:
             self.norm2 = GroupNorm(num_channels=out_channels, eps=eps)
-            self.qkv = Conv2d(out_channels, out_channels * 3, kernel=1, **(init_attn if init_attn is not None else init))
+            self.qkv = Conv2d(out_channels, out_channels * 3, kernel=1,
+                              **(init_attn if init_attn is not None else init))
             self.proj = Conv2d(out_channels, out_channels, kernel=1, **init_zero)
 
     def forward(self, x, emb):

@@ -2,11 +2,13 @@
 
 import torch
 
+from edm_bdia.networks.unet_block import UNetBlock
 
-def level_prefix(img_resolution, level):
-    """Key prefix of the enc/dec entries at a UNet level, e.g. '16x16_' for level 1 of a 32-pixel net."""
-    res = img_resolution >> level
-    return f'{res}x{res}_'
+
+def unet_levels(img_resolution, channel_mult):
+    """(level, mult, res, key prefix) per UNet level, e.g. (1, 2, 16, '16x16_') for a 32-pixel net."""
+    return [(level, mult, img_resolution >> level, f'{img_resolution >> level}x{img_resolution >> level}_')
+            for level, mult in enumerate(channel_mult)]
 
 
 def drop_class_labels(labels, label_dropout, training, batch_size):
@@ -22,3 +24,26 @@ def concat_skip(x, skips, block):
     if x.shape[1] != block.in_channels:
         x = torch.cat([x, skips.pop()], dim=1)
     return x
+
+
+def add_encoder_blocks(enc, prefix, cout, level_channels, num_blocks, attention, block_kwargs):
+    """Append `block0..` (num_blocks UNetBlocks, the first changing cout to level_channels); returns cout."""
+    for idx in range(num_blocks):
+        cin, cout = cout, level_channels
+        enc[prefix + f'block{idx}'] = UNetBlock(cin, cout, attention=attention, **block_kwargs)
+    return cout
+
+
+def add_decoder_level(dec, prefix, innermost, cout, skips, level_channels, num_blocks, attention, block_kwargs):
+    """Append one decoder level: `in0` (with attention) and `in1` at the innermost level, else an `up` block;
+    then num_blocks + 1 blocks, each widened by one popped skip. `attention(idx)` says which blocks attend.
+    Returns the new cout."""
+    if innermost:
+        dec[prefix + 'in0'] = UNetBlock(cout, cout, attention=True, **block_kwargs)
+        dec[prefix + 'in1'] = UNetBlock(cout, cout, **block_kwargs)
+    else:
+        dec[prefix + 'up'] = UNetBlock(cout, cout, up=True, **block_kwargs)
+    for idx in range(num_blocks + 1):
+        cin, cout = cout + skips.pop(), level_channels
+        dec[prefix + f'block{idx}'] = UNetBlock(cin, cout, attention=attention(idx), **block_kwargs)
+    return cout
