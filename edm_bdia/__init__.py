@@ -1,3 +1,17 @@
-"""edm_bdia: EDM and BDIA samplers for NVlabs EDM checkpoints, sharded generation and FID."""
+"""edm_bdia: EDM and BDIA samplers for NVlabs EDM checkpoints, sharded generation and FID.
+
+`load_network`, `load_pickle` and `open_url` are imported lazily, so `import edm_bdia` stays cheap.
+"""
 
 __version__ = '0.1.0'
+
+_LAZY = {'load_network': 'edm_bdia.loading', 'load_pickle': 'edm_bdia.loading', 'open_url': 'edm_bdia.download'}
+
+__all__ = ['__version__', *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
