@@ -37,5 +37,8 @@ class ImageWriter:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.close()
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is None:
+            self.close()
+        else:  # already failing: finish the queued writes, but let the original error through
+            self._pool.shutdown(wait=True)

@@ -10,6 +10,7 @@ Run as `edm-bdia-generate`, `python -m edm_bdia.generate` or `python generate.py
 the seeds are split over the processes.
 """
 
+import contextlib
 import os
 import sys
 import traceback
@@ -107,6 +108,14 @@ def prepare_outdir(outdir):
     remove_stale_temp_files(outdir)
 
 
+@contextlib.contextmanager
+def write_errors_explained():
+    try:
+        yield
+    except OSError as exc:
+        raise click.ClickException(f'cannot write an image: {exc}; check --outdir and the free disk space') from None
+
+
 def sample_batch(net, seeds, device, class_idx, sampler):
     """uint8 NCHW images for `seeds` with `sampler` = (name, function, kwargs)."""
     name, function, kwargs = sampler
@@ -164,13 +173,19 @@ def generate(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, dev
                 if not todo:
                     return  # a partly done batch is regenerated whole, so its images match an uninterrupted run
                 arrays = to_hwc_arrays(sample_batch(net, batch, state_device, class_idx, sampler))
-                for i in todo:
-                    os.makedirs(os.path.dirname(paths[i]), exist_ok=True)
-                    writer.submit(arrays[i], paths[i])
+                with write_errors_explained():
+                    for i in todo:
+                        os.makedirs(os.path.dirname(paths[i]), exist_ok=True)
+                        writer.submit(arrays[i], paths[i])
 
             _attempt(run_batch)
             bar.update(sum(len(b) for b in batches[round_start:round_start + world_size]))
-        _attempt(writer.close)
+
+        def finish_writes():
+            with write_errors_explained():
+                writer.close()
+
+        _attempt(finish_writes)
 
     if rank == 0 and (grid or npz):
         distributed.print0('Assembling ' + ' and '.join(filter(None, [grid, npz])) + '...')
