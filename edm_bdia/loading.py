@@ -169,6 +169,10 @@ def _safe_unpickler(file):
     return RestrictedUnpickler(file, {
         ('torch_utils.persistence', '_reconstruct_persistent_obj'): _record_persistent_obj,
         ('torch.nn.modules.container', 'ModuleDict'): torch.nn.ModuleDict,
+        # plain torch containers and pools inside NVIDIA's Inception detector pickle (fid.md §1.2)
+        ('torch.nn.modules.container', 'Sequential'): torch.nn.Sequential,
+        ('torch.nn.modules.pooling', 'MaxPool2d'): torch.nn.MaxPool2d,
+        ('torch.nn.modules.pooling', 'AvgPool2d'): torch.nn.AvgPool2d,
         ('torch._utils', '_rebuild_parameter'): torch._utils._rebuild_parameter,
         ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
         ('torch.storage', '_load_from_bytes'): _load_storage_weights_only,

@@ -145,9 +145,6 @@ def test_torchscript_archive_loads_into_our_inception_without_jit(tiny, tmp_path
     assert _same_features(tiny, loaded, random_images(3))
 
 
-@pytest.mark.xfail(strict=True, raises=fid_detector.DetectorError,
-                   reason="edm_bdia.loading's safe allow-list lacks torch.nn Sequential/MaxPool2d/AvgPool2d "
-                          "(requested from its owner; remove this mark when they are added)")
 def test_nvidia_style_pickle_loads_safely_without_running_its_source(tiny, tmp_path):
     path = save_nvidia_style_pickle(tiny, tmp_path / 'tiny.pkl')
     loaded, info = fid_detector.load_detector_with_info(str(path))
