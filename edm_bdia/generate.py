@@ -11,6 +11,7 @@ the seeds are split over the processes.
 """
 
 import contextlib
+import dataclasses
 import os
 import sys
 import traceback
@@ -60,20 +61,19 @@ class Gamma(click.ParamType):
 
 def _attempt(action):
     """Run `action` on every rank; an exception on any rank becomes the same RankFailure on all of them.
-    Unexpected exception types (bugs) also print their traceback on the rank where they happened."""
+    Exceptions without a prepared message (bugs) also print their traceback on the rank where they happened."""
     result, error = None, None
     try:
         result = action()
     except Exception as exc:  # noqa: BLE001 -- reported to every rank by check_all_ranks
         error = exc
-        if not isinstance(exc, (click.ClickException, distributed.RankFailure)):
-            traceback.print_exc()
+        if not isinstance(exc, distributed.RankFailure) and not hasattr(exc, 'format_message'):
+            traceback.print_exc()  # not one of the explained errors (click's, FID's): show where it happened
     distributed.check_all_ranks(error)
     return result
 
 
 def load_net(source, device, trust_pickle_code):
-    """Rank 0 loads first (a URL or preset is downloaded into the cache once), then the other ranks."""
     from edm_bdia.download import DownloadError
     from edm_bdia.loading import PickleLoadError, load_network
 
@@ -94,6 +94,39 @@ def check_net(net, class_idx):
                                f'{net.label_dim - 1})')
 
 
+def prepare_network(source, device, trust_pickle_code, class_idx):
+    """Rank 0 loads first (a URL or preset is downloaded into the cache once), then the other ranks."""
+    distributed.print0(f'Loading network from "{source}"...')
+    with distributed.rank_zero_first():
+        net = load_net(source, device, trust_pickle_code)
+    _attempt(lambda: check_net(net, class_idx))
+    return net
+
+
+def prepare_fid(fid_ref, detector, device, trust_pickle_code):
+    """Detector on every rank (rank 0 downloads first); the reference statistics on rank 0, before sampling."""
+    from edm_bdia.gen_fid import StreamingFid
+
+    distributed.print0(f'Loading the FID detector and reference statistics "{fid_ref}"...')
+    with distributed.rank_zero_first():
+        fid = StreamingFid(fid_ref, detector, device, trust_pickle_code)
+    _attempt(lambda: fid.load_reference() if distributed.get_rank() == 0 else None)
+    return fid
+
+
+def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector):
+    if outdir is None and fid_ref is None:
+        raise click.UsageError('give --outdir (images as PNG files) and/or --fid-ref (FID without files)')
+    needs_outdir = [name for name, value in (('--resume', resume), ('--subdirs', subdirs), ('--grid', grid),
+                                             ('--npz', npz)) if value]
+    if outdir is None and needs_outdir:
+        raise click.UsageError(f'{", ".join(needs_outdir)} work(s) on the PNG files: give --outdir too')
+    if detector is not None and fid_ref is None:
+        raise click.UsageError('--detector is only used with --fid-ref')
+    if fid_ref is not None and len(seeds) < 2:
+        raise click.UsageError('--fid-ref needs at least 2 seeds (the covariance of one image is undefined)')
+
+
 def prepare_outdir(outdir):
     """Create `outdir`, prove it is writable and remove temporary files left by a killed run."""
     try:
@@ -106,6 +139,15 @@ def prepare_outdir(outdir):
         raise click.ClickException(f'--outdir {outdir} is not writable ({exc.strerror or exc}); choose another '
                                    'folder') from None
     remove_stale_temp_files(outdir)
+
+
+def record_settings(outdir, resume, network_pkl, net, sampler, class_idx, subdirs, device):
+    """Rank 0: write the manifest, or check the existing one against this run's settings."""
+    manifest = gen_manifest.make_manifest(
+        version=edm_bdia.__version__, network_source=network_pkl,
+        network_sha256=gen_manifest.network_sha256(network_pkl, net), sampler=sampler[0],
+        sampler_kwargs=sampler[2], class_idx=class_idx, subdirs=subdirs, device_type=device.type)
+    gen_manifest.claim_outdir(outdir, manifest, resume, gen_outputs.has_png(outdir))
 
 
 @contextlib.contextmanager
@@ -127,77 +169,88 @@ def sample_batch(net, seeds, device, class_idx, sampler):
     return to_uint8(images)
 
 
-def record_settings(outdir, resume, network_pkl, net, sampler, class_idx, subdirs, device):
-    """Rank 0: write the manifest, or check the existing one against this run's settings."""
-    manifest = gen_manifest.make_manifest(
-        version=edm_bdia.__version__, network_source=network_pkl,
-        network_sha256=gen_manifest.network_sha256(network_pkl, net), sampler=sampler[0],
-        sampler_kwargs=sampler[2], class_idx=class_idx, subdirs=subdirs, device_type=device.type)
-    gen_manifest.claim_outdir(outdir, manifest, resume, gen_outputs.has_png(outdir))
+@dataclasses.dataclass
+class Job:
+    """What every batch of one run shares."""
+    net: object
+    state_device: torch.device
+    sampler: tuple
+    class_idx: object
+    outdir: object
+    subdirs: bool
+    resume: bool
+    writer: ImageWriter
+    fid: object
 
 
-def progress_bar(total, rank):
-    return tqdm.tqdm(total=total, unit='img', disable=(rank != 0), file=sys.stderr, dynamic_ncols=True,
-                     smoothing=0.1)
+def process_batch(job, batch):
+    """Sample the batch (unless --resume finds all its PNGs), queue its PNGs, feed its images to the FID."""
+    paths = [gen_seeds.image_path(job.outdir, seed, job.subdirs) for seed in batch] if job.outdir else []
+    todo = [i for i, path in enumerate(paths) if not (job.resume and os.path.exists(path))]
+    if not batch or (paths and not todo):
+        if batch and job.fid is not None:  # resumed: the images are the PNGs already on disk
+            job.fid.update(torch.as_tensor(gen_outputs.read_images(job.outdir, batch, job.subdirs)).permute(
+                0, 3, 1, 2))
+        return
+    images = sample_batch(job.net, batch, job.state_device, job.class_idx, job.sampler)
+    if job.fid is not None:
+        job.fid.update(images)
+    arrays = to_hwc_arrays(images)
+    with write_errors_explained():  # a partly done batch is sampled whole: its images match an uninterrupted run
+        for i in todo:
+            os.makedirs(os.path.dirname(paths[i]), exist_ok=True)
+            job.writer.submit(arrays[i], paths[i])
 
 
-def generate(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz,
-             trust_pickle_code, **sampler_options):
-    sampler = gen_sampler.select_sampler(**sampler_options)  # usage errors first: identical on every rank
-    if (grid or npz) and outdir is None:
-        raise click.UsageError('--grid and --npz are assembled from the PNGs: give --outdir too')
-    device = _attempt(lambda: distributed.init(device))
-    rank, world_size = distributed.get_rank(), distributed.get_world_size()
-    state_device = sampler_device(device)
-
-    distributed.print0(f'Loading network from "{network_pkl}"...')
-    with distributed.rank_zero_first():
-        net = load_net(network_pkl, device, trust_pickle_code)
-    _attempt(lambda: check_net(net, class_idx))
-    net = sampling_net(net, device)
-
-    _attempt(lambda: prepare_outdir(outdir))
-    _attempt(lambda: record_settings(outdir, resume, network_pkl, net.net, sampler, class_idx, subdirs,
-                                     device) if rank == 0 else None)
-
-    batches = gen_seeds.all_batches(seeds, max_batch_size, world_size)
-    distributed.print0(f'Generating {len(seeds)} images to "{outdir}" with {sampler[0]} on {world_size} '
-                       f'process(es), device {device.type}...')
-    with ImageWriter() as writer, progress_bar(len(seeds), rank) as bar:
+def run_batches(job, batches, rank, world_size):
+    """This rank's batches, in lockstep with the others: after each round every rank knows of any failure."""
+    total = sum(len(batch) for batch in batches)
+    with tqdm.tqdm(total=total, unit='img', disable=(rank != 0), file=sys.stderr, dynamic_ncols=True) as bar:
         for round_start in range(0, len(batches), world_size):
-            batch = batches[round_start + rank]
-
-            def run_batch():
-                paths = [gen_seeds.image_path(outdir, seed, subdirs) for seed in batch]
-                todo = [i for i, path in enumerate(paths) if not (resume and os.path.exists(path))]
-                if not todo:
-                    return  # a partly done batch is regenerated whole, so its images match an uninterrupted run
-                arrays = to_hwc_arrays(sample_batch(net, batch, state_device, class_idx, sampler))
-                with write_errors_explained():
-                    for i in todo:
-                        os.makedirs(os.path.dirname(paths[i]), exist_ok=True)
-                        writer.submit(arrays[i], paths[i])
-
-            _attempt(run_batch)
-            bar.update(sum(len(b) for b in batches[round_start:round_start + world_size]))
+            _attempt(lambda: process_batch(job, batches[round_start + rank]))
+            bar.update(sum(len(batch) for batch in batches[round_start:round_start + world_size]))
 
         def finish_writes():
             with write_errors_explained():
-                writer.close()
+                job.writer.close()
 
         _attempt(finish_writes)
 
-    if rank == 0 and (grid or npz):
-        distributed.print0('Assembling ' + ' and '.join(filter(None, [grid, npz])) + '...')
-    _attempt(lambda: gen_outputs.write_collections(outdir, seeds, subdirs, grid, npz, net, state_device,
-                                                   class_idx) if rank == 0 else None)
+
+def generate(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz,
+             trust_pickle_code, fid_ref, detector, **sampler_options):
+    sampler = gen_sampler.select_sampler(**sampler_options)  # usage errors first: identical on every rank
+    check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector)
+    device = _attempt(lambda: distributed.init(device))
+    rank, world_size = distributed.get_rank(), distributed.get_world_size()
+    net = prepare_network(network_pkl, device, trust_pickle_code, class_idx)
+    fid = prepare_fid(fid_ref, detector, device, trust_pickle_code) if fid_ref is not None else None
+    if outdir is not None:
+        _attempt(lambda: prepare_outdir(outdir))
+        _attempt(lambda: record_settings(outdir, resume, network_pkl, net, sampler, class_idx, subdirs,
+                                         device) if rank == 0 else None)
+
+    state_device = sampler_device(device)
+    distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with {sampler[0]} '
+                       f'on {world_size} process(es), device {device.type}...')
+    with ImageWriter() as writer:
+        job = Job(sampling_net(net, device), state_device, sampler, class_idx, outdir, subdirs, resume, writer, fid)
+        run_batches(job, gen_seeds.all_batches(seeds, max_batch_size, world_size), rank, world_size)
+
+    if grid or npz:
+        distributed.print0('Writing ' + ' and '.join(filter(None, [grid, npz])) + '...')
+        _attempt(lambda: gen_outputs.write_collections(outdir, seeds, subdirs, grid, npz, net, state_device,
+                                                       class_idx) if rank == 0 else None)
     distributed.print0('Done.')
+    if fid is not None:
+        fid.all_reduce()
+        _attempt(lambda: print(f'{fid.distance():g}') if rank == 0 else None)  # the last line: the FID
 
 
 @click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
 @click.option('--network', 'network_pkl', metavar='PATH|URL|PRESET', default=TOY_MODEL_NAME, show_default=True,
               help='Network pickle (path or URL), a preset name (python -m edm_bdia presets) or the built-in model')
-@click.option('--outdir', metavar='DIR', type=str, required=True, help='Where to save the output images')
+@click.option('--outdir', metavar='DIR', type=str, help='Where to save the output images (optional with --fid-ref)')
 @click.option('--seeds', metavar='LIST', type=SeedList(), default='0-63', show_default=True,
               help='Random seeds, e.g. 1,2,5-10')
 @click.option('--subdirs', is_flag=True, help='Create a subdirectory for every 1000 seeds')
@@ -235,6 +288,10 @@ def generate(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, dev
 @click.option('--resume', is_flag=True, help='Skip seeds whose image exists (same settings only)')
 @click.option('--grid', metavar='PATH', type=str, help='Also save a grid image of the first 64 images')
 @click.option('--npz', metavar='PATH', type=str, help='Also save all images as uint8 NHWC arr_0 (+ labels arr_1)')
+@click.option('--fid-ref', metavar='NAME|PATH|URL', type=str,
+              help='Compute FID against these reference statistics while generating (fid_refs name, .npz, URL)')
+@click.option('--detector', metavar='PATH|URL', type=str,
+              help='FID detector weights  [default: NVIDIA inception-2015-12-05]')
 @click.option('--trust-pickle-code', is_flag=True,
               help='Allow pickles whose classes are not known to edm_bdia to run their embedded code')
 def main(**options):
@@ -250,6 +307,8 @@ def main(**options):
         generate(**options)
     except distributed.RankFailure as exc:
         raise click.ClickException(exc.message) from None
+    finally:
+        distributed.shutdown()
 
 
 if __name__ == '__main__':

@@ -87,6 +87,12 @@ def init(device='auto'):
     return device
 
 
+def shutdown():
+    """Leave the process group (if any), e.g. at the end of a command."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def get_rank():
     return dist.get_rank() if dist.is_initialized() else 0
 
