@@ -1,0 +1,39 @@
+"""16-bit UNet arithmetic (bf16 or fp16) with fp32 preconditioning, weights converted once.
+
+The mechanism is NVlabs' own fp16 mode (edm-networks.md §5.6) with a chosen dtype and without the per-call weight
+casts: the preconditioner casts c_in·x to the UNet dtype while c_noise stays fp32, so the noise/label embeddings and
+every block's `affine` Linear run in fp32 (their weights are left alone); convolutions and GroupNorms run in 16
+bits with weights stored in 16 bits, so each layer's `weight.to(x.dtype)` is a no-op; attention logits and softmax
+stay fp32; the UNet output is cast back to fp32 before D = c_skip·x + c_out·F.
+"""
+
+import functools
+
+import torch
+
+from edm_bdia.networks.layers import Conv2d, GroupNorm
+from edm_bdia.networks.precond import _Preconditioner
+from edm_bdia.speed.modes import SpeedModeError
+
+
+def _fixed_model_dtype(dtype, x, force_fp32):
+    """Replacement for `_Preconditioner.model_dtype`: always `dtype` (fp32 calls would meet 16-bit weights)."""
+    if force_fp32:
+        raise SpeedModeError(f'force_fp32=True: the UNet weights of this accelerated network are stored in {dtype}; '
+                             "use mode='reference' for fp32 calls")
+    return dtype
+
+
+def lower_unet_precision(net, dtype):
+    """Convert `net` (an edm_bdia preconditioner) in place: its UNet's Conv2d/GroupNorm tensors to `dtype`, and the
+    preconditioner's model dtype fixed to `dtype`. Returns the number of converted tensors."""
+    if not isinstance(net, _Preconditioner):
+        raise SpeedModeError(f'a {dtype} UNet needs an edm_bdia preconditioned network (EDMPrecond, VPPrecond, ...), '
+                             f'not {type(net).__name__}; load it with edm_bdia.load_network, or use mode="fast"')
+    converted = 0
+    for module in net.model.modules():
+        if isinstance(module, (Conv2d, GroupNorm)):
+            converted += sum(1 for _ in module.parameters(recurse=False))
+            module.to(dtype)  # parameters and the resample_filter buffer
+    net.model_dtype = functools.partial(_fixed_model_dtype, dtype)
+    return converted

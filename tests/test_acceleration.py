@@ -1,0 +1,226 @@
+"""Speed modes (edm_bdia.speed) on tiny networks: the reference mode is the plain network bit for bit; tiling,
+channels_last and 16-bit UNets stay within stated tolerances of it; the levers do what they claim."""
+
+import copy
+
+import pytest
+import torch
+
+from edm_bdia.networks import EDMPrecond, VPPrecond
+from edm_bdia.networks.layers import Conv2d, GroupNorm, Linear
+from edm_bdia.networks.published import redraw_degenerate_weights_
+from edm_bdia.sample import edm_sampler
+from edm_bdia.speed import SpeedModeError, accelerate
+from tests.sampler_nets import TinyNonlinearNet
+
+SONG = dict(img_resolution=16, img_channels=3, model_type='SongUNet', model_channels=16, channel_mult=[1, 2],
+            attn_resolutions=[8], num_blocks=1)
+TINY_NETS = {
+    'ddpmpp-cond': (EDMPrecond, dict(SONG, label_dim=10, augment_dim=9)),
+    'ncsnpp': (EDMPrecond, dict(SONG, embedding_type='fourier', encoder_type='residual', channel_mult_noise=2,
+                                resample_filter=[1, 3, 3, 1])),
+    'adm-cond': (EDMPrecond, dict(img_resolution=8, img_channels=3, label_dim=10, model_type='DhariwalUNet',
+                                  model_channels=64, channel_mult=[1, 1], attn_resolutions=[4], num_blocks=1)),
+    'vp': (VPPrecond, dict(SONG)),
+}
+
+# Stated tolerances on D (|D| ~ 1 for these inputs): reordered fp32 arithmetic and bf16 UNet arithmetic.
+FP32_REORDER_ATOL = 2e-5
+BF16_ATOL = 0.1
+
+
+def tiny_net(name, seed=0):
+    cls, kwargs = TINY_NETS[name]
+    torch.manual_seed(seed)
+    net = cls(**kwargs)
+    return redraw_degenerate_weights_(net, torch.Generator().manual_seed(seed)).eval().requires_grad_(False)
+
+
+def inputs(net, batch, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, net.img_channels, net.img_resolution, net.img_resolution, generator=gen,
+                    dtype=torch.float64) * 2.5
+    labels = (torch.eye(net.label_dim)[torch.randint(net.label_dim, (batch,), generator=gen)]
+              if net.label_dim else None)
+    return x, torch.tensor(2.5, dtype=torch.float64), labels
+
+
+def accelerated(name, mode, **kwargs):
+    return accelerate(tiny_net(name), mode, **kwargs)
+
+
+@pytest.mark.parametrize('name', TINY_NETS)
+def test_reference_mode_is_the_plain_network_bit_for_bit(name):
+    plain, acc = tiny_net(name), accelerated(name, 'reference')
+    x, sigma, labels = inputs(plain, 3)
+    with torch.no_grad():
+        assert torch.equal(acc(x, sigma, labels), plain(x, sigma, labels))
+        assert torch.equal(acc(x, sigma, labels, force_fp32=True), plain(x, sigma, labels, force_fp32=True))
+    assert (acc.img_resolution, acc.img_channels, acc.label_dim, acc.sigma_min, acc.sigma_max) == (
+        plain.img_resolution, plain.img_channels, plain.label_dim, plain.sigma_min, plain.sigma_max)
+    assert torch.equal(acc.round_sigma(torch.tensor([0.3, 7.0])), plain.round_sigma(torch.tensor([0.3, 7.0])))
+
+
+@pytest.mark.parametrize('name', TINY_NETS)
+def test_fast_mode_is_within_fp32_reordering_of_the_reference(name):
+    plain, fast = tiny_net(name), accelerated(name, 'fast', tile=2)
+    x, sigma, labels = inputs(plain, 5)
+    with torch.no_grad():
+        reference = plain(x, sigma, labels)
+    out = fast(x, sigma, labels)
+    assert out.dtype == torch.float32 and out.shape == reference.shape and out.is_contiguous()
+    assert (out - reference).abs().max() <= FP32_REORDER_ATOL
+
+
+def test_tiles_are_separate_calls_on_padded_tiles():
+    """Batch 5 in tiles of 2 = three calls on rows [0:2], [2:4], [4, 4] (padded with the last row)."""
+    fast = accelerated('ddpmpp-cond', 'fast', tile=2)
+    x, sigma, labels = inputs(fast, 5)
+    calls = []
+    original = fast._call
+    fast._call = lambda *args, **kw: calls.append(args[0].shape[0]) or original(*args, **kw)
+    out = fast(x, sigma, labels)
+    assert calls == [2, 2, 2]
+    fast._call = original
+    tiles = [fast(x[0:2], sigma, labels[0:2]), fast(x[2:4], sigma, labels[2:4]),
+             fast(x[[4, 4]], sigma, labels[[4, 4]])[:1]]
+    assert torch.equal(out, torch.cat(tiles))
+
+
+@pytest.mark.parametrize('mode', ['fast', 'bf16'])
+def test_fixed_tiles_make_each_output_independent_of_the_batch(mode):
+    """Measured property of the CPU kernels: with every call of the same size, a sample's output does not depend
+    on its position or its neighbours, so a seed's image does not depend on the user's batch size."""
+    acc = accelerated('adm-cond', mode, tile=4)
+    x, sigma, labels = inputs(acc, 7)
+    whole = acc(x, sigma, labels)
+    for start, stop in [(0, 1), (2, 5), (3, 7)]:
+        assert torch.equal(acc(x[start:stop], sigma, labels[start:stop]), whole[start:stop])
+    shuffled = torch.tensor([6, 0, 5, 1, 4, 2, 3])
+    assert torch.equal(acc(x[shuffled], sigma, labels[shuffled]), whole[shuffled])
+
+
+@pytest.mark.parametrize('name', ['ddpmpp-cond', 'ncsnpp', 'adm-cond'])
+def test_activations_stay_channels_last_end_to_end(name):
+    """Every layer output (convolutions, norms, blocks, decoder concatenations) is NHWC; only the attention core
+    (q, k, v interleaved per channel) runs on a token-major copy."""
+    fast = accelerated(name, 'fast')
+    not_nhwc = []
+
+    def check(module, args, output):
+        for tensor in (*args, output):
+            if torch.is_tensor(tensor) and tensor.ndim == 4 and tensor.shape[1] > 1 and tensor.shape[2] > 1 \
+                    and not tensor.is_contiguous(memory_format=torch.channels_last):
+                not_nhwc.append(type(module).__name__)
+    hooks = [m.register_forward_hook(check) for n, m in fast.net.model.named_modules() if not n.endswith('proj')]
+    fast(*inputs(fast, 2))
+    for hook in hooks:
+        hook.remove()
+    assert not_nhwc == []
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in fast.net.parameters() if p.ndim == 4)
+
+
+@pytest.mark.parametrize('name', ['ddpmpp-cond', 'ncsnpp', 'adm-cond'])
+def test_bf16_unet_with_fp32_preconditioning(name):
+    plain, acc = tiny_net(name), accelerated(name, 'bf16')
+    for module in acc.net.model.modules():
+        expected = torch.bfloat16 if isinstance(module, (Conv2d, GroupNorm)) else torch.float32
+        if isinstance(module, (Conv2d, GroupNorm, Linear)):
+            assert all(t.dtype == expected for t in module.parameters(recurse=False)), type(module).__name__
+    seen = {}
+
+    def record(module, args, kwargs, output):
+        seen.update(x=args[0], noise=args[1], F=output)
+    hook = acc.net.model.register_forward_hook(record, with_kwargs=True)
+    x, sigma, labels = inputs(plain, 3)
+    out = acc(x, sigma, labels)
+    hook.remove()
+    assert (seen['x'].dtype, seen['noise'].dtype, seen['F'].dtype, out.dtype) == (
+        torch.bfloat16, torch.float32, torch.bfloat16, torch.float32)
+    # D = c_skip·x + c_out·F in fp32 (EDM Table 1), from the bf16 F the UNet returned
+    s, sd = torch.tensor(2.5), plain.sigma_data
+    expected = (sd ** 2 / (s ** 2 + sd ** 2)) * x[-1:].float() + (s * sd / (s ** 2 + sd ** 2).sqrt()) * seen['F'][
+        -1:].float()
+    torch.testing.assert_close(out[-1:], expected, rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        deviation = (out - plain(x, sigma, labels)).abs().max()
+    assert 0 < deviation <= BF16_ATOL
+
+
+def test_bf16_weights_are_cast_once_not_per_call():
+    acc = accelerated('adm-cond', 'bf16')
+    weights = {p.data_ptr() for p in acc.net.parameters()}
+    copies = []
+
+    class CountCopies(torch.utils._python_dispatch.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._to_copy.default and args[0].data_ptr() in weights:
+                copies.append(tuple(args[0].shape))
+            return func(*args, **(kwargs or {}))
+    with CountCopies():
+        acc(*inputs(acc, 2))
+    assert copies == []
+    # the reference fp32 path casts nothing either, and a plain bf16 input to the plain net casts every conv weight
+    plain = tiny_net('adm-cond')
+    weights = {p.data_ptr() for p in plain.parameters()}
+    with CountCopies(), torch.no_grad():
+        plain.model(torch.zeros(1, 3, 8, 8, dtype=torch.bfloat16), torch.zeros(1), torch.zeros(1, 10))
+    assert len(copies) >= sum(isinstance(m, Conv2d) and m.weight is not None for m in plain.modules())
+
+
+def test_fast_sampling_changes_few_pixels_by_at_most_one_level():
+    plain, fast = tiny_net('ddpmpp-cond'), accelerated('ddpmpp-cond', 'fast', tile=4)
+    latents, _, labels = inputs(plain, 6, seed=3)
+    images = [((edm_sampler(n, latents / 2.5, labels, num_steps=6) * 127.5 + 128).clip(0, 255).to(torch.uint8))
+              for n in (plain, fast)]
+    diff = (images[0].int() - images[1].int()).abs()
+    assert diff.max() <= 1 and (diff > 0).float().mean() <= 1e-3
+
+
+def test_fast_mode_wraps_any_nvlabs_style_module():
+    toy = TinyNonlinearNet(label_dim=4, dtype=torch.float32)
+    fast = accelerate(copy.deepcopy(toy), 'fast', tile=3)
+    x = torch.randn(5, 3, 8, 8, dtype=torch.float64)
+    labels = torch.eye(4)[[0, 1, 2, 3, 0]]
+    torch.testing.assert_close(fast(x, 1.5, labels), toy(x, 1.5, labels), rtol=0, atol=FP32_REORDER_ATOL)
+    with pytest.raises(SpeedModeError, match='preconditioned network'):
+        accelerate(toy, 'bf16')
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(mode='turbo'), "mode='turbo' is not a speed mode"),
+    (dict(mode='fp16'), 'needs a CUDA device'),
+    (dict(mode='fast', device='meta'), "device='meta'"),
+    (dict(mode='fast', cuda_graphs=True), 'cuda_graphs=True needs a CUDA device'),
+    (dict(mode='fast', tile=0), 'tile=0 must be a positive integer'),
+    (dict(mode='fast', tile=True), 'tile=True must be a positive integer'),
+    (dict(mode='reference', tile=8), "mode='reference' keeps the network's arithmetic"),
+    (dict(mode='reference', compile=True), "mode='reference' keeps the network's arithmetic"),
+])
+def test_bad_requests_fail_with_one_clear_message(kwargs, message):
+    with pytest.raises(SpeedModeError, match=message.replace('(', r'\(')):
+        accelerate(tiny_net('vp'), **kwargs)
+
+
+def test_force_fp32_is_refused_in_16_bit_mode():
+    acc = accelerated('vp', 'bf16')
+    with pytest.raises(SpeedModeError, match='force_fp32=True'):
+        acc(*inputs(acc, 1), force_fp32=True)
+
+
+@pytest.mark.slow
+def test_compiled_fast_mode_matches_eager_fast_mode():
+    eager, compiled = accelerated('ddpmpp-cond', 'fast', tile=2), accelerated('ddpmpp-cond', 'fast', tile=2,
+                                                                              compile=True)
+    x, sigma, labels = inputs(eager, 3)
+    torch.testing.assert_close(compiled(x, sigma, labels), eager(x, sigma, labels), rtol=0, atol=FP32_REORDER_ATOL)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('mode', ['fast', 'fp16'])
+def test_cuda_graph_replay_matches_eager_calls(mode):
+    eager = accelerate(tiny_net('adm-cond').cuda(), mode)
+    graphed = accelerate(tiny_net('adm-cond').cuda(), mode, cuda_graphs=True)
+    for seed in (1, 2):  # the second call replays the captured graph with new inputs
+        x, sigma, labels = (t.cuda() for t in inputs(eager, 4, seed=seed))
+        torch.testing.assert_close(graphed(x, sigma * seed, labels), eager(x, sigma * seed, labels), rtol=0, atol=0)
