@@ -6,9 +6,9 @@ import torch
 
 MODES = ('reference', 'fast', 'bf16', 'fp16')
 
-# Samples per network call on CPU in the non-reference modes. Chosen by measurement (benchmarks/throughput.py,
-# perf.md §2): 1-8 images per call keep a layer's activations in the 32 MB L3; 32-64 are 13-25% slower per image.
-CPU_TILE = 8
+# Samples per network call on CPU in the non-reference modes, chosen by measurement (benchmarks/throughput.py's
+# tile sweep at user batch 32; perf.md §2: 32-64 images per call are 13-25% slower per image than 1-8).
+CPU_TILES = {'fast': 8, 'bf16': 8}
 
 
 class SpeedModeError(ValueError):
@@ -45,6 +45,6 @@ def plan(mode, device, tile=None, compile=False, cuda_graphs=False):
                                  "tile, compile or cuda_graphs; use mode='fast' for those")
         return SpeedPlan(mode, None, False, None, False, False)
     if tile is None and device.type == 'cpu':
-        tile = CPU_TILE
+        tile = CPU_TILES[mode]
     unet_dtype = {'fast': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[mode]
     return SpeedPlan(mode, unet_dtype, True, tile, bool(compile), bool(cuda_graphs))

@@ -1,0 +1,116 @@
+"""Timing tools for the benchmarks: round-robin repeats with a contention meter, GEMM peak, FLOPs per call and a
+description of the machine. Variants are compared in the same rounds so that clock drift and neighbours hit them
+alike (perf.md §0)."""
+
+import os
+import platform
+import re
+import statistics
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+_BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal in /proc/stat's cpu line
+
+
+def _busy_cpu_seconds():
+    """CPU seconds all processes have spent busy since boot (None where /proc/stat is missing)."""
+    try:
+        with open('/proc/stat') as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return None
+    return sum(int(fields[i]) for i in _BUSY_FIELDS) / os.sysconf('SC_CLK_TCK')
+
+
+class Stopwatch:
+    """Wall seconds of a block and the share of the machine's CPUs that OTHER processes used meanwhile."""
+
+    def __init__(self, sync=None):
+        self.sync = sync or (lambda: None)
+
+    def __enter__(self):
+        self.sync()
+        self._busy, self._own, self._wall = _busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.sync()
+        self.seconds = time.perf_counter() - self._wall
+        busy = _busy_cpu_seconds()
+        own = time.process_time() - self._own
+        self.foreign = (None if busy is None else
+                        max(0.0, (busy - self._busy - own) / (self.seconds * os.cpu_count())))
+
+
+def round_robin(variants, rounds, warmup=None, sync=None, log=print):
+    """Run every variant once per round, `rounds` times, after `warmup` (calls each variant's warm-up function, or
+    the variant itself). Returns {name: dict(median, min, max, foreign, result)} with `result` the last output."""
+    for name, fn in variants.items():
+        (warmup or {}).get(name, fn)()
+    runs = {name: [] for name in variants}
+    results = {}
+    for round_index in range(rounds):
+        for name, fn in variants.items():
+            with Stopwatch(sync) as watch:
+                results[name] = fn()
+            runs[name].append(watch)
+        log(f'  round {round_index + 1}/{rounds}: ' + ', '.join(f'{n} {r[-1].seconds:.2f}s' for n, r in runs.items()))
+    return {name: dict(median=statistics.median(w.seconds for w in watches),
+                       min=min(w.seconds for w in watches), max=max(w.seconds for w in watches),
+                       foreign=max((w.foreign or 0) for w in watches), result=results[name])
+            for name, watches in runs.items()}
+
+
+def gemm_gflops(dtype, device, size=2048, repeats=5):
+    """torch.mm size³ throughput (2·size³ FLOP per product), median of `repeats` after one warm-up."""
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device.type == 'cuda' else None
+    torch.mm(a, b)
+    seconds = []
+    for _ in range(repeats):
+        with Stopwatch(sync) as watch:
+            torch.mm(a, b)
+        seconds.append(watch.seconds)
+    return 2 * size ** 3 / statistics.median(seconds) / 1e9
+
+
+def flops_per_call(fn):
+    """FLOPs that torch.utils.flop_counter attributes to one call of fn() (conv, mm, bmm; 2 per multiply-add)."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        fn()
+    return counter.get_total_flops()
+
+
+def describe_machine(device):
+    """One line: CPU (or GPU) model, threads, torch and oneDNN versions."""
+    if device.type == 'cuda':
+        return f'{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}'
+    model = platform.processor() or 'unknown CPU'
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    match = re.search(r'MKL-DNN v([\d.]+)', torch.__config__.show())
+    onednn = match[1] if match else 'unknown'
+    return (f'{model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}, '
+            f'oneDNN {onednn}')
+
+
+def peak_rss_bytes():
+    """The process's peak resident set (VmHWM)."""
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM'))
+
+
+def reset_peak_rss():
+    """Restart VmHWM at the current RSS (Linux: `5` to /proc/self/clear_refs); False where not possible."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
