@@ -98,6 +98,13 @@ from torch_utils import distributed
 
 distributed.init('cpu')
 rank, world = distributed.get_rank(), distributed.get_world_size()
+report = open(os.path.join(sys.argv[2], f'rank{rank}.txt'), 'w', buffering=1)  # torchrun interleaves stdout
+
+
+def print(line, flush=None):
+    report.write(line + '\n')
+
+
 total = distributed.all_reduce_sum_(torch.tensor([rank + 0.5, 1e-17], dtype=torch.float64))
 print(f'rank {rank} sum {total[0].item()!r} {total[1].item()!r}', flush=True)
 
@@ -122,6 +129,7 @@ try:
 except distributed.RankFailure as failure:
     print(f'rank {rank} zero-first failure [{failure.message}]', flush=True)
 print(f'rank {rank} done', flush=True)
+distributed.shutdown()
 '''
 
 
@@ -129,9 +137,10 @@ def test_collectives_under_torchrun(tmp_path):
     script = tmp_path / 'collectives.py'
     script.write_text(COLLECTIVES_SCRIPT)
     result = run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=3',
-                  f'--master_port={free_port()}', str(script), str(tmp_path / 'order.txt')], timeout=120)
+                  f'--master_port={free_port()}', str(script), str(tmp_path / 'order.txt'), str(tmp_path)],
+                 timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = set(result.stdout.splitlines())
+    lines = set(line for rank in range(3) for line in (tmp_path / f'rank{rank}.txt').read_text().splitlines())
     for rank in range(3):
         assert f'rank {rank} sum 4.5 3e-17' in lines  # 0.5 + 1.5 + 2.5, float64 kept exactly
         assert f'rank {rank} failure [rank 2: ValueError: boom] from 2' in lines

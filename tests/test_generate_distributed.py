@@ -82,7 +82,7 @@ def test_two_torchrun_agents_rendezvous(tmp_path, net_pkl, single_process):
                                *_collections(outdir), extra=rendezvous)
     agents = [subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True) for _ in range(2)]
-    outputs = [agent.communicate(timeout=240) for agent in agents]
+    outputs = [agent.communicate(timeout=150) for agent in agents]
     assert [agent.returncode for agent in agents] == [0, 0], outputs
     assert folder_bytes(outdir) == single_process
 

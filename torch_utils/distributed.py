@@ -88,8 +88,10 @@ def init(device='auto'):
 
 
 def shutdown():
-    """Leave the process group (if any), e.g. at the end of a command."""
+    """Leave the process group (if any) at the end of a command, once every rank got there: exiting with a live
+    gloo group, or tearing it down while a peer still uses it, can abort or hang the process."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
