@@ -15,10 +15,11 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-import uuid
 
 import requests
 from tqdm import tqdm
+
+from edm_bdia.files import atomic_write
 
 CACHE_DIR_VARIABLE = 'EDM_BDIA_CACHE_DIR'
 DNNLIB_CACHE_DIR_VARIABLE = 'DNNLIB_CACHE_DIR'
@@ -133,16 +134,10 @@ def _receive(url, response, verbose, sink):
         buffer = io.BytesIO()
         _stream(response, buffer, name, verbose)
         return buffer.getvalue()
-    tmp_path = os.path.join(sink, f'tmp_{uuid.uuid4().hex}_{name}')  # 'tmp_' never matches an '<md5>_*' lookup
-    try:
-        with open(tmp_path, 'wb') as out:
-            _stream(response, out, name, verbose)
-        final_path = os.path.join(sink, f'{url_md5(url)}_{name}')
-        os.replace(tmp_path, final_path)
-        return final_path
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+    final_path = os.path.join(sink, f'{url_md5(url)}_{name}')
+    # The temporary name starts with '.', so it never matches an '<md5>_*' cache lookup.
+    atomic_write(final_path, lambda out: _stream(response, out, name, verbose))
+    return final_path
 
 
 def _stream(response, out, name, verbose):

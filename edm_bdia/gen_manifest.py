@@ -13,17 +13,9 @@ import os
 import click
 import torch
 
-from edm_bdia.images import atomic_write
+from edm_bdia.files import atomic_write, sha256_file
 
 MANIFEST_NAME = 'edm_bdia_manifest.json'
-
-
-def sha256_file(path, chunk_size=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(chunk_size), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sha256_state(module):

@@ -25,7 +25,8 @@ from edm_bdia import gen_manifest, gen_outputs, gen_sampler, gen_seeds
 from edm_bdia.gen_inputs import batch_inputs
 from edm_bdia.gen_net import sampler_device, sampling_net
 from edm_bdia.gen_writer import ImageWriter
-from edm_bdia.images import remove_stale_temp_files, to_hwc_arrays, to_uint8
+from edm_bdia.files import remove_stale_temp_files
+from edm_bdia.images import to_hwc_arrays, to_uint8
 from edm_bdia.toy import TOY_MODEL_NAME
 from torch_utils import distributed
 

@@ -1,19 +1,12 @@
-"""Image quantisation and crash-safe image files (PNG, grid PNG, OpenAI-style npz).
-
-Every file is written to a temporary name in the destination folder and renamed over the final name
-(`os.replace`, atomic on POSIX), so a killed process never leaves a truncated image behind.
-"""
+"""Image quantisation and crash-safe image files (PNG, grid PNG, OpenAI-style npz), written with `atomic_write`."""
 
 import math
-import os
-import threading
 
 import numpy as np
 import PIL.Image
 import torch
 
-TEMP_SUFFIX = '.edm-bdia-tmp'  # temporary files end with this; `remove_stale_temp_files` cleans them up
-
+from edm_bdia.files import atomic_write
 
 def to_uint8(x):
     """EDM's exact quantisation (edm-format.md §3.6): floor(127.5 x + 128) clipped to [0, 255], NCHW uint8."""
@@ -23,24 +16,6 @@ def to_uint8(x):
 def to_hwc_arrays(images_uint8):
     """uint8 NCHW tensor -> uint8 NHWC numpy array on the CPU."""
     return images_uint8.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _temp_path(path):
-    head, tail = os.path.split(path)
-    return os.path.join(head, f'.{tail}.{os.getpid()}.{threading.get_ident()}{TEMP_SUFFIX}')
-
-
-def atomic_write(path, write):
-    """Call write(file_object) on a temporary file next to `path`, then rename it to `path`."""
-    temp = _temp_path(path)
-    try:
-        with open(temp, 'wb') as f:
-            write(f)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
 
 
 def pil_image(array_hwc):
@@ -85,14 +60,3 @@ def save_npz(path, images_hwc, labels=None):
     if labels is not None:
         arrays['arr_1'] = np.asarray(labels, dtype=np.int64)
     atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def remove_stale_temp_files(folder):
-    """Delete temporary files that a killed run left in `folder` and its subfolders."""
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            if name.startswith('.') and name.endswith(TEMP_SUFFIX):
-                try:
-                    os.remove(os.path.join(root, name))
-                except FileNotFoundError:
-                    pass  # another rank on a shared filesystem removed it first

@@ -11,7 +11,7 @@ import PIL.Image
 import pytest
 import torch
 
-from edm_bdia import gen_manifest, gen_sampler, gen_seeds, gen_writer, images
+from edm_bdia import files, gen_manifest, gen_sampler, gen_seeds, gen_writer, images
 from edm_bdia.gen_net import SamplingNet
 from edm_bdia.gen_writer import ImageWriter
 from edm_bdia.rng import StackedRandomGenerator
@@ -90,25 +90,25 @@ def test_png_rejects_other_channel_counts(tmp_path):
 
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
     path = str(tmp_path / 'x.bin')
-    images.atomic_write(path, lambda f: f.write(b'old'))
+    files.atomic_write(path, lambda f: f.write(b'old'))
 
     def failing(f):
         f.write(b'partial')
         raise OSError('disk full')
 
     with pytest.raises(OSError, match='disk full'):
-        images.atomic_write(path, failing)
+        files.atomic_write(path, failing)
     assert open(path, 'rb').read() == b'old'
     assert os.listdir(tmp_path) == ['x.bin']
 
 
 def test_remove_stale_temp_files_only_removes_ours(tmp_path):
     (tmp_path / 'sub').mkdir()
-    stale = [tmp_path / f'.000001.png.11.22{images.TEMP_SUFFIX}', tmp_path / 'sub' / f'.a.png.1.2{images.TEMP_SUFFIX}']
-    keep = [tmp_path / '000001.png', tmp_path / '.hidden', tmp_path / f'x{images.TEMP_SUFFIX}']
+    stale = [tmp_path / f'.000001.png.11.22{files.TEMP_SUFFIX}', tmp_path / 'sub' / f'.a.png.1.2{files.TEMP_SUFFIX}']
+    keep = [tmp_path / '000001.png', tmp_path / '.hidden', tmp_path / f'x{files.TEMP_SUFFIX}']
     for path in stale + keep:
         path.write_bytes(b'1')
-    images.remove_stale_temp_files(str(tmp_path))
+    files.remove_stale_temp_files(str(tmp_path))
     assert [path.exists() for path in stale + keep] == [False, False, True, True, True]
 
 

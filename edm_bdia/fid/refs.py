@@ -10,12 +10,12 @@ import importlib.resources
 import json
 import os
 import pickle
-import tempfile
 
 import numpy as np
 
 from edm_bdia.download import DownloadError, open_url
 from edm_bdia.fid.errors import FidError
+from edm_bdia.files import atomic_write
 from edm_bdia.safe_pickle import RestrictedUnpickler, UnsafePickleError
 
 REGISTRY_RESOURCE = 'fid_refs.json'  # edm_bdia/data/fid_refs.json, identical to fid_refs/registry.json
@@ -102,15 +102,7 @@ def save_reference(dest: str, mu, sigma) -> str:
     dest = os.fspath(dest)
     if not dest.endswith('.npz'):
         dest += '.npz'
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.npz', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as file:
-            np.savez(file, mu=np.asarray(mu, dtype=np.float64), sigma=np.asarray(sigma, dtype=np.float64))
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; match an ordinary np.savez file
-        os.replace(tmp, dest)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    atomic_write(dest, lambda file: np.savez(file, mu=np.asarray(mu, dtype=np.float64),
+                                             sigma=np.asarray(sigma, dtype=np.float64)))
     return dest
