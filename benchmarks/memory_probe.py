@@ -6,7 +6,6 @@
 Prints one JSON line: peak RSS (VmHWM) in bytes, and the RSS before the measured part.
 """
 
-import copy
 import json
 import os
 import sys
@@ -34,7 +33,7 @@ def engine_peak(num_seeds, batch):
 
 
 def network_peak(arch, mode, batch):
-    net = accelerate(copy.deepcopy(build_published(arch)) if mode != 'reference' else build_published(arch), mode)
+    net = accelerate(build_published(arch), mode)
     x = torch.randn(batch, net.img_channels, net.img_resolution, net.img_resolution, dtype=torch.float64)
     labels = torch.eye(net.label_dim)[torch.arange(batch) % net.label_dim] if net.label_dim else None
     before = current_rss_bytes()

@@ -104,7 +104,7 @@ def test_fixed_tiles_make_each_output_independent_of_the_batch(mode):
 def test_activations_stay_channels_last_end_to_end(name):
     """Every layer output (convolutions, norms, blocks, decoder concatenations) is NHWC; only the attention core
     (q, k, v interleaved per channel) runs on a token-major copy."""
-    fast = accelerated(name, 'fast')
+    fast = accelerated(name, 'fast', channels_last=True)
     not_nhwc = []
 
     def check(module, args, output):
@@ -179,6 +179,8 @@ def test_fast_sampling_changes_few_pixels_by_at_most_one_level():
 
 def test_fast_mode_wraps_any_nvlabs_style_module():
     toy = TinyNonlinearNet(label_dim=4, dtype=torch.float32)
+    torch.testing.assert_close(accelerate(toy, 'reference')(torch.ones(1, 3, 8, 8), 1.5), toy(torch.ones(1, 3, 8, 8),
+                                                                                             1.5), rtol=0, atol=0)
     fast = accelerate(copy.deepcopy(toy), 'fast', tile=3)
     x = torch.randn(5, 3, 8, 8, dtype=torch.float64)
     labels = torch.eye(4)[[0, 1, 2, 3, 0]]

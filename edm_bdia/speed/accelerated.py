@@ -28,8 +28,8 @@ class AcceleratedNet:
         return self._call(x, sigma, class_labels, *model_kwargs.values(), keys=tuple(model_kwargs)).contiguous()
 
     def __call__(self, x, sigma, class_labels=None, force_fp32=False, **model_kwargs):
-        if self.plan.mode == 'reference':
-            return self.net(x, sigma, class_labels, force_fp32=force_fp32, **model_kwargs)
+        if self.plan.mode == 'reference':  # force_fp32 only when asked: analytic nets do not take it
+            return self.net(x, sigma, class_labels, **model_kwargs, **(dict(force_fp32=True) if force_fp32 else {}))
         if force_fp32:
             raise modes.SpeedModeError(f'force_fp32=True is not available in mode {self.plan.mode!r}; use '
                                        "mode='reference'")
@@ -60,19 +60,22 @@ def _graphed_call(network):
     return call
 
 
-def accelerate(net, mode='reference', device=None, tile=None, compile=False, cuda_graphs=False):
+def accelerate(net, mode='reference', device=None, tile=None, compile=False, cuda_graphs=False, channels_last=None):
     """Apply a speed mode to a loaded network and return an AcceleratedNet for the samplers.
 
     mode: 'reference' (default; no change, bit-identical), 'fast' (NHWC, CPU tiles), 'bf16', 'fp16' (CUDA).
     device: where the network runs (default: the device of its first parameter, else cpu).
     tile: samples per network call (default 8 on CPU, the whole batch on CUDA); the last tile is padded.
-    compile: torch.compile the network call. cuda_graphs: replay each call shape from a CUDA graph.
+    compile: torch.compile the network call (on CPU with inductor's weight freezing: constants prepacked).
+    cuda_graphs: replay each call shape from a CUDA graph. channels_last: NHWC activations (default: measured
+    choice per device, modes.CHANNELS_LAST).
     Non-reference modes convert `net` in place (layout, 16-bit weights), like Module.to.
     """
     if device is None:
         first = next(iter(net.parameters()), None) if isinstance(net, torch.nn.Module) else None
         device = first.device if first is not None else torch.device('cpu')
-    plan = modes.plan(mode, torch.device(device), tile, compile, cuda_graphs)
+    device = torch.device(device)
+    plan = modes.plan(mode, device, tile, compile, cuda_graphs, channels_last)
     if plan.mode != 'reference':
         if not isinstance(net, torch.nn.Module):
             raise modes.SpeedModeError(f'mode={mode!r} needs a torch.nn.Module network, not {type(net).__name__}')
@@ -81,6 +84,8 @@ def accelerate(net, mode='reference', device=None, tile=None, compile=False, cud
             lower_unet_precision(net, plan.unet_dtype)
         if plan.channels_last:
             net.to(memory_format=torch.channels_last)
-    network = torch.compile(net, dynamic=False) if plan.compile else net
+    network = net
+    if plan.compile:  # freezing folds the (constant) weights into prepacked oneDNN layouts on CPU
+        network = torch.compile(net, dynamic=False, options=dict(freezing=True) if device.type == 'cpu' else None)
     call = _graphed_call(network) if plan.cuda_graphs else _network_call(network)
     return AcceleratedNet(net, plan, call)

