@@ -9,8 +9,9 @@ MODES = ('reference', 'fast', 'bf16', 'fp16')
 # Samples per network call on CPU in the non-reference modes, chosen by measurement (benchmarks/throughput.py's
 # tile sweep at user batch 32; perf.md §2: 32-64 images per call are 13-25% slower per image than 1-8).
 CPU_TILES = {'fast': 8, 'bf16': 8}
-# Activations NHWC (channels_last) by default where measured faster: oneDNN's NHWC kernels reach the roof on the
-# AMD Zen4 of perf.md §5 (+4-14%) and cuDNN's fp16/bf16 tensor-core kernels are NHWC.
+# Activations NHWC (channels_last) by default where measured faster: on CPU, CIFAR-10 at tile 8 runs 5% (fp32) and
+# 48% (bf16) faster in NHWC than in NCHW (benchmarks/results/throughput.md; perf.md §5: +4-14% on AMD Zen4);
+# cuDNN's fp16/bf16 tensor-core kernels are NHWC.
 CHANNELS_LAST = {'cpu': {'fast': True, 'bf16': True}, 'cuda': {'fast': True, 'bf16': True, 'fp16': True}}
 
 
