@@ -6,9 +6,10 @@ import time
 
 import torch
 
-from edm_bdia import gen_sampler, gen_seeds
-from edm_bdia.gen_net import SamplingNet, sampling_net
-from edm_bdia.gen_writer import ImageWriter
+from edm_bdia.batching import all_batches
+from edm_bdia.generation import sampler_choice
+from edm_bdia.generation.network import SamplingNet, sampling_net
+from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.generate import Job, run_batches
 from edm_bdia.speed import AcceleratedNet
 
@@ -59,7 +60,7 @@ def sampler_for(name, steps):
     """('edm' | 'bdia', steps) -> the engine's (name, function, kwargs), as `--steps N [--gamma 0.5]` selects."""
     options = dict(num_steps=steps, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=math.inf,
                    S_noise=1, gamma=0.5 if name == 'bdia' else 0.0)
-    return gen_sampler.select_sampler(**options)
+    return sampler_choice.select_sampler(**options)
 
 
 def nfe_per_image(steps):
@@ -68,7 +69,7 @@ def nfe_per_image(steps):
 
 
 def engine_net(net):
-    """How the engine presents `net` on the CPU: the reference path calls it per sample (gen_net.sampling_net);
+    """How the engine presents `net` on the CPU: the reference path calls it per sample (network.sampling_net);
     an AcceleratedNet gets the whole user batch and tiles it itself."""
     if isinstance(net, AcceleratedNet) or (isinstance(net, TimedNet) and isinstance(net.net, AcceleratedNet)):
         return SamplingNet(net, CPU, CPU, tile=None)
@@ -81,5 +82,5 @@ def run_engine(net, sampler, seeds, batch, outdir):
     start = time.perf_counter()
     with ImageWriter() as writer:
         job = Job(engine_net(timed), CPU, sampler, None, outdir, False, False, writer, None)
-        run_batches(job, gen_seeds.all_batches(list(seeds), batch, 1), 0, 1)
+        run_batches(job, all_batches(list(seeds), batch, 1), 0, 1)
     return time.perf_counter() - start, timed.seconds

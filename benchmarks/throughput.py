@@ -32,7 +32,7 @@ sys.path.insert(0, HERE)
 from bench_engine import ZeroCostNet, nfe_per_image, run_engine, sampler_for  # noqa: E402
 from bench_timing import Stopwatch, describe_machine, flops_per_call, gemm_gflops, round_robin  # noqa: E402
 
-from edm_bdia.gen_net import SamplingNet  # noqa: E402
+from edm_bdia.generation.network import SamplingNet  # noqa: E402
 from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published  # noqa: E402
 from edm_bdia.speed import accelerate  # noqa: E402
 

@@ -21,12 +21,18 @@ import torch
 import tqdm
 
 import edm_bdia
-from edm_bdia import gen_manifest, gen_outputs, gen_sampler, gen_seeds
-from edm_bdia.gen_inputs import batch_inputs
-from edm_bdia.gen_net import sampler_device, sampling_net
-from edm_bdia.gen_writer import ImageWriter
+from edm_bdia.batching import all_batches
+from edm_bdia.generation.manifest import claim_outdir, make_manifest, network_sha256
+from edm_bdia.generation.outputs import has_png, read_images, write_collections
+from edm_bdia.generation.sampler_choice import noise_source, select_sampler
+from edm_bdia.generation.seeds import image_path, parse_seeds
+from edm_bdia.generation.inputs import batch_inputs
+from edm_bdia.generation.network import sampler_device, sampling_net
+from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.files import remove_stale_temp_files
 from edm_bdia.images import to_hwc_arrays, to_uint8
+from edm_bdia.speed import MODES, SpeedModeError, accelerate
+from edm_bdia.speed.modes import plan as speed_plan
 from edm_bdia.toy import TOY_MODEL_NAME
 from torch_utils import distributed
 
@@ -39,7 +45,7 @@ class SeedList(click.ParamType):
         if isinstance(value, list):
             return value
         try:
-            return gen_seeds.parse_seeds(value)
+            return parse_seeds(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -106,7 +112,7 @@ def prepare_network(source, device, trust_pickle_code, class_idx):
 
 def prepare_fid(fid_ref, detector, device, trust_pickle_code):
     """Detector on every rank (rank 0 downloads first); the reference statistics on rank 0, before sampling."""
-    from edm_bdia.gen_fid import StreamingFid
+    from edm_bdia.generation.streaming_fid import StreamingFid
 
     distributed.print0(f'Loading the FID detector and reference statistics "{fid_ref}"...')
     with distributed.rank_zero_first():
@@ -142,13 +148,33 @@ def prepare_outdir(outdir):
     remove_stale_temp_files(outdir)
 
 
-def record_settings(outdir, resume, network_pkl, net, sampler, class_idx, subdirs, device):
+def check_speed(speed, device, tile, compile_net, cuda_graphs):
+    """The speed plan for this device, or a usage error naming --speed (identical on every rank)."""
+    try:
+        return speed_plan(speed, device, tile, compile_net, cuda_graphs)
+    except SpeedModeError as exc:
+        raise click.UsageError(f'--speed {speed}: {exc}') from None
+
+
+def apply_speed(net, plan, device):
+    """The network with the plan's levers applied (reference mode: the network itself, untouched)."""
+    if plan.mode == 'reference':
+        return net
+    try:
+        return accelerate(net, plan.mode, device=device, tile=plan.tile, compile=plan.compile,
+                          cuda_graphs=plan.cuda_graphs, channels_last=plan.channels_last)
+    except SpeedModeError as exc:
+        raise click.ClickException(f'--speed {plan.mode}: {exc}') from None
+
+
+def record_settings(outdir, resume, network_pkl, net, sampler, class_idx, subdirs, device, plan):
     """Rank 0: write the manifest, or check the existing one against this run's settings."""
-    manifest = gen_manifest.make_manifest(
+    manifest = make_manifest(
         version=edm_bdia.__version__, network_source=network_pkl,
-        network_sha256=gen_manifest.network_sha256(network_pkl, net), sampler=sampler[0],
-        sampler_kwargs=sampler[2], class_idx=class_idx, subdirs=subdirs, device_type=device.type)
-    gen_manifest.claim_outdir(outdir, manifest, resume, gen_outputs.has_png(outdir))
+        network_sha256=network_sha256(network_pkl, net), sampler=sampler[0],
+        sampler_kwargs=sampler[2], class_idx=class_idx, subdirs=subdirs, device_type=device.type,
+        speed=dict(mode=plan.mode, tile=plan.tile, channels_last=plan.channels_last))
+    claim_outdir(outdir, manifest, resume, has_png(outdir))
 
 
 @contextlib.contextmanager
@@ -163,7 +189,7 @@ def sample_batch(net, seeds, device, class_idx, sampler):
     """uint8 NCHW images for `seeds` with `sampler` = (name, function, kwargs)."""
     name, function, kwargs = sampler
     rnd, latents, class_labels = batch_inputs(net, seeds, device, class_idx)
-    randn_like = gen_sampler.noise_source(name, kwargs, rnd)
+    randn_like = noise_source(name, kwargs, rnd)
     extra = {} if randn_like is None else dict(randn_like=randn_like)
     with torch.no_grad():
         images = function(net, latents, class_labels, **extra, **kwargs)
@@ -186,11 +212,11 @@ class Job:
 
 def process_batch(job, batch):
     """Sample the batch (unless --resume finds all its PNGs), queue its PNGs, feed its images to the FID."""
-    paths = [gen_seeds.image_path(job.outdir, seed, job.subdirs) for seed in batch] if job.outdir else []
+    paths = [image_path(job.outdir, seed, job.subdirs) for seed in batch] if job.outdir else []
     todo = [i for i, path in enumerate(paths) if not (job.resume and os.path.exists(path))]
     if not batch or (paths and not todo):
         if batch and job.fid is not None:  # resumed: the images are the PNGs already on disk
-            job.fid.update(torch.as_tensor(gen_outputs.read_images(job.outdir, batch, job.subdirs)).permute(
+            job.fid.update(torch.as_tensor(read_images(job.outdir, batch, job.subdirs)).permute(
                 0, 3, 1, 2))
         return
     images = sample_batch(job.net, batch, job.state_device, job.class_idx, job.sampler)
@@ -219,28 +245,32 @@ def run_batches(job, batches, rank, world_size):
 
 
 def generate(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz,
-             trust_pickle_code, fid_ref, detector, **sampler_options):
-    sampler = gen_sampler.select_sampler(**sampler_options)  # usage errors first: identical on every rank
+             trust_pickle_code, fid_ref, detector, speed, tile, compile_net, cuda_graphs, **sampler_options):
+    sampler = select_sampler(**sampler_options)  # usage errors first: identical on every rank
     check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector)
     device = _attempt(lambda: distributed.init(device))
+    plan = _attempt(lambda: check_speed(speed, device, tile, compile_net, cuda_graphs))
     rank, world_size = distributed.get_rank(), distributed.get_world_size()
     net = prepare_network(network_pkl, device, trust_pickle_code, class_idx)
     fid = prepare_fid(fid_ref, detector, device, trust_pickle_code) if fid_ref is not None else None
+    # Before anything is written; a pickle's manifest hash is of its file, so the in-place conversion is fine.
+    sampling = _attempt(lambda: apply_speed(net, plan, device))
     if outdir is not None:
         _attempt(lambda: prepare_outdir(outdir))
         _attempt(lambda: record_settings(outdir, resume, network_pkl, net, sampler, class_idx, subdirs,
-                                         device) if rank == 0 else None)
+                                         device, plan) if rank == 0 else None)
 
     state_device = sampler_device(device)
     distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with {sampler[0]} '
                        f'on {world_size} process(es), device {device.type}...')
     with ImageWriter() as writer:
-        job = Job(sampling_net(net, device), state_device, sampler, class_idx, outdir, subdirs, resume, writer, fid)
-        run_batches(job, gen_seeds.all_batches(seeds, max_batch_size, world_size), rank, world_size)
+        job = Job(sampling_net(sampling, device), state_device, sampler, class_idx, outdir, subdirs, resume, writer,
+                  fid)
+        run_batches(job, all_batches(seeds, max_batch_size, world_size), rank, world_size)
 
     if grid or npz:
         distributed.print0('Writing ' + ' and '.join(filter(None, [grid, npz])) + '...')
-        _attempt(lambda: gen_outputs.write_collections(outdir, seeds, subdirs, grid, npz, net, state_device,
+        _attempt(lambda: write_collections(outdir, seeds, subdirs, grid, npz, net, state_device,
                                                        class_idx) if rank == 0 else None)
     distributed.print0('Done.')
     if fid is not None:
@@ -293,6 +323,14 @@ def generate(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, dev
               help='Compute FID against these reference statistics while generating (fid_refs name, .npz, URL)')
 @click.option('--detector', metavar='PATH|URL', type=str,
               help='FID detector weights  [default: NVIDIA inception-2015-12-05]')
+@click.option('--speed', type=click.Choice(MODES), default='reference', show_default=True,
+              help='reference: NVlabs arithmetic bit for bit; fast: NHWC activations and fixed-size network tiles; '
+                   'bf16 (CPU/CUDA) / fp16 (CUDA): 16-bit UNet, changes pixels (README: Performance)')
+@click.option('--tile', metavar='INT', type=click.IntRange(min=1),
+              help='Samples per network call with --speed fast|bf16|fp16  [default: 8 on CPU, the batch on CUDA]')
+@click.option('--compile', 'compile_net', is_flag=True, help='torch.compile the network (not with --speed reference)')
+@click.option('--cuda-graphs', is_flag=True, help='Replay network calls from CUDA graphs (CUDA, not with '
+              '--speed reference)')
 @click.option('--trust-pickle-code', is_flag=True,
               help='Allow pickles whose classes are not known to edm_bdia to run their embedded code')
 def main(**options):

@@ -9,7 +9,7 @@ import PIL.Image
 import pytest
 import torch
 
-from edm_bdia.fid.extract import rank_batches
+from edm_bdia.batching import rank_batches
 from edm_bdia.fid.stats import FeatureStats, TooFewFeaturesError
 from test_fid_standin import save_trusted_standin
 
@@ -41,7 +41,7 @@ def test_rank_batches_partition_the_selection_and_shards_sum_to_the_whole(world_
     shards = [FeatureStats(16) for _ in range(world_size)]
     seen = []
     for rank, shard in enumerate(shards):
-        for batch in rank_batches(indices, 5, rank, world_size):
+        for batch in rank_batches(indices.tolist(), 5, rank, world_size):
             assert 0 < len(batch) <= 5
             seen += batch
             shard.update(torch.from_numpy(f[batch]))
@@ -55,9 +55,9 @@ def test_rank_batches_partition_the_selection_and_shards_sum_to_the_whole(world_
 
 def test_rank_batches_follow_edms_round_robin_split():
     # N=10, batch 2, 2 ranks: ((10-1)//4 + 1) * 2 = 6 batches of sizes 2,2,2,2,1,1; rank r takes r::2.
-    assert rank_batches(np.arange(10), 2, 0, 2) == [[0, 1], [4, 5], [8]]
-    assert rank_batches(np.arange(10), 2, 1, 2) == [[2, 3], [6, 7], [9]]
-    assert rank_batches(np.arange(1), 4, 1, 2) == []  # an empty shard is fine
+    assert rank_batches(list(range(10)), 2, 0, 2) == [[0, 1], [4, 5], [8]]
+    assert rank_batches(list(range(10)), 2, 1, 2) == [[2, 3], [6, 7], [9]]
+    assert rank_batches([0], 4, 1, 2) == [[]]  # an empty shard is fine
 
 
 def test_fewer_than_two_images_is_an_error():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from edm_bdia import download, sample
-from edm_bdia.gen_manifest import MANIFEST_NAME
+from edm_bdia.generation.manifest import MANIFEST_NAME
 from edm_bdia.images import read_png
 from edm_bdia.toy import toy_mixture_32x32_cond
 from test_generate_support import (edm_net_pickle, folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes,
@@ -142,6 +142,27 @@ def test_bdia_differs_from_edm(tmp_path, cond_pkl):
     assert pngs(tmp_path / 'edm') != pngs(tmp_path / 'bdia')
 
 
+# ---- speed modes -------------------------------------------------------------------------------------------------
+
+def test_fast_speed_mode_is_batch_invariant_and_close_to_reference(tmp_path, edm_pkl):
+    """--speed fast calls the network on fixed-size padded tiles: images do not depend on --batch, and differ
+    from the reference arithmetic by at most one level (NHWC kernels round differently, ~6e-6 in D)."""
+    runs = {}
+    for batch in (3, 8):
+        outdir = tmp_path / f'fast{batch}'
+        ok(['--network', edm_pkl, '--outdir', outdir, '--seeds', '0-9', '--steps', 3, '--batch', batch,
+            '--speed', 'fast', '--tile', 4])
+        runs[batch] = folder_bytes(outdir)
+    assert runs[3] == runs[8]
+    ok(['--network', edm_pkl, '--outdir', tmp_path / 'ref', '--seeds', '0-9', '--steps', 3])
+    for seed in range(10):
+        fast = read_png(str(tmp_path / 'fast8' / f'{seed:06d}.png')).astype(int)
+        ref = read_png(str(tmp_path / 'ref' / f'{seed:06d}.png')).astype(int)
+        assert np.abs(fast - ref).max() <= 1
+    fails(['--network', edm_pkl, '--outdir', tmp_path / 'ref', '--seeds', '0-9', '--steps', 3, '--resume',
+           '--speed', 'fast'], 'different settings')
+
+
 # ---- batch-size invariance, grid and npz ------------------------------------------------------------------------
 
 def test_batch_size_invariance_and_collections(tmp_path, edm_pkl):
@@ -248,6 +269,9 @@ def two_channel_pkl(tmp_path_factory):
     (['--class', '-1'], ['--class']),
     (['--network', 'no/such/file.pkl'], ['--network no/such/file.pkl', 'no such file']),
     (['--network', 'edm-cifar10-32x32-cond'], ['--network', 'preset']),
+    (['--speed', 'fp16', '--device', 'cpu'], ['--speed fp16', 'CUDA']),
+    (['--speed', 'reference', '--tile', '4'], ['--speed reference', "mode='fast'"]),
+    (['--speed', 'fast', '--cuda-graphs', '--device', 'cpu'], ['--speed fast', 'CUDA']),
 ])
 def test_bad_input_gives_one_line_error(tmp_path, args, fragments):
     fails(['--outdir', tmp_path / 'out', '--steps', 2, *args], *fragments)

@@ -11,9 +11,13 @@ import PIL.Image
 import pytest
 import torch
 
-from edm_bdia import files, gen_manifest, gen_sampler, gen_seeds, gen_writer, images
-from edm_bdia.gen_net import SamplingNet
-from edm_bdia.gen_writer import ImageWriter
+from edm_bdia import files, images
+from edm_bdia import batching
+from edm_bdia.generation import manifest, sampler_choice
+from edm_bdia.generation import writer as writer_module
+from edm_bdia.generation import seeds as seed_lists
+from edm_bdia.generation.network import SamplingNet
+from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.rng import StackedRandomGenerator
 from edm_bdia.sample import edm_sampler
 from sampler_nets import TinyNonlinearNet
@@ -22,17 +26,17 @@ from sampler_nets import TinyNonlinearNet
 # ---- seeds ----------------------------------------------------------------------------------------------------
 
 def test_parse_seeds_keeps_nvlabs_semantics():
-    assert gen_seeds.parse_seeds('0-3') == [0, 1, 2, 3]
-    assert gen_seeds.parse_seeds('5,1-2,5') == [5, 1, 2, 5]  # order and duplicates kept
-    assert gen_seeds.parse_seeds('-3') == [-3]  # NVlabs accepts it (int('-3'))
-    assert gen_seeds.parse_seeds('4294967296') == [2 ** 32]
+    assert seed_lists.parse_seeds('0-3') == [0, 1, 2, 3]
+    assert seed_lists.parse_seeds('5,1-2,5') == [5, 1, 2, 5]  # order and duplicates kept
+    assert seed_lists.parse_seeds('-3') == [-3]  # NVlabs accepts it (int('-3'))
+    assert seed_lists.parse_seeds('4294967296') == [2 ** 32]
 
 
 @pytest.mark.parametrize('text, fragment', [('5-3', 'reversed'), ('', 'no seeds'), (',', 'no seeds'),
                                             ('1,x', '"x"'), ('1-', '"1-"')])
 def test_parse_seeds_rejects_bad_lists(text, fragment):
     with pytest.raises(ValueError, match=fragment):
-        gen_seeds.parse_seeds(text)
+        seed_lists.parse_seeds(text)
 
 
 @pytest.mark.parametrize('count, batch, world', [(10, 4, 2), (13, 2, 3), (3, 64, 4), (50000, 64, 8), (1, 1, 1),
@@ -41,22 +45,22 @@ def test_batches_follow_nvlabs_tensor_split(count, batch, world):
     seeds = list(range(100, 100 + count))
     num_batches = ((count - 1) // (batch * world) + 1) * world
     expected = [part.tolist() for part in torch.as_tensor(seeds).tensor_split(num_batches)]  # NVlabs §3.3
-    assert gen_seeds.all_batches(seeds, batch, world) == expected
+    assert batching.all_batches(seeds, batch, world) == expected
     for rank in range(world):
-        assert gen_seeds.rank_batches(seeds, batch, rank, world) == expected[rank::world]
+        assert batching.rank_batches(seeds, batch, rank, world) == expected[rank::world]
 
 
 def test_batches_examples_from_the_contract():
     seeds = list(range(13))
-    assert gen_seeds.rank_batches(seeds, 2, 0, 3) == [[0, 1], [6, 7], [10]]
-    assert gen_seeds.rank_batches(seeds, 2, 1, 3) == [[2, 3], [8], [11]]
-    assert gen_seeds.rank_batches(list(range(3)), 64, 3, 4) == [[]]
+    assert batching.rank_batches(seeds, 2, 0, 3) == [[0, 1], [6, 7], [10]]
+    assert batching.rank_batches(seeds, 2, 1, 3) == [[2, 3], [8], [11]]
+    assert batching.rank_batches(list(range(3)), 64, 3, 4) == [[]]
 
 
 def test_image_path_naming():
-    assert gen_seeds.image_path('out', 7) == os.path.join('out', '000007.png')
-    assert gen_seeds.image_path('out', 12345, subdirs=True) == os.path.join('out', '012000', '012345.png')
-    assert gen_seeds.image_path('out', 4294967296, subdirs=True) == os.path.join('out', '4294967000',
+    assert seed_lists.image_path('out', 7) == os.path.join('out', '000007.png')
+    assert seed_lists.image_path('out', 12345, subdirs=True) == os.path.join('out', '012000', '012345.png')
+    assert seed_lists.image_path('out', 4294967296, subdirs=True) == os.path.join('out', '4294967000',
                                                                                  '4294967296.png')
 
 
@@ -141,7 +145,7 @@ def test_writer_writes_everything_on_worker_threads(tmp_path, monkeypatch):
         threads.append(threading.get_ident())
         images.save_png(array, path)
 
-    monkeypatch.setattr(gen_writer, 'save_png', recording_save_png)
+    monkeypatch.setattr(writer_module, 'save_png', recording_save_png)
     with ImageWriter(num_threads=2, max_pending=3) as writer:
         for k in range(10):
             writer.submit(np.full((2, 2, 3), k, np.uint8), str(tmp_path / f'{k}.png'))
@@ -184,7 +188,7 @@ def test_skipping_noise_draws_without_churn_changes_nothing(S_noise):
         latents = rnd.randn([3, 3, 8, 8])
         latents[0, 0, 0, 0] = -0.0  # signed zeros must survive too
         labels = torch.eye(3)[rnd.randint(3, size=[3])]
-        noise = rnd.randn_like if randn_like == 'drawn' else gen_sampler.skip_noise_draws
+        noise = rnd.randn_like if randn_like == 'drawn' else sampler_choice.skip_noise_draws
         outputs.append(edm_sampler(net, latents, labels, randn_like=noise, num_steps=5, S_churn=0,
                                    S_noise=S_noise))
     assert torch.equal(outputs[0], outputs[1])
@@ -194,29 +198,29 @@ def test_skipping_noise_draws_without_churn_changes_nothing(S_noise):
 def test_noise_source_only_skips_when_provably_unchanged():
     rnd = StackedRandomGenerator('cpu', [0])
     base = dict(num_steps=4, sigma_min=None, sigma_max=None, rho=7, S_min=0, S_max=float('inf'))
-    edm = gen_sampler.select_sampler(**base, S_churn=0, S_noise=1)
-    assert gen_sampler.noise_source(edm[0], edm[2], rnd) is gen_sampler.skip_noise_draws
-    churn = gen_sampler.select_sampler(**base, S_churn=5, S_noise=1)
-    assert gen_sampler.noise_source(churn[0], churn[2], rnd) == rnd.randn_like
-    ablation = gen_sampler.select_sampler(**base, S_churn=0, S_noise=1, schedule='vp')
+    edm = sampler_choice.select_sampler(**base, S_churn=0, S_noise=1)
+    assert sampler_choice.noise_source(edm[0], edm[2], rnd) is sampler_choice.skip_noise_draws
+    churn = sampler_choice.select_sampler(**base, S_churn=5, S_noise=1)
+    assert sampler_choice.noise_source(churn[0], churn[2], rnd) == rnd.randn_like
+    ablation = sampler_choice.select_sampler(**base, S_churn=0, S_noise=1, schedule='vp')
     assert ablation[0] == 'ablation_sampler'  # sigma_inv(sigma(t)) != t: its churn term need not vanish
-    assert gen_sampler.noise_source(ablation[0], ablation[2], rnd) == rnd.randn_like
-    bdia = gen_sampler.select_sampler(**base, S_churn=0, S_noise=1, gamma=0.5)
-    assert gen_sampler.noise_source(bdia[0], bdia[2], rnd) is None
+    assert sampler_choice.noise_source(ablation[0], ablation[2], rnd) == rnd.randn_like
+    bdia = sampler_choice.select_sampler(**base, S_churn=0, S_noise=1, gamma=0.5)
+    assert sampler_choice.noise_source(bdia[0], bdia[2], rnd) is None
 
 
 def test_sampler_routing():
     base = dict(num_steps=4, sigma_min=None, sigma_max=1.5, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
                 S_noise=1)
-    name, _, kwargs = gen_sampler.select_sampler(**base)
+    name, _, kwargs = sampler_choice.select_sampler(**base)
     assert name == 'edm_sampler' and 'sigma_min' not in kwargs and kwargs['sigma_max'] == 1.5
-    name, _, kwargs = gen_sampler.select_sampler(**base, solver='euler')
+    name, _, kwargs = sampler_choice.select_sampler(**base, solver='euler')
     assert name == 'ablation_sampler' and kwargs['solver'] == 'euler' and 'schedule' not in kwargs
-    name, _, kwargs = gen_sampler.select_sampler(**base, gamma=0.8)
+    name, _, kwargs = sampler_choice.select_sampler(**base, gamma=0.8)
     assert name == 'bdia_sampler' and kwargs['gamma'] == 0.8 and kwargs['base'] == 'heun'
     assert 'S_churn' not in kwargs
-    assert gen_sampler.select_sampler(**base, gamma='obelm')[2]['base'] == 'euler'
-    assert gen_sampler.select_sampler(**base, gamma=0.0, bdia_base='euler')[2] == dict(
+    assert sampler_choice.select_sampler(**base, gamma='obelm')[2]['base'] == 'euler'
+    assert sampler_choice.select_sampler(**base, gamma=0.0, bdia_base='euler')[2] == dict(
         num_steps=4, sigma_max=1.5, rho=7, gamma=0.0, base='euler')
 
 
@@ -225,34 +229,35 @@ def test_sampler_routing():
 def _manifest(**changes):
     settings = dict(version='1', network_source='a.pkl', network_sha256='ab', sampler='edm_sampler',
                     sampler_kwargs=dict(num_steps=4, S_max=float('inf')), class_idx=None, subdirs=False,
-                    device_type='cpu')
+                    device_type='cpu', speed=dict(mode='reference', tile=None, channels_last=False))
     settings.update(changes)
-    return gen_manifest.make_manifest(**settings)
+    return manifest.make_manifest(**settings)
 
 
 def test_manifest_claim_and_mismatch(tmp_path):
     outdir = str(tmp_path)
-    gen_manifest.claim_outdir(outdir, _manifest(), resume=False, has_images=False)
-    written = gen_manifest.read_manifest(outdir)
+    manifest.claim_outdir(outdir, _manifest(), resume=False, has_images=False)
+    written = manifest.read_manifest(outdir)
     assert written == _manifest() and written['sampler_kwargs']['S_max'] == 'inf'
-    before = open(tmp_path / gen_manifest.MANIFEST_NAME, 'rb').read()
-    gen_manifest.claim_outdir(outdir, _manifest(network_source='./a.pkl'), resume=True, has_images=True)
-    assert open(tmp_path / gen_manifest.MANIFEST_NAME, 'rb').read() == before  # spelling of the path is free
+    before = open(tmp_path / manifest.MANIFEST_NAME, 'rb').read()
+    manifest.claim_outdir(outdir, _manifest(network_source='./a.pkl'), resume=True, has_images=True)
+    assert open(tmp_path / manifest.MANIFEST_NAME, 'rb').read() == before  # spelling of the path is free
     for change in (dict(network_sha256='cd'), dict(sampler_kwargs=dict(num_steps=5, S_max=float('inf'))),
-                   dict(class_idx=3), dict(version='2'), dict(device_type='cuda')):
+                   dict(class_idx=3), dict(version='2'), dict(device_type='cuda'),
+                   dict(speed=dict(mode='fast', tile=8, channels_last=True))):
         with pytest.raises(Exception, match='different settings'):
-            gen_manifest.claim_outdir(outdir, _manifest(**change), resume=True, has_images=True)
+            manifest.claim_outdir(outdir, _manifest(**change), resume=True, has_images=True)
 
 
 def test_manifest_refuses_resume_into_unknown_images(tmp_path):
     with pytest.raises(Exception, match='no edm_bdia_manifest.json'):
-        gen_manifest.claim_outdir(str(tmp_path), _manifest(), resume=True, has_images=True)
-    gen_manifest.claim_outdir(str(tmp_path), _manifest(), resume=True, has_images=False)  # fresh folder: fine
+        manifest.claim_outdir(str(tmp_path), _manifest(), resume=True, has_images=True)
+    manifest.claim_outdir(str(tmp_path), _manifest(), resume=True, has_images=False)  # fresh folder: fine
 
 
 def test_state_hash_sees_every_weight():
     a, b = TinyNonlinearNet(seed=0), TinyNonlinearNet(seed=0)
-    assert gen_manifest.sha256_state(a) == gen_manifest.sha256_state(b)
+    assert manifest.sha256_state(a) == manifest.sha256_state(b)
     w = b.weight.data[0, 0, 0, 0]
     b.weight.data[0, 0, 0, 0] = torch.nextafter(w, w + 1)  # one ulp
-    assert gen_manifest.sha256_state(a) != gen_manifest.sha256_state(b)
+    assert manifest.sha256_state(a) != manifest.sha256_state(b)

@@ -9,16 +9,10 @@ before the single all-reduce, so nobody waits forever.
 import torch
 import tqdm
 
+from edm_bdia.batching import rank_batches
 from edm_bdia.fid.datasets import collate_images
 from edm_bdia.fid.stats import FeatureStats
 from torch_utils import distributed
-
-
-def rank_batches(indices, batch_size, rank, world_size):
-    """Lists of dataset indices this rank processes, in EDM's order; empty batches dropped."""
-    num_batches = ((len(indices) - 1) // (batch_size * world_size) + 1) * world_size
-    split = torch.as_tensor(indices).tensor_split(num_batches)
-    return [batch.tolist() for batch in split[rank::world_size] if len(batch)]
 
 
 def feature_dim(detector, device='cpu'):
@@ -37,8 +31,9 @@ def compute_statistics(dataset, detector, indices, batch_size=64, workers=3, dev
     error, stats = None, None
     try:
         stats = FeatureStats(feature_dim(detector, device), device=device)
+        batches = [batch for batch in rank_batches([int(i) for i in indices], batch_size, rank, world_size) if batch]
         loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=rank_batches(indices, batch_size, rank, world_size), num_workers=workers,
+            dataset, batch_sampler=batches, num_workers=workers,
             collate_fn=collate_images, prefetch_factor=2 if workers else None, pin_memory=device.type == 'cuda')
         for images in tqdm.tqdm(loader, unit='batch', disable=not progress or rank != 0):
             if isinstance(images, Exception):

@@ -14,17 +14,12 @@ to the network's float32 differences) and only the network runs on the MPS devic
 
 import torch
 
+from edm_bdia.speed.tiling import call_in_tiles
+
 
 def sampler_device(device):
     """Where latents, random draws and the float64 sampler state live for a given compute device."""
     return torch.device('cpu') if device.type == 'mps' else device
-
-
-def _split(value, batch, start, stop):
-    """The [start:stop] part of a per-sample argument; shared arguments (a scalar sigma, None) pass unchanged."""
-    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == batch and batch > 1:
-        return value[start:stop]
-    return value
 
 
 class SamplingNet:
@@ -53,16 +48,9 @@ class SamplingNet:
         return out.to(self.state_device)
 
     def __call__(self, x, sigma, class_labels=None, **kwargs):
-        batch = x.shape[0]
-        if self.tile is None or batch <= self.tile:
+        if self.tile is None:
             return self._call(x, sigma, class_labels, kwargs)
-        parts = []
-        for start in range(0, batch, self.tile):
-            stop = min(start + self.tile, batch)
-            parts.append(self._call(x[start:stop], _split(sigma, batch, start, stop),
-                                    _split(class_labels, batch, start, stop),
-                                    {k: _split(v, batch, start, stop) for k, v in kwargs.items()}))
-        return torch.cat(parts)
+        return call_in_tiles(self._call, self.tile, x, sigma, class_labels, kwargs)
 
     def round_sigma(self, sigma):
         if self.net_device == self.state_device:
@@ -70,7 +58,10 @@ class SamplingNet:
         rounded = self.net.round_sigma(self._to_net(torch.as_tensor(sigma, device=self.state_device)))
         return rounded.to(device=self.state_device, dtype=torch.as_tensor(sigma).dtype)
 
+
 def sampling_net(net, device):
-    """The adapter the generate engine uses on `device`: per-sample calls on CPU and MPS, whole batches on CUDA."""
-    tile = None if device.type == 'cuda' else 1
+    """The adapter the generate engine uses on `device`: per-sample calls on CPU and MPS, whole batches on CUDA.
+    A network accelerated by `edm_bdia.speed` (a non-reference mode) gets whole batches and tiles them itself."""
+    accelerated = getattr(getattr(net, 'plan', None), 'mode', 'reference') != 'reference'
+    tile = None if device.type == 'cuda' or accelerated else 1
     return SamplingNet(net, sampler_device(device), device, tile)

@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 
-from edm_bdia.gen_inputs import class_indices
-from edm_bdia.gen_seeds import image_path
+from edm_bdia.generation.inputs import class_indices
+from edm_bdia.generation.seeds import image_path
 from edm_bdia.images import read_png, save_grid, save_npz
 
 GRID_IMAGES = 64

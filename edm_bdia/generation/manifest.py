@@ -52,7 +52,7 @@ def _jsonable(value):
 
 
 def make_manifest(*, version, network_source, network_sha256, sampler, sampler_kwargs, class_idx, subdirs,
-                  device_type):
+                  device_type, speed):
     return _jsonable(dict(
         edm_bdia_version=version,
         network=dict(source=network_source, sha256=network_sha256),
@@ -61,6 +61,7 @@ def make_manifest(*, version, network_source, network_sha256, sampler, sampler_k
         class_idx=class_idx,
         subdirs=subdirs,
         device_type=device_type,
+        speed=speed,
     ))
 
 

@@ -1,4 +1,4 @@
-"""Seeds: parsing `--seeds`, splitting them into batches per rank, and where each seed's image goes."""
+"""Seeds: parsing `--seeds`, and where each seed's image goes."""
 
 import os
 import re
@@ -27,27 +27,6 @@ def parse_seeds(text):
     if not seeds:
         raise ValueError(f'"{text}" lists no seeds; give e.g. 0-63 or 1,5,9')
     return seeds
-
-
-def _split_sizes(total, sections):
-    """Sizes of torch.tensor_split(range(total), sections): near-equal contiguous parts, the first ones 1 longer."""
-    base, extra = divmod(total, sections)
-    return [base + 1 if i < extra else base for i in range(sections)]
-
-
-def all_batches(seeds, max_batch_size, world_size):
-    """NVlabs' batching (edm-format.md §3.3): the number of batches is a multiple of world_size, so every rank runs
-    the same number of iterations; batch k of the returned list belongs to rank k % world_size."""
-    num_batches = ((len(seeds) - 1) // (max_batch_size * world_size) + 1) * world_size
-    batches, start = [], 0
-    for size in _split_sizes(len(seeds), num_batches):
-        batches.append(list(seeds[start:start + size]))
-        start += size
-    return batches
-
-
-def rank_batches(seeds, max_batch_size, rank, world_size):
-    return all_batches(seeds, max_batch_size, world_size)[rank::world_size]
 
 
 def image_path(outdir, seed, subdirs=False):
