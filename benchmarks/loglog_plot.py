@@ -59,7 +59,7 @@ def draw_panel(draw, box, title, series, xlabel, ylabel):
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
 
 
-def save_panels(path, panels, xlabel, ylabel, panel_size=(520, 420), legend_width=190):
+def save_panels(path, panels, xlabel, ylabel, panel_size=(520, 420), legend_width=210):
     """Save side-by-side panels [(title, series)] sharing one legend (taken from the first panel)."""
     width = panel_size[0] * len(panels) + legend_width
     image = Image.new('RGB', (width, panel_size[1]), 'white')
