@@ -8,7 +8,6 @@ import json
 import sys
 
 import click
-import torch
 
 from edm_bdia.fid import refs
 from edm_bdia.fid.datasets import open_images, select_indices
@@ -74,8 +73,7 @@ def _run(body):
     except (ValueError, RuntimeError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        distributed.shutdown()
 
 
 @click.group()
