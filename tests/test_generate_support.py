@@ -94,19 +94,21 @@ def run(command, timeout=120, cwd=None, **env):
                           timeout=timeout)
 
 
-def folder_bytes(folder):
-    """{relative path: file bytes} for every file under `folder`."""
+def folder_bytes(folder, suffix=''):
+    """{relative path: file bytes} for every file under `folder` whose name ends with `suffix`."""
     files = {}
     for root, _dirs, names in os.walk(folder):
         for name in names:
-            path = os.path.join(root, name)
-            with open(path, 'rb') as f:
-                files[os.path.relpath(path, folder)] = f.read()
+            if name.endswith(suffix):
+                path = os.path.join(root, name)
+                with open(path, 'rb') as f:
+                    files[os.path.relpath(path, folder)] = f.read()
     return files
 
 
 def pngs(folder):
-    return {path: data for path, data in folder_bytes(folder).items() if path.endswith('.png')}
+    """The PNGs only; safe while a run is writing, since a temporary file may be renamed away after the listing."""
+    return folder_bytes(folder, suffix='.png')
 
 
 # ---- independent restatement of NVlabs generate.py (edm-format.md §3.4-3.6), one seed at a time -------------
