@@ -67,17 +67,16 @@ class Gamma(click.ParamType):
 
 
 def _attempt(action):
-    """Run `action` on every rank; an exception on any rank becomes the same RankFailure on all of them.
-    Exceptions without a prepared message (bugs) also print their traceback on the rank where they happened."""
-    result, error = None, None
-    try:
-        result = action()
-    except Exception as exc:  # noqa: BLE001 -- reported to every rank by check_all_ranks
-        error = exc
-        if not isinstance(exc, distributed.RankFailure) and not hasattr(exc, 'format_message'):
-            traceback.print_exc()  # not one of the explained errors (click's, FID's): show where it happened
-    distributed.check_all_ranks(error)
-    return result
+    """distributed.attempt(action), and exceptions without a prepared message (bugs) also print their traceback
+    on the rank where they happened."""
+    def explained():
+        try:
+            return action()
+        except Exception as exc:
+            if not isinstance(exc, distributed.RankFailure) and not hasattr(exc, 'format_message'):
+                traceback.print_exc()  # not one of the explained errors (click's, FID's): show where it happened
+            raise
+    return distributed.attempt(explained)
 
 
 def load_net(source, device, trust_pickle_code):

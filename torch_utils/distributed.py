@@ -147,6 +147,18 @@ def check_all_ranks(error=None):
     raise RankFailure(message[0], rank=first) from error
 
 
+def attempt(action):
+    """Collective: run `action()` on every rank and return its result; an exception on any rank becomes the same
+    RankFailure on all of them (see check_all_ranks), so no rank is left waiting in a later collective."""
+    result, error = None, None
+    try:
+        result = action()
+    except Exception as exc:  # noqa: BLE001 -- reported to every rank by check_all_ranks
+        error = exc
+    check_all_ranks(error)
+    return result
+
+
 @contextlib.contextmanager
 def rank_zero_first():
     """Rank 0 runs the body (e.g. a download into the cache) while the others wait; then the others run it.

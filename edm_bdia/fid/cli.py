@@ -45,17 +45,17 @@ def _statistics(images, num, seed, batch, detector, trust_pickle_code, workers, 
     """(mu, sigma, N, detector identity) for the selected images; collective over all ranks."""
     with distributed.rank_zero_first():
         net, info = load_detector_with_info(detector, device=device, trust_pickle_code=trust_pickle_code)
-    error = None
-    try:
+
+    def select():
         dataset = open_images(images)
         indices = select_indices(len(dataset), num, seed)
         if len(indices) < 2:
             raise click.ClickException(f'{images}: FID needs at least 2 images, found {len(indices)}')
         if before_extraction is not None:
             before_extraction()
-    except Exception as exc:  # noqa: BLE001 -- every rank learns about it in check_all_ranks
-        error = exc
-    distributed.check_all_ranks(error)
+        return dataset, indices
+
+    dataset, indices = distributed.attempt(select)
     _log(f'Computing Inception statistics of {len(indices)} images from "{images}" '
          f'on {distributed.get_world_size()} rank(s)...')
     stats = compute_statistics(dataset, net, indices, batch_size=batch, workers=workers, device=device,

@@ -28,8 +28,8 @@ def compute_statistics(dataset, detector, indices, batch_size=64, workers=3, dev
     """FeatureStats over ``dataset[indices]``, summed over all ranks (collective: every rank must call it)."""
     device = torch.device(device)
     rank, world_size = distributed.get_rank(), distributed.get_world_size()
-    error, stats = None, None
-    try:
+
+    def accumulate():
         stats = FeatureStats(feature_dim(detector, device), device=device)
         batches = [batch for batch in rank_batches([int(i) for i in indices], batch_size, rank, world_size) if batch]
         loader = torch.utils.data.DataLoader(
@@ -40,8 +40,8 @@ def compute_statistics(dataset, detector, indices, batch_size=64, workers=3, dev
                 raise images
             with torch.no_grad():
                 stats.update(detector(images.to(device), return_features=True))
-    except Exception as exc:  # noqa: BLE001 -- reported to every rank by check_all_ranks, then raised there
-        error = exc
-    distributed.check_all_ranks(error)
+        return stats
+
+    stats = distributed.attempt(accumulate)  # a failure on any rank stops all of them before the all-reduce
     stats.all_reduce()
     return stats
