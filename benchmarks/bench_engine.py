@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from edm_bdia.batching import all_batches
+from edm_bdia.distributed import all_batches
 from edm_bdia.generation import sampler_choice
 from edm_bdia.generation.network import SamplingNet, sampling_net
 from edm_bdia.generation.writer import ImageWriter

@@ -27,7 +27,7 @@ from bench_timing import describe_machine, flops_per_call  # noqa: E402
 from throughput import denoiser_inputs, table  # noqa: E402
 
 from edm_bdia.generation.sampler_choice import skip_noise_draws  # noqa: E402
-from edm_bdia.images import to_uint8  # noqa: E402
+from edm_bdia.files.images import to_uint8  # noqa: E402
 from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published  # noqa: E402
 from edm_bdia.sample import edm_sampler  # noqa: E402
 from edm_bdia.speed import accelerate  # noqa: E402

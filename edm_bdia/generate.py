@@ -21,7 +21,7 @@ import torch
 import tqdm
 
 import edm_bdia
-from edm_bdia.batching import all_batches
+from edm_bdia.distributed import all_batches
 from edm_bdia.generation.manifest import claim_outdir, make_manifest, network_sha256
 from edm_bdia.generation.outputs import has_png, read_images, write_collections
 from edm_bdia.generation.sampler_choice import noise_source, select_sampler
@@ -30,11 +30,11 @@ from edm_bdia.generation.inputs import batch_inputs
 from edm_bdia.generation.network import sampler_device, sampling_net
 from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.files import remove_stale_temp_files
-from edm_bdia.images import to_hwc_arrays, to_uint8
+from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.speed import MODES, SpeedModeError, accelerate
 from edm_bdia.speed.modes import plan as speed_plan
 from edm_bdia.toy import TOY_MODEL_NAME
-from torch_utils import distributed
+from edm_bdia import distributed
 
 
 class SeedList(click.ParamType):

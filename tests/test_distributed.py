@@ -1,4 +1,4 @@
-"""torch_utils.distributed: no process group for one process, launcher variables (torchrun, SLURM), and
+"""edm_bdia.distributed: no process group for one process, launcher variables (torchrun, SLURM), and
 collectives that turn an error on one rank into the same error on every rank (never a hang)."""
 
 import os
@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 
 from test_generate_support import free_port, run
-from torch_utils import distributed
+from edm_bdia import distributed
 
 LAUNCH_VARIABLES = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID',
                     'SLURM_NTASKS', 'SLURM_LOCALID', 'SLURM_JOB_ID', 'SLURM_LAUNCH_NODE_IPADDR')
@@ -51,7 +51,7 @@ def test_torchrun_variables(clean_env):
     clean_env.setenv('LOCAL_RANK', '1')
     clean_env.setenv('SLURM_PROCID', '0')  # torchrun's variables take precedence
     clean_env.setenv('SLURM_NTASKS', '1')
-    assert distributed._launcher_env() == (3, 4, 1)
+    assert distributed.launcher_env() == (3, 4, 1)
 
 
 def test_slurm_variables_without_torchrun(clean_env):
@@ -60,25 +60,25 @@ def test_slurm_variables_without_torchrun(clean_env):
     clean_env.setenv('SLURM_LOCALID', '1')
     clean_env.setenv('SLURM_JOB_ID', '123457')
     clean_env.setenv('SLURM_LAUNCH_NODE_IPADDR', '10.1.2.3')
-    assert distributed._launcher_env() == (5, 8, 1)
+    assert distributed.launcher_env() == (5, 8, 1)
     assert os.environ['MASTER_ADDR'] == '10.1.2.3'
     assert os.environ['MASTER_PORT'] == str(20000 + 123457 % 20000)
     clean_env.setenv('MASTER_PORT', '4321')  # explicit settings win
-    distributed._launcher_env()
+    distributed.launcher_env()
     assert os.environ['MASTER_PORT'] == '4321'
 
 
 def test_single_slurm_task_is_a_single_process(clean_env):
     clean_env.setenv('SLURM_PROCID', '0')
     clean_env.setenv('SLURM_NTASKS', '1')
-    assert distributed._launcher_env() == (0, 1, 0)
+    assert distributed.launcher_env() == (0, 1, 0)
     assert 'MASTER_PORT' not in os.environ
 
 
 def test_missing_cuda_is_a_clear_error(clean_env):
     if torch.cuda.is_available():
         pytest.skip('this machine has CUDA')
-    with pytest.raises(ValueError, match='--device cuda.*use --device cpu'):
+    with pytest.raises(ValueError, match='device is cuda.*use cpu'):
         distributed.resolve_device('cuda')
     assert distributed.resolve_device('auto') == torch.device('cpu')
 
@@ -94,7 +94,7 @@ def test_error_message_forms():
 COLLECTIVES_SCRIPT = r'''
 import os, sys, time
 import torch
-from torch_utils import distributed
+from edm_bdia import distributed
 
 distributed.init('cpu')
 rank, world = distributed.get_rank(), distributed.get_world_size()

@@ -9,7 +9,7 @@ import PIL.Image
 import pytest
 import torch
 
-from edm_bdia.batching import rank_batches
+from edm_bdia.distributed import rank_batches
 from edm_bdia.fid.stats import FeatureStats, TooFewFeaturesError
 from test_fid_standin import save_trusted_standin
 

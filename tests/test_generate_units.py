@@ -11,8 +11,9 @@ import PIL.Image
 import pytest
 import torch
 
-from edm_bdia import files, images
-from edm_bdia import batching
+from edm_bdia import files
+from edm_bdia.files import images
+from edm_bdia.distributed import batching
 from edm_bdia.generation import manifest, sampler_choice
 from edm_bdia.generation import writer as writer_module
 from edm_bdia.generation import seeds as seed_lists

@@ -14,7 +14,7 @@ from edm_bdia.fid.datasets import open_images, select_indices
 from edm_bdia.fid.detector import DEFAULT_DETECTOR, load_detector_with_info
 from edm_bdia.fid.extract import compute_statistics
 from edm_bdia.fid.frechet import METHODS, frechet_distance
-from torch_utils import distributed
+from edm_bdia import distributed
 
 
 def _log(message):

@@ -9,10 +9,10 @@ before the single all-reduce, so nobody waits forever.
 import torch
 import tqdm
 
-from edm_bdia.batching import rank_batches
+from edm_bdia.distributed import rank_batches
 from edm_bdia.fid.datasets import collate_images
 from edm_bdia.fid.stats import FeatureStats
-from torch_utils import distributed
+from edm_bdia import distributed
 
 
 def feature_dim(detector, device='cpu'):

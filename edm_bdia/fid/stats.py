@@ -6,7 +6,7 @@ Matches EDM's fid.py (edm-format.md §4.4): mu = sum/N, sigma = (Gram - N mu mu^
 import torch
 
 from edm_bdia.fid.errors import FidError
-from torch_utils import distributed
+from edm_bdia import distributed
 
 
 class TooFewFeaturesError(FidError):

@@ -9,7 +9,7 @@ import numpy as np
 
 from edm_bdia.generation.inputs import class_indices
 from edm_bdia.generation.seeds import image_path
-from edm_bdia.images import read_png, save_grid, save_npz
+from edm_bdia.files.images import read_png, save_grid, save_npz
 
 GRID_IMAGES = 64
 

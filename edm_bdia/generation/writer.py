@@ -3,7 +3,7 @@
 import collections
 import concurrent.futures
 
-from edm_bdia.images import save_png
+from edm_bdia.files.images import save_png
 
 
 class ImageWriter:

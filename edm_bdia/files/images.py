@@ -6,7 +6,7 @@ import numpy as np
 import PIL.Image
 import torch
 
-from edm_bdia.files import atomic_write
+from edm_bdia.files.atomic import atomic_write
 
 def to_uint8(x):
     """EDM's exact quantisation (edm-format.md §3.6): floor(127.5 x + 128) clipped to [0, 255], NCHW uint8."""

@@ -1,0 +1,97 @@
+"""Collectives that never leave a rank waiting: a failure on any rank becomes the same error on every rank."""
+
+import contextlib
+
+import torch
+import torch.distributed as dist
+
+from edm_bdia.distributed.process_group import comm_device, get_rank
+
+
+class RankFailure(RuntimeError):
+    """Raised on every rank when at least one rank reported an error; carries the first failing rank's message."""
+
+    def __init__(self, message, rank=0):
+        super().__init__(message)
+        self.message = message
+        self.rank = rank
+
+
+def error_message(error):
+    """One line describing `error`: exceptions with a prepared message (`format_message()`, as command-line
+    errors have) keep their own text, the package's own errors their message, others get their type name."""
+    if isinstance(error, RankFailure):
+        return error.message
+    format_message = getattr(error, 'format_message', None)
+    if callable(format_message):
+        return format_message()
+    text = str(error).strip()
+    return f'{type(error).__name__}: {text}' if text else type(error).__name__
+
+
+def all_reduce_sum_(tensor):
+    """Sum `tensor` over all ranks in place (any dtype gloo/nccl support; CPU tensors also work under nccl)."""
+    if not dist.is_initialized():
+        return tensor
+    if tensor.device == comm_device():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    else:
+        staged = tensor.to(comm_device())
+        dist.all_reduce(staged, op=dist.ReduceOp.SUM)
+        tensor.copy_(staged)
+    return tensor
+
+
+def check_all_ranks(error=None):
+    """Collective. If any rank passes an exception, every rank raises RankFailure with the lowest failing rank's
+    message (prefixed by its rank when there are several processes); otherwise returns on every rank."""
+    if not dist.is_initialized():
+        if error is not None:
+            raise RankFailure(error_message(error), rank=0) from error
+        return
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    first = torch.tensor([rank if error is not None else world_size], dtype=torch.int64, device=comm_device())
+    dist.all_reduce(first, op=dist.ReduceOp.MIN)
+    first = int(first.item())
+    if first == world_size:
+        return
+    message = [None]
+    if rank == first:
+        text = error_message(error)
+        message = [text if isinstance(error, RankFailure) else f'rank {rank}: {text}']
+    dist.broadcast_object_list(message, src=first, device=comm_device())
+    raise RankFailure(message[0], rank=first) from error
+
+
+def attempt(action):
+    """Collective: run `action()` on every rank and return its result; an exception on any rank becomes the same
+    RankFailure on all of them (see check_all_ranks), so no rank is left waiting in a later collective."""
+    result, error = None, None
+    try:
+        result = action()
+    except Exception as exc:  # noqa: BLE001 -- reported to every rank by check_all_ranks
+        error = exc
+    check_all_ranks(error)
+    return result
+
+
+def on_rank_zero(action):
+    """Collective: run `action()` on rank 0 only; its result there (None elsewhere). A failure stops every rank."""
+    return attempt(lambda: action() if get_rank() == 0 else None)
+
+
+@contextlib.contextmanager
+def rank_zero_first():
+    """Rank 0 runs the body (e.g. a download into the cache) while the others wait; then the others run it.
+    An exception in the body on any rank becomes RankFailure on every rank."""
+    rank = get_rank()
+    if rank != 0:
+        check_all_ranks(None)  # released when rank 0 reports its outcome below
+    error = None
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 -- reported to every rank, then re-raised as RankFailure
+        error = exc
+    if rank == 0:
+        check_all_ranks(error)
+    check_all_ranks(error if rank != 0 else None)
