@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loglog_plot import DASHED, save_panels  # noqa: E402
 
 from edm_bdia.sample import bdia_invert, bdia_sampler, edm_sampler, karras_sigmas  # noqa: E402
-from edm_bdia.toy import GaussianDenoiser, toy_mixture_32x32_cond  # noqa: E402
+from edm_bdia.analytic import GaussianDenoiser, toy_mixture_32x32_cond  # noqa: E402
 
 STEPS = [4, 8, 16, 32, 64, 128]
 GAMMAS = [1.0, 0.9, 0.5, 0.2]

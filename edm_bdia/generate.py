@@ -33,7 +33,7 @@ from edm_bdia.files import remove_stale_temp_files
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.speed import MODES, SpeedModeError, accelerate
 from edm_bdia.speed.modes import plan as speed_plan
-from edm_bdia.toy import TOY_MODEL_NAME
+from edm_bdia.analytic import TOY_MODEL_NAME
 from edm_bdia import distributed
 
 

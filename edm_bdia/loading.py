@@ -83,9 +83,9 @@ def load_pickle(source, trust_pickle_code=False, extra_classes=None):
     constructed from the recorded `_init_kwargs` and receives the pickled tensors, any other class is created
     without its constructor and given the pickled attributes. The toy model name returns dict(ema=model).
     """
-    from edm_bdia import toy  # lazy: the toy model pulls in the sampler stack
-    if source == toy.TOY_MODEL_NAME:
-        return dict(ema=toy.toy_mixture_32x32_cond())
+    from edm_bdia import analytic  # lazy: the toy model pulls in the sampler stack
+    if source == analytic.TOY_MODEL_NAME:
+        return dict(ema=analytic.toy_mixture_32x32_cond())
     label = str(source)
     with _open_source(source) as file:
         _check_magic(file, label)
@@ -111,9 +111,9 @@ def load_pickle(source, trust_pickle_code=False, extra_classes=None):
 def load_network(source, device=None, trust_pickle_code=False):
     """The `ema` network of an NVlabs snapshot (path, URL or preset name), in eval mode, without gradients,
     on `device`. The toy model name returns the built-in analytic model."""
-    from edm_bdia import toy  # lazy, see load_pickle
-    if source == toy.TOY_MODEL_NAME:
-        return toy.toy_mixture_32x32_cond(device)
+    from edm_bdia import analytic  # lazy, see load_pickle
+    if source == analytic.TOY_MODEL_NAME:
+        return analytic.toy_mixture_32x32_cond(device)
     data = load_pickle(source, trust_pickle_code=trust_pickle_code)
     if not isinstance(data, dict) or 'ema' not in data:
         found = 'keys ' + ', '.join(sorted(map(str, data))) if isinstance(data, dict) else f'a {type(data).__name__}'

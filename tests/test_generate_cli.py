@@ -11,7 +11,7 @@ import torch
 from edm_bdia import download, sample
 from edm_bdia.generation.manifest import MANIFEST_NAME
 from edm_bdia.files.images import read_png
-from edm_bdia.toy import toy_mixture_32x32_cond
+from edm_bdia.analytic import toy_mixture_32x32_cond
 from test_generate_support import (edm_net_pickle, folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes,
                                    nvlabs_reference_png, pngs, read_npz, run_cli, tiny_net_pickle)
 from test_generate_support import one_thread  # noqa: F401 -- fixture used through pytestmark

@@ -243,7 +243,7 @@ def test_preset_name_loads_from_the_download_cache_offline(snapshots, tmp_path, 
 
 
 def test_toy_model_name_returns_the_builtin_model():
-    from edm_bdia import toy
+    from edm_bdia import analytic as toy
     net = load_network(toy.TOY_MODEL_NAME)
     reference = toy.toy_mixture_32x32_cond()
     x, sigma = torch.randn(2, 3, 32, 32, dtype=torch.float64), torch.tensor([0.5, 2.0], dtype=torch.float64)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from edm_bdia.sample import bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
-from edm_bdia.toy import GaussianDenoiser
+from edm_bdia.analytic import GaussianDenoiser
 from sampler_nets import CountingNet, TinyNonlinearNet
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from edm_bdia.sample import StackedRandomGenerator, ablation_sampler, edm_sampler, karras_sigmas
-from edm_bdia.toy import GaussianDenoiser
+from edm_bdia.analytic import GaussianDenoiser
 from sampler_nets import CountingNet, TinyNonlinearNet, karras_restated
 
 

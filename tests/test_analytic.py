@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from edm_bdia.sample import StackedRandomGenerator, edm_sampler
-from edm_bdia.toy import TOY_MODEL_NAME, GaussianDenoiser, GaussianMixtureDenoiser, toy_mixture_32x32_cond
+from edm_bdia.analytic import (TOY_MODEL_NAME, GaussianDenoiser, GaussianMixtureDenoiser, grid_mixture_2d,
+                               sharp_mixture, toy_mixture_32x32_cond)
 
 
 def test_gaussian_exact_solution_solves_the_probability_flow_ode():
@@ -18,6 +19,8 @@ def test_gaussian_exact_solution_solves_the_probability_flow_ode():
         dxdt = (net.exact_solution(latents, 80.0, sigma=t + h) - net.exact_solution(latents, 80.0, sigma=t - h)) / (2 * h)
         assert torch.allclose(dxdt, (x - net(x, t)) / t, rtol=1e-6, atol=1e-9)
     assert torch.allclose(net.exact_solution(latents, 80.0, sigma=80.0), latents * 80.0, rtol=1e-15)
+    # the exact encoding of the clean endpoint returns the latents
+    assert torch.allclose(net.exact_latents(net.exact_solution(latents, 80.0), 80.0), latents, rtol=1e-12, atol=1e-12)
 
 
 def _small_mixture(seed=0, label_dim=2):
@@ -29,10 +32,10 @@ def _small_mixture(seed=0, label_dim=2):
                                    [0, 0, 1, 1], label_dim, 2, 3)
 
 
-def brute_force_posterior_mean(net, x, sigma, prior):
-    """E[x0 | x] with dense covariances and scipy's Gaussian densities (no Woodbury, no batching)."""
+def brute_force_posterior(net, x, sigma, prior):
+    """(E[x0 | x], p(k | x)) with dense covariances and scipy's Gaussian densities (no Woodbury, no batching)."""
     from scipy.stats import multivariate_normal
-    out = []
+    means, weights = [], []
     for xi in x.reshape(len(x), -1).numpy():
         terms, logps = [], []
         for k in range(len(net.means)):
@@ -42,8 +45,13 @@ def brute_force_posterior_mean(net, x, sigma, prior):
             logps.append(np.log(prior[k]) + multivariate_normal(m, a).logpdf(xi) if prior[k] > 0 else -np.inf)
             terms.append(m + cov @ np.linalg.solve(a, xi - m))
         w = np.exp(np.array(logps) - max(logps))
-        out.append((w[:, None] * np.array(terms)).sum(0) / w.sum())
-    return torch.as_tensor(np.array(out)).reshape(x.shape)
+        means.append((w[:, None] * np.array(terms)).sum(0) / w.sum())
+        weights.append(w / w.sum())
+    return torch.as_tensor(np.array(means)).reshape(x.shape), torch.as_tensor(np.array(weights))
+
+
+def brute_force_posterior_mean(net, x, sigma, prior):
+    return brute_force_posterior(net, x, sigma, prior)[0]
 
 
 @pytest.mark.parametrize('sigma', [0.01, 0.7, 20.0])
@@ -97,3 +105,51 @@ def test_builtin_model_classes_are_distinct_in_generated_images():
     distance = residual.norm(dim=-1)
     nearest_class = net.component_class[distance.argmin(1)]
     assert torch.equal(nearest_class, classes)
+
+
+@pytest.mark.parametrize('sigma', [0.0, 0.3, 5.0])
+def test_class_posterior_sums_the_exact_component_posterior(sigma):
+    net = _small_mixture()
+    x = torch.randn(4, 2, 3, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64) * (1 + sigma)
+    _, weights = brute_force_posterior(net, x, sigma, [0.25] * 4)
+    expected = torch.stack([weights[:, :2].sum(1), weights[:, 2:].sum(1)], dim=1)  # components 0, 1 -> class 0
+    assert torch.allclose(net.class_posterior(x, sigma), expected, rtol=1e-9, atol=1e-12)
+    assert torch.equal(net.nearest_component(x, sigma), weights.argmax(1))
+
+
+def test_isotropic_mixture_without_factors_is_exact():
+    """Rank-0 components (the sharp testbeds) go through the same formulas: compare with the dense brute force."""
+    gen = torch.Generator().manual_seed(5)
+    net = GaussianMixtureDenoiser(torch.randn(3, 12, generator=gen, dtype=torch.float64),
+                                  torch.zeros(3, 12, 0, dtype=torch.float64), torch.tensor([0.01, 0.02, 0.04]),
+                                  [0, 1, 1], 2, 3, 2)
+    x = torch.randn(5, 3, 2, 2, generator=gen, dtype=torch.float64)
+    for sigma in (0.05, 1.0):
+        assert torch.allclose(net(x, sigma), brute_force_posterior_mean(net, x, sigma, [0.5, 0.25, 0.25]), rtol=1e-9,
+                              atol=1e-10)
+
+
+def test_sharp_mixture_draws_belong_to_their_class_and_component_scale():
+    net = sharp_mixture()
+    assert (len(net.means), net.label_dim, net.img_channels, net.img_resolution) == (100, 10, 3, 32)
+    assert torch.allclose(net.noise_var, torch.full((100,), 1e-4, dtype=torch.float64))
+    classes = torch.arange(20) % 10
+    x = net.sample_data(classes, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(net.class_posterior(x).argmax(1), classes)
+    nearest = net.means[net.nearest_component(x)]
+    assert abs((x.reshape(20, -1) - nearest).std().item() - 0.01) < 1e-3  # per-pixel std around the own mean
+    # components lie far apart compared with their spread: the closest pair is > 100 stds away
+    gaps = torch.cdist(net.means, net.means) + torch.eye(100, dtype=torch.float64) * 1e9
+    assert gaps.min() / (0.01 * 3072 ** 0.5) > 100 ** 0.5
+
+
+def test_grid_mixture_places_modes_on_a_grid_with_row_classes():
+    net = grid_mixture_2d(modes_per_side=5, spacing=0.5, std=0.02)
+    assert (len(net.means), net.label_dim, net.img_channels, net.img_resolution) == (25, 5, 2, 1)
+    assert sorted(set(net.means[:, 0].tolist())) == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    classes = torch.arange(200) % 5
+    x = net.sample_data(classes, generator=torch.Generator().manual_seed(7))
+    assert x.shape == (200, 2, 1, 1)
+    assert torch.equal(net.class_posterior(x).argmax(1), classes)
+    rows = ((x[:, 1, 0, 0] + 1) / 0.5).round().long()  # y coordinate gives the row
+    assert torch.equal(rows, classes)
