@@ -1,6 +1,7 @@
-"""Calculate FID (EDM-compatible): ``python fid.py calc --images=DIR --ref=NAME|NPZ`` / ``python fid.py ref ...``."""
+"""EDM-compatible entry point: `python fid.py calc --images=DIR --ref=NAME|NPZ` / `python fid.py ref ...`
+(see edm_bdia.cli.fid)."""
 
-from edm_bdia.fid.cli import main
+from edm_bdia.cli.fid import main
 
 if __name__ == '__main__':
     main()

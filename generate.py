@@ -1,6 +1,6 @@
-"""NVlabs-style entry point: `python generate.py --outdir=out ...` runs `edm_bdia.generate` (see its --help)."""
+"""NVlabs-compatible entry point: `python generate.py ...` / `torchrun ... generate.py ...` (see edm_bdia.cli.generate)."""
 
-from edm_bdia.generate import main
+from edm_bdia.cli.generate import main
 
 if __name__ == '__main__':
     main()

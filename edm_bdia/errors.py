@@ -1,15 +1,27 @@
-"""The package's one exception for a bad argument, so that each front end can name it its own way.
+"""The package's one exception for a bad argument, so that each front end can name arguments its own way.
 
-Library code raises `ArgumentError('sigma_min', 'must be below sigma_max = 1, got 100')`; in Python it reads
-"sigma_min must be below sigma_max = 1, got 100" and is a ValueError; the command line maps the argument name to
-its option and prints "Error: --sigma_min must be below ...".
+Library code raises `ArgumentError('sigma_min', 'must be below `sigma_max` = 1, got 100')`: in Python it reads
+"sigma_min must be below sigma_max = 1, got 100" and is a ValueError; the command line spells every argument as
+its option and prints "Error: --sigma_min must be below --sigma_max = 1, got 100". Other arguments named in the
+problem are written between backticks.
 """
+
+import re
+
+_ARGUMENT = re.compile(r'`(\w+)`')
 
 
 class ArgumentError(ValueError):
     """A bad value for the argument `argument`; `problem` says what is wrong and what to do."""
 
     def __init__(self, argument, problem):
-        super().__init__(f'{argument} {problem}')
         self.argument = argument
         self.problem = problem
+        super().__init__(self.worded(lambda name: name))
+
+    def worded(self, spell):
+        """The message with every argument name written as `spell(name)` (e.g. a command-line option)."""
+        return f'{spell(self.argument)} {_ARGUMENT.sub(lambda match: spell(match.group(1)), self.problem)}'
+
+    def __reduce__(self):  # picklable, so that a failure on one rank can be reported on the others
+        return type(self), (self.argument, self.problem)

@@ -185,28 +185,38 @@ def test_fast_mode_wraps_any_nvlabs_style_module():
     x = torch.randn(5, 3, 8, 8, dtype=torch.float64)
     labels = torch.eye(4)[[0, 1, 2, 3, 0]]
     torch.testing.assert_close(fast(x, 1.5, labels), toy(x, 1.5, labels), rtol=0, atol=FP32_REORDER_ATOL)
-    with pytest.raises(SpeedModeError, match='preconditioned network'):
+    with pytest.raises(SpeedModeError, match='mode torch.bfloat16 .* needs an edm_bdia preconditioned network'):
         accelerate(toy, 'bf16')
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(mode='turbo'), "mode='turbo' is not a speed mode"),
-    (dict(mode='fp16'), 'needs a CUDA device'),
-    (dict(mode='fast', device='meta'), "device='meta'"),
-    (dict(mode='fast', cuda_graphs=True), 'cuda_graphs=True needs a CUDA device'),
-    (dict(mode='fast', tile=0), 'tile=0 must be a positive integer'),
-    (dict(mode='fast', tile=True), 'tile=True must be a positive integer'),
-    (dict(mode='reference', tile=8), "mode='reference' keeps the network's arithmetic"),
-    (dict(mode='reference', compile=True), "mode='reference' keeps the network's arithmetic"),
+    (dict(mode='turbo'), "mode 'turbo' is not a speed mode"),
+    (dict(mode='fp16'), 'mode fp16 needs a CUDA device'),
+    (dict(mode='fast', device='meta'), 'mode fast exists for cpu and cuda only, not meta'),
+    (dict(mode='fast', cuda_graphs=True), 'cuda_graphs needs a CUDA device'),
+    (dict(mode='fast', tile=0), 'tile must be a positive integer .* got 0'),
+    (dict(mode='fast', tile=True), 'tile must be a positive integer .* got True'),
+    (dict(mode='reference', channels_last=True), "mode reference keeps the network's arithmetic"),
+    (dict(mode='reference', compile=True), "mode reference keeps the network's arithmetic"),
 ])
 def test_bad_requests_fail_with_one_clear_message(kwargs, message):
     with pytest.raises(SpeedModeError, match=message.replace('(', r'\(')):
         accelerate(tiny_net('vp'), **kwargs)
 
 
+def test_reference_mode_on_fixed_tiles_is_the_plain_network_per_tile():
+    plain, acc = tiny_net('ddpmpp-cond'), accelerated('ddpmpp-cond', 'reference', tile=2)
+    x, sigma, labels = inputs(plain, 5)
+    with torch.no_grad():
+        expected = torch.cat([plain(*tile_inputs) for tile_inputs in
+                              [(x[0:2], sigma, labels[0:2]), (x[2:4], sigma, labels[2:4]),
+                               (x[4:].expand(2, -1, -1, -1), sigma, labels[4:].expand(2, -1))]])[:5]
+        assert torch.equal(acc(x, sigma, labels), expected)
+
+
 def test_force_fp32_is_refused_in_16_bit_mode():
     acc = accelerated('vp', 'bf16')
-    with pytest.raises(SpeedModeError, match='force_fp32=True'):
+    with pytest.raises(SpeedModeError, match='force_fp32 is not available'):
         acc(*inputs(acc, 1), force_fp32=True)
 
 

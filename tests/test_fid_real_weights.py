@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from edm_bdia.fid import detector as fid_detector
-from edm_bdia.fid.cli import main
+from edm_bdia.cli.fid import main
 from edm_bdia.fid.inception import InceptionV3
 from edm_bdia.fid.resize import inception_normalize, tf1_bilinear_resize
 

@@ -265,13 +265,13 @@ def two_channel_pkl(tmp_path_factory):
     (['--gamma', 'fast'], ['--gamma', 'obelm']),
     (['--gamma', '0.5', '--S_churn', '1'], ['--S_churn', 'BDIA']),
     (['--gamma', '0.5', '--solver', 'euler'], ['--gamma', '--solver']),
-    (['--class', '10'], ['--class 10', '10 classes']),
+    (['--class', '10'], ['--class is 10', '10 classes']),
     (['--class', '-1'], ['--class']),
     (['--network', 'no/such/file.pkl'], ['--network no/such/file.pkl', 'no such file']),
     (['--network', 'edm-cifar10-32x32-cond'], ['--network', 'preset']),
     (['--speed', 'fp16', '--device', 'cpu'], ['--speed fp16', 'CUDA']),
-    (['--speed', 'reference', '--tile', '4'], ['--speed reference', "mode='fast'"]),
-    (['--speed', 'fast', '--cuda-graphs', '--device', 'cpu'], ['--speed fast', 'CUDA']),
+    (['--speed', 'reference', '--compile'], ['--speed reference', '--compile', '--speed fast']),
+    (['--speed', 'fast', '--cuda-graphs', '--device', 'cpu'], ['--cuda-graphs', 'CUDA']),
 ])
 def test_bad_input_gives_one_line_error(tmp_path, args, fragments):
     fails(['--outdir', tmp_path / 'out', '--steps', 2, *args], *fragments)
@@ -280,7 +280,7 @@ def test_bad_input_gives_one_line_error(tmp_path, args, fragments):
 
 def test_class_on_unconditional_net(tmp_path, uncond_gray_pkl):
     fails(['--network', uncond_gray_pkl, '--trust-pickle-code', '--outdir', tmp_path, '--class', 0],
-          '--class 0', 'unconditional')
+          '--class is 0', 'unconditional')
 
 
 def test_other_channel_counts_are_refused(tmp_path, two_channel_pkl):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from edm_bdia.fid import cli as fid_cli
+from edm_bdia.cli import fid as fid_cli
 from edm_bdia.fid.detector import load_detector
 from edm_bdia.fid.frechet import frechet_distance
 from edm_bdia.fid.refs import load_reference, save_reference

@@ -60,7 +60,7 @@ def edm_net_pickle(path, resolution=16, label_dim=4, seed=0):
 
 def run_cli(args):
     """Run the generate command in this process; returns click's Result."""
-    from edm_bdia.generate import main
+    from edm_bdia.cli.generate import main
     return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
 
 
@@ -75,12 +75,12 @@ def subprocess_env(**extra):
 
 
 def generate_command(*args):
-    return [sys.executable, '-m', 'edm_bdia.generate', *map(str, args)]
+    return [sys.executable, '-m', 'edm_bdia', 'generate', *map(str, args)]
 
 
 def torchrun_command(nproc, *args, extra=()):
     return [sys.executable, '-m', 'torch.distributed.run', *extra, f'--nproc_per_node={nproc}', '-m',
-            'edm_bdia.generate', *map(str, args)]
+            'edm_bdia', 'generate', *map(str, args)]
 
 
 def free_port():

@@ -14,13 +14,12 @@ import torch
 from edm_bdia import files
 from edm_bdia.files import images
 from edm_bdia.distributed import batching
-from edm_bdia.generation import manifest, sampler_choice
+from edm_bdia.generation import manifest
+from edm_bdia.generation.sampler import choose_sampler
 from edm_bdia.generation import writer as writer_module
 from edm_bdia.generation import seeds as seed_lists
-from edm_bdia.generation.network import SamplingNet
 from edm_bdia.generation.writer import ImageWriter
-from edm_bdia.rng import StackedRandomGenerator
-from edm_bdia.sample import edm_sampler
+from edm_bdia.speed import apply_plan, make_plan
 from sampler_nets import TinyNonlinearNet
 
 
@@ -48,14 +47,14 @@ def test_batches_follow_nvlabs_tensor_split(count, batch, world):
     expected = [part.tolist() for part in torch.as_tensor(seeds).tensor_split(num_batches)]  # NVlabs §3.3
     assert batching.all_batches(seeds, batch, world) == expected
     for rank in range(world):
-        assert batching.rank_batches(seeds, batch, rank, world) == expected[rank::world]
+        assert list(batching.rank_batches(seeds, batch, rank, world)) == expected[rank::world]
 
 
 def test_batches_examples_from_the_contract():
     seeds = list(range(13))
-    assert batching.rank_batches(seeds, 2, 0, 3) == [[0, 1], [6, 7], [10]]
-    assert batching.rank_batches(seeds, 2, 1, 3) == [[2, 3], [8], [11]]
-    assert batching.rank_batches(list(range(3)), 64, 3, 4) == [[]]
+    assert list(batching.rank_batches(seeds, 2, 0, 3)) == [[0, 1], [6, 7], [10]]
+    assert list(batching.rank_batches(seeds, 2, 1, 3)) == [[2, 3], [8], [11]]
+    assert list(batching.rank_batches(list(range(3)), 64, 3, 4)) == [[]]
 
 
 def test_image_path_naming():
@@ -162,14 +161,16 @@ def test_writer_reports_errors(tmp_path):
         writer.close()
 
 
-# ---- network adapter and noise skipping -----------------------------------------------------------------------
+# ---- network adapter and sampler routing ----------------------------------------------------------------------
 
-def test_sampling_net_tiles_and_forwards_attributes():
+def test_batch_invariant_reference_plan_calls_the_net_one_sample_at_a_time():
     net = TinyNonlinearNet(label_dim=4, dtype=torch.float32)
     x = torch.randn(5, 3, 8, 8, dtype=torch.float64)
     labels = torch.eye(4)[[0, 1, 2, 3, 0]]
     sigma = torch.tensor(2.5, dtype=torch.float64)
-    tiled = SamplingNet(net, torch.device('cpu'), torch.device('cpu'), tile=1)
+    plan = make_plan('reference', 'cpu', batch_invariant=True)
+    assert plan.tile == 1 and make_plan('reference', 'cpu').tile is None
+    tiled = apply_plan(net, plan, 'cpu')
     assert tiled.label_dim == 4 and tiled.img_resolution == 8 and tiled.sigma_max == float('inf')
     expected = torch.cat([net(x[i:i + 1], sigma, labels[i:i + 1]) for i in range(5)])
     assert torch.equal(tiled(x, sigma, labels), expected)
@@ -179,50 +180,26 @@ def test_sampling_net_tiles_and_forwards_attributes():
     assert torch.equal(tiled.round_sigma(sigma), net.round_sigma(sigma))
 
 
-@pytest.mark.parametrize('S_noise', [1.0, 1.007, 0.0])
-def test_skipping_noise_draws_without_churn_changes_nothing(S_noise):
-    net = TinyNonlinearNet(label_dim=3, dtype=torch.float32)
-    seeds = [0, 1, 2]
-    outputs = []
-    for randn_like in ('drawn', 'skipped'):
-        rnd = StackedRandomGenerator('cpu', seeds)
-        latents = rnd.randn([3, 3, 8, 8])
-        latents[0, 0, 0, 0] = -0.0  # signed zeros must survive too
-        labels = torch.eye(3)[rnd.randint(3, size=[3])]
-        noise = rnd.randn_like if randn_like == 'drawn' else sampler_choice.skip_noise_draws
-        outputs.append(edm_sampler(net, latents, labels, randn_like=noise, num_steps=5, S_churn=0,
-                                   S_noise=S_noise))
-    assert torch.equal(outputs[0], outputs[1])
-    assert torch.equal(torch.signbit(outputs[0]), torch.signbit(outputs[1]))
-
-
-def test_noise_source_only_skips_when_provably_unchanged():
-    rnd = StackedRandomGenerator('cpu', [0])
-    base = dict(num_steps=4, sigma_min=None, sigma_max=None, rho=7, S_min=0, S_max=float('inf'))
-    edm = sampler_choice.select_sampler(**base, S_churn=0, S_noise=1)
-    assert sampler_choice.noise_source(edm[0], edm[2], rnd) is sampler_choice.skip_noise_draws
-    churn = sampler_choice.select_sampler(**base, S_churn=5, S_noise=1)
-    assert sampler_choice.noise_source(churn[0], churn[2], rnd) == rnd.randn_like
-    ablation = sampler_choice.select_sampler(**base, S_churn=0, S_noise=1, schedule='vp')
-    assert ablation[0] == 'ablation_sampler'  # sigma_inv(sigma(t)) != t: its churn term need not vanish
-    assert sampler_choice.noise_source(ablation[0], ablation[2], rnd) == rnd.randn_like
-    bdia = sampler_choice.select_sampler(**base, S_churn=0, S_noise=1, gamma=0.5)
-    assert sampler_choice.noise_source(bdia[0], bdia[2], rnd) is None
-
-
 def test_sampler_routing():
     base = dict(num_steps=4, sigma_min=None, sigma_max=1.5, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
                 S_noise=1)
-    name, _, kwargs = sampler_choice.select_sampler(**base)
-    assert name == 'edm_sampler' and 'sigma_min' not in kwargs and kwargs['sigma_max'] == 1.5
-    name, _, kwargs = sampler_choice.select_sampler(**base, solver='euler')
-    assert name == 'ablation_sampler' and kwargs['solver'] == 'euler' and 'schedule' not in kwargs
-    name, _, kwargs = sampler_choice.select_sampler(**base, gamma=0.8)
-    assert name == 'bdia_sampler' and kwargs['gamma'] == 0.8 and kwargs['base'] == 'heun'
-    assert 'S_churn' not in kwargs
-    assert sampler_choice.select_sampler(**base, gamma='obelm')[2]['base'] == 'euler'
-    assert sampler_choice.select_sampler(**base, gamma=0.0, bdia_base='euler')[2] == dict(
+    edm = choose_sampler(**base)
+    assert edm.name == 'edm_sampler' and 'sigma_min' not in edm.options and edm.options['sigma_max'] == 1.5
+    assert not edm.draws_noise and choose_sampler(**dict(base, S_churn=5)).draws_noise
+    ablation = choose_sampler(**base, solver='euler')
+    assert ablation.name == 'ablation_sampler' and ablation.options['solver'] == 'euler'
+    assert 'schedule' not in ablation.options
+    assert ablation.draws_noise  # sigma_inv(sigma(t)) != t: its churn term need not vanish
+    bdia = choose_sampler(**base, gamma=0.8)
+    assert bdia.name == 'bdia_sampler' and bdia.options['gamma'] == 0.8 and bdia.options['base'] == 'heun'
+    assert 'S_churn' not in bdia.options and not bdia.draws_noise
+    assert choose_sampler(**base, gamma='obelm').options['base'] == 'euler'
+    assert choose_sampler(**base, gamma=0.0, bdia_base='euler').options == dict(
         num_steps=4, sigma_max=1.5, rho=7, gamma=0.0, base='euler')
+    with pytest.raises(ValueError, match='S_churn must be 0 with BDIA'):
+        choose_sampler(**dict(base, S_churn=1), gamma=0.5)
+    with pytest.raises(ValueError, match='cannot be combined'):
+        choose_sampler(**base, gamma=0.5, solver='euler')
 
 
 # ---- manifest -------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Collectives that never leave a rank waiting: a failure on any rank becomes the same error on every rank."""
 
 import contextlib
+import pickle
 
 import torch
 import torch.distributed as dist
@@ -9,12 +10,23 @@ from edm_bdia.distributed.process_group import comm_device, get_rank
 
 
 class RankFailure(RuntimeError):
-    """Raised on every rank when at least one rank reported an error; carries the first failing rank's message."""
+    """Raised on every rank when at least one rank reported an error. Carries the first failing rank's message,
+    its rank and, where it could be sent between processes, its exception (`error`), so that every rank can word
+    it the same way; `error` is None when the exception could not be pickled."""
 
-    def __init__(self, message, rank=0):
+    def __init__(self, message, rank=0, error=None):
         super().__init__(message)
         self.message = message
         self.rank = rank
+        self.error = error
+
+
+def _portable(error):
+    """`error` if it survives pickling (to be broadcast to the other ranks), else None."""
+    try:
+        return pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001 -- any failure means: send the message only
+        return None
 
 
 def error_message(error):
@@ -47,7 +59,8 @@ def check_all_ranks(error=None):
     message (prefixed by its rank when there are several processes); otherwise returns on every rank."""
     if not dist.is_initialized():
         if error is not None:
-            raise RankFailure(error_message(error), rank=0) from error
+            raise RankFailure(error_message(error), rank=0,
+                              error=error.error if isinstance(error, RankFailure) else error) from error
         return
     rank, world_size = dist.get_rank(), dist.get_world_size()
     first = torch.tensor([rank if error is not None else world_size], dtype=torch.int64, device=comm_device())
@@ -55,12 +68,16 @@ def check_all_ranks(error=None):
     first = int(first.item())
     if first == world_size:
         return
-    message = [None]
+    report = [None]
     if rank == first:
         text = error_message(error)
-        message = [text if isinstance(error, RankFailure) else f'rank {rank}: {text}']
-    dist.broadcast_object_list(message, src=first, device=comm_device())
-    raise RankFailure(message[0], rank=first) from error
+        if isinstance(error, RankFailure):  # already reported by its own rank: pass it on unchanged
+            report = [(text, error.rank, error.error)]
+        else:
+            report = [(f'rank {rank}: {text}', rank, _portable(error))]
+    dist.broadcast_object_list(report, src=first, device=comm_device())
+    text, failed_rank, original = report[0]
+    raise RankFailure(text, rank=failed_rank, error=original) from error
 
 
 def attempt(action):

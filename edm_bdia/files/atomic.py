@@ -47,3 +47,19 @@ def sha256_file(path, chunk_size=1 << 20):
         for chunk in iter(lambda: f.read(chunk_size), b''):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_writable_file(path):
+    """Make sure `path` can be written later (its folder is created if missing): IsADirectoryError if it is a
+    folder, PermissionError (naming the path and the reason) if nothing can be created there."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f'{path} is a folder; give a file name')
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        probe = _temp_path(path)
+        with open(probe, 'wb'):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise PermissionError(f'{path} cannot be written ({exc.strerror or exc}); choose another place') from None

@@ -10,12 +10,13 @@ import json
 import math
 import os
 
-import click
 import torch
 
 from edm_bdia.files import atomic_write, sha256_file
+from edm_bdia.files.lock import locked
 
 MANIFEST_NAME = 'edm_bdia_manifest.json'
+LOCK_NAME = '.edm_bdia_manifest.lock'
 
 
 def sha256_state(module):
@@ -79,6 +80,10 @@ def differences(old, new):
             if old.get(key) != new.get(key)]
 
 
+class ManifestError(ValueError):
+    """The output folder's manifest forbids this run (other settings, unknown images) or cannot be read."""
+
+
 def read_manifest(outdir):
     path = os.path.join(outdir, MANIFEST_NAME)
     if not os.path.exists(path):
@@ -87,7 +92,7 @@ def read_manifest(outdir):
         with open(path, 'r', encoding='utf-8') as f:
             return json.load(f)
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f'cannot read {path} ({exc}); use a new --outdir') from None
+        raise ManifestError(f'cannot read {path} ({exc}); use a new output folder') from None
 
 
 def write_manifest(outdir, manifest):
@@ -96,18 +101,18 @@ def write_manifest(outdir, manifest):
 
 
 def claim_outdir(outdir, manifest, resume, has_images):
-    """Check `outdir` against the current run's manifest and record it. Refuses a folder made with different
-    settings, and a --resume into a folder that has images but no manifest (their settings are unknown)."""
-    existing = read_manifest(outdir)
-    if existing is not None:
-        diff = differences(existing, manifest)
-        if diff:
-            raise click.ClickException(
-                f'--outdir {outdir} holds images made with different settings ({"; ".join(diff)}); '
-                'use a new --outdir or rerun with the original settings')
-        return
-    if resume and has_images:
-        raise click.ClickException(
-            f'--resume: {outdir} has images but no {MANIFEST_NAME}, so their settings are unknown; '
-            'use a new --outdir, or rerun without --resume to overwrite them')
-    write_manifest(outdir, manifest)
+    """Check `outdir` against the current run's manifest and record it, under a lock, so that two runs racing on
+    one folder cannot both claim it. Refuses a folder made with different settings, and a resume into a folder
+    that has images but no manifest (their settings are unknown)."""
+    with locked(os.path.join(outdir, LOCK_NAME)):
+        existing = read_manifest(outdir)
+        if existing is not None:
+            diff = differences(existing, manifest)
+            if diff:
+                raise ManifestError(f'{outdir} holds images made with different settings ({"; ".join(diff)}); '
+                                    'use a new output folder or rerun with the original settings')
+            return
+        if resume and has_images:
+            raise ManifestError(f'{outdir} has images but no {MANIFEST_NAME}, so their settings are unknown; use a '
+                                'new output folder, or rerun without resume to overwrite them')
+        write_manifest(outdir, manifest)

@@ -1,67 +1,50 @@
-"""How the generate engine presents a loaded network to the samplers.
+"""Which network a generation run uses: a loaded module, the built-in model, or a checkpoint (preset, path, URL),
+with the identity the manifest records (the sha256 of the checkpoint file, or of a module's tensors)."""
 
-Batch-size invariance: CPU float32 conv/matmul kernels pick different code paths for different batch sizes, so
-NVlabs' images differ by up to ~2e-4 between batch compositions (edm-format.md §3.4) and a pixel near a rounding
-boundary can flip. On CPU every network call is therefore made one sample at a time (tile 1): the denoiser output
-of a sample is then a function of that sample alone, the float64 sampler arithmetic is elementwise, and the PNG
-for a seed is byte-identical for any --batch and any number of processes. Per-sample calls cost ~4% on CPU
-(perf.md §2: 0.225 s at batch 1 vs 0.217 s per image at batch 8 for CIFAR-10). On CUDA the whole batch goes in
-one call, as in NVlabs.
-
-MPS has no float64: the sampler state stays on the CPU (CPU random streams, so the images match --device cpu up
-to the network's float32 differences) and only the network runs on the MPS device.
-"""
+import dataclasses
 
 import torch
 
-from edm_bdia.speed.tiling import call_in_tiles
+from edm_bdia.analytic import TOY_MODEL_NAME
+from edm_bdia.errors import ArgumentError
 
 
-def sampler_device(device):
-    """Where latents, random draws and the float64 sampler state live for a given compute device."""
-    return torch.device('cpu') if device.type == 'mps' else device
+@dataclasses.dataclass(frozen=True)
+class NetworkSource:
+    """A network given to the engine: `module` (already loaded) or `name` (preset, path, URL, built-in model)."""
+    label: str
+    module: object = None
+
+    @classmethod
+    def of(cls, network):
+        if isinstance(network, str):
+            return cls(label=network)
+        if callable(network) and all(hasattr(network, attr) for attr in ('img_channels', 'img_resolution',
+                                                                          'label_dim', 'round_sigma')):
+            return cls(label=type(network).__name__, module=network)
+        raise TypeError(f'network must be a preset name, a path or URL of an NVlabs pickle, or a loaded network, '
+                        f'not {type(network).__name__}')
+
+    def sha256(self, net):
+        """sha256 of the checkpoint file (from the download cache), or of the tensors of a module without file."""
+        from edm_bdia.download import open_url
+        from edm_bdia.files import sha256_file
+        from edm_bdia.generation.manifest import sha256_state
+        from edm_bdia.presets import PRESETS
+        if self.module is not None or self.label == TOY_MODEL_NAME:
+            return sha256_state(net)
+        location = PRESETS[self.label].url if self.label in PRESETS else self.label
+        return sha256_file(open_url(location, return_filename=True, verbose=False))
 
 
-class SamplingNet:
-    """Wraps `net` (already on `net_device`) for a sampler whose tensors live on `state_device`. Calls the network
-    on tiles of `tile` samples (None: the whole batch) and forwards every other attribute to `net`."""
-
-    def __init__(self, net, state_device, net_device, tile=None):
-        self.net = net
-        self.state_device = state_device
-        self.net_device = net_device
-        self.tile = tile
-
-    def __getattr__(self, name):
-        return getattr(self.net, name)
-
-    def _to_net(self, value):
-        if not torch.is_tensor(value) or self.net_device == self.state_device:
-            return value
-        if value.dtype == torch.float64:
-            value = value.to(torch.float32)  # the EDM preconditioners cast to float32 first anyway
-        return value.to(self.net_device)
-
-    def _call(self, x, sigma, class_labels, kwargs):
-        out = self.net(self._to_net(x), self._to_net(sigma), self._to_net(class_labels),
-                       **{k: self._to_net(v) for k, v in kwargs.items()})
-        return out.to(self.state_device)
-
-    def __call__(self, x, sigma, class_labels=None, **kwargs):
-        if self.tile is None:
-            return self._call(x, sigma, class_labels, kwargs)
-        return call_in_tiles(self._call, self.tile, x, sigma, class_labels, kwargs)
-
-    def round_sigma(self, sigma):
-        if self.net_device == self.state_device:
-            return self.net.round_sigma(sigma)
-        rounded = self.net.round_sigma(self._to_net(torch.as_tensor(sigma, device=self.state_device)))
-        return rounded.to(device=self.state_device, dtype=torch.as_tensor(sigma).dtype)
-
-
-def sampling_net(net, device):
-    """The adapter the generate engine uses on `device`: per-sample calls on CPU and MPS, whole batches on CUDA.
-    A network accelerated by `edm_bdia.speed` (a non-reference mode) gets whole batches and tiles them itself."""
-    accelerated = getattr(getattr(net, 'plan', None), 'mode', 'reference') != 'reference'
-    tile = None if device.type == 'cuda' or accelerated else 1
-    return SamplingNet(net, sampler_device(device), device, tile)
+def open_network(source, device, trust_pickle_code=False):
+    """The network of `source` on `device`, in eval mode (a loaded module is moved there, not copied)."""
+    if source.module is not None:
+        module = source.module
+        return module.to(device) if isinstance(module, torch.nn.Module) else module
+    from edm_bdia.download import DownloadError
+    from edm_bdia.loading import PickleLoadError, load_network
+    try:
+        return load_network(source.label, device=device, trust_pickle_code=trust_pickle_code)
+    except (PickleLoadError, DownloadError, OSError) as exc:
+        raise ArgumentError('network', f'{source.label}: {exc}') from None

@@ -23,16 +23,9 @@ def read_images(outdir, seeds, subdirs):
     return np.stack([read_png(image_path(outdir, seed, subdirs)) for seed in seeds])
 
 
-def _make_parent(path):
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-
-
 def write_collections(outdir, seeds, subdirs, grid, npz, net, device, class_idx):
-    """Write --grid (first 64 seeds) and --npz (all seeds, with class labels for conditional nets)."""
+    """Write `grid` (first 64 seeds) and `npz` (all seeds, with class labels for conditional nets), if given."""
     if grid:
-        _make_parent(grid)
         save_grid(read_images(outdir, seeds[:GRID_IMAGES], subdirs), grid, GRID_IMAGES)
     if npz:
-        _make_parent(npz)
         save_npz(npz, read_images(outdir, seeds, subdirs), class_indices(net, seeds, device, class_idx))

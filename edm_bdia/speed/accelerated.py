@@ -1,4 +1,10 @@
-"""`accelerate(net, mode=...)`: a loaded network with the levers of a speed mode applied (see `modes`)."""
+"""The one adapter between the samplers and a network: `AcceleratedNet` runs every call under a SpeedPlan.
+
+It presents NVlabs' network interface (img_resolution, img_channels, label_dim, sigma_min, sigma_max, round_sigma,
+__call__) to the samplers, whose float64 state lives on `state_device`, and calls the network on `net_device`:
+on fixed-size tiles of samples when the plan says so, in NHWC when the plan says so, from CUDA graphs when the
+plan says so. MPS has no float64, so there the sampler state stays on the CPU and only the network runs on MPS.
+"""
 
 import torch
 
@@ -8,39 +14,62 @@ from edm_bdia.speed.precision import lower_unet_precision
 from edm_bdia.speed.tiling import call_in_tiles
 
 
-class AcceleratedNet:
-    """A network with NVlabs' interface (img_resolution, img_channels, label_dim, sigma_min, sigma_max,
-    round_sigma, forward / __call__) whose calls run under a SpeedPlan. Other attributes come from `net`."""
+def state_device_for(device):
+    """Where latents, random draws and the float64 sampler state live for a given compute device."""
+    device = torch.device(device)
+    return torch.device('cpu') if device.type == 'mps' else device
 
-    def __init__(self, net, plan, call):
+
+class AcceleratedNet:
+    """A network with NVlabs' interface whose calls run under `plan`; other attributes come from `net`."""
+
+    def __init__(self, net, plan, call, net_device, state_device):
         self.net = net
         self.plan = plan
         self._call = call
+        self.net_device = net_device
+        self.state_device = state_device
 
     def __getattr__(self, name):
-        if name in ('net', 'plan', '_call'):  # not set yet (copy/unpickle): no recursion through self.net
+        if name in ('net', 'plan', '_call', 'net_device', 'state_device'):  # not set yet (copy/unpickle)
             raise AttributeError(name)
         return getattr(self.net, name)
 
+    def _to_net(self, value):
+        if not torch.is_tensor(value) or self.net_device == self.state_device:
+            return value
+        if value.dtype == torch.float64:
+            value = value.to(torch.float32)  # the EDM preconditioners cast to float32 first anyway
+        return value.to(self.net_device)
+
     def _call_tile(self, x, sigma, class_labels, model_kwargs):
+        x, sigma, class_labels = self._to_net(x), self._to_net(sigma), self._to_net(class_labels)
+        model_kwargs = {key: self._to_net(value) for key, value in model_kwargs.items()}
         if self.plan.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self._call(x, sigma, class_labels, *model_kwargs.values(), keys=tuple(model_kwargs)).contiguous()
+        out = self._call(x, sigma, class_labels, *model_kwargs.values(), keys=tuple(model_kwargs))
+        return out.contiguous().to(self.state_device)
 
     def __call__(self, x, sigma, class_labels=None, force_fp32=False, **model_kwargs):
-        if self.plan.mode == 'reference':  # force_fp32 only when asked: analytic nets do not take it
-            return self.net(x, sigma, class_labels, **model_kwargs, **(dict(force_fp32=True) if force_fp32 else {}))
         if force_fp32:
-            raise modes.SpeedModeError(f'force_fp32=True is not available in mode {self.plan.mode!r}; use '
-                                       "mode='reference'")
+            if self.plan.mode != 'reference':
+                raise modes.SpeedModeError('force_fp32', f'is not available in mode {self.plan.mode}; use mode '
+                                                         'reference')
+            model_kwargs['force_fp32'] = True  # only when asked: analytic nets do not take it
         if self.plan.cuda_graphs and not torch.is_tensor(sigma):
             sigma = torch.as_tensor(sigma, dtype=torch.float64, device=x.device)  # a graph input, not a constant
-        with torch.no_grad():  # not inference_mode: torch.compile fails there on numpy skip_scale (perf.md §6)
+        with torch.no_grad():  # not inference_mode: torch.compile fails there on numpy skip_scale
             if self.plan.tile is None:
                 return self._call_tile(x, sigma, class_labels, model_kwargs)
             return call_in_tiles(self._call_tile, self.plan.tile, x, sigma, class_labels, model_kwargs)
 
     forward = __call__
+
+    def round_sigma(self, sigma):
+        if self.net_device == self.state_device:
+            return self.net.round_sigma(sigma)
+        rounded = self.net.round_sigma(self._to_net(torch.as_tensor(sigma, device=self.state_device)))
+        return rounded.to(device=self.state_device, dtype=torch.as_tensor(sigma).dtype)
 
 
 def _network_call(network):
@@ -60,25 +89,19 @@ def _graphed_call(network):
     return call
 
 
-def accelerate(net, mode='reference', device=None, tile=None, compile=False, cuda_graphs=False, channels_last=None):
-    """Apply a speed mode to a loaded network and return an AcceleratedNet for the samplers.
+def _module_device(net):
+    first = next(iter(net.parameters()), None) if isinstance(net, torch.nn.Module) else None
+    return first.device if first is not None else torch.device('cpu')
 
-    mode: 'reference' (default; no change, bit-identical), 'fast' (NHWC, CPU tiles), 'bf16', 'fp16' (CUDA).
-    device: where the network runs (default: the device of its first parameter, else cpu).
-    tile: samples per network call (default 8 on CPU, the whole batch on CUDA); the last tile is padded.
-    compile: torch.compile the network call (on CPU with inductor's weight freezing: constants prepacked).
-    cuda_graphs: replay each call shape from a CUDA graph. channels_last: NHWC activations (default: measured
-    choice per device, modes.CHANNELS_LAST).
-    Non-reference modes convert `net` in place (layout, 16-bit weights), like Module.to.
-    """
-    if device is None:
-        first = next(iter(net.parameters()), None) if isinstance(net, torch.nn.Module) else None
-        device = first.device if first is not None else torch.device('cpu')
-    device = torch.device(device)
-    plan = modes.plan(mode, device, tile, compile, cuda_graphs, channels_last)
+
+def apply_plan(net, plan, device=None):
+    """The AcceleratedNet running `net` (on `device`, default: where its parameters are) under `plan`.
+    Non-reference plans convert `net` in place (layout, 16-bit weights), like Module.to."""
+    device = torch.device(device) if device is not None else _module_device(net)
     if plan.mode != 'reference':
         if not isinstance(net, torch.nn.Module):
-            raise modes.SpeedModeError(f'mode={mode!r} needs a torch.nn.Module network, not {type(net).__name__}')
+            raise modes.SpeedModeError('mode', f'{plan.mode} needs a torch.nn.Module network, not '
+                                               f'{type(net).__name__}; use mode reference')
         net.eval().requires_grad_(False)
         if plan.unet_dtype is not None:
             lower_unet_precision(net, plan.unet_dtype)
@@ -88,4 +111,20 @@ def accelerate(net, mode='reference', device=None, tile=None, compile=False, cud
     if plan.compile:  # freezing folds the (constant) weights into prepacked oneDNN layouts on CPU
         network = torch.compile(net, dynamic=False, options=dict(freezing=True) if device.type == 'cpu' else None)
     call = _graphed_call(network) if plan.cuda_graphs else _network_call(network)
-    return AcceleratedNet(net, plan, call)
+    return AcceleratedNet(net, plan, call, net_device=device, state_device=state_device_for(device))
+
+
+def accelerate(net, mode='reference', device=None, tile=None, compile=False, cuda_graphs=False, channels_last=None):
+    """Apply a speed mode to a loaded network and return an AcceleratedNet for the samplers.
+
+    mode: 'reference' (default; each call is the network's own, bit-identical), 'fast' (NHWC, CPU tiles), 'bf16',
+    'fp16' (CUDA). device: where the network runs (default: the device of its first parameter, else cpu).
+    tile: samples per network call (default 8 on CPU in the fast modes, else the whole batch); the last tile is
+    padded. compile: torch.compile the network call (on CPU with inductor's weight freezing: constants prepacked).
+    cuda_graphs: replay each call shape from a CUDA graph. channels_last: NHWC activations (default: measured
+    choice per device, modes.CHANNELS_LAST).
+    """
+    device = torch.device(device) if device is not None else _module_device(net)
+    plan = modes.make_plan(mode, device, tile=tile, compile=compile, cuda_graphs=cuda_graphs,
+                           channels_last=channels_last)
+    return apply_plan(net, plan, device)

@@ -19,8 +19,8 @@ from edm_bdia.speed.modes import SpeedModeError
 def _fixed_model_dtype(dtype, x, force_fp32):
     """Replacement for `_Preconditioner.model_dtype`: always `dtype` (fp32 calls would meet 16-bit weights)."""
     if force_fp32:
-        raise SpeedModeError(f'force_fp32=True: the UNet weights of this accelerated network are stored in {dtype}; '
-                             "use mode='reference' for fp32 calls")
+        raise SpeedModeError('force_fp32', f'is not possible: the UNet weights of this accelerated network are stored '
+                                           f'in {dtype}; use mode reference for fp32 calls')
     return dtype
 
 
@@ -28,8 +28,9 @@ def lower_unet_precision(net, dtype):
     """Convert `net` (an edm_bdia preconditioner) in place: its UNet's Conv2d/GroupNorm tensors to `dtype`, and the
     preconditioner's model dtype fixed to `dtype`. Returns the number of converted tensors."""
     if not isinstance(net, _Preconditioner):
-        raise SpeedModeError(f'a {dtype} UNet needs an edm_bdia preconditioned network (EDMPrecond, VPPrecond, ...), '
-                             f'not {type(net).__name__}; load it with edm_bdia.load_network, or use mode="fast"')
+        raise SpeedModeError('mode', f'{dtype} (16-bit UNet) needs an edm_bdia preconditioned network (EDMPrecond, '
+                                     f'VPPrecond, ...), not {type(net).__name__}; load it with edm_bdia.load_network, '
+                                     'or use mode fast')
     converted = 0
     for module in net.model.modules():
         if isinstance(module, (Conv2d, GroupNorm)):

@@ -1,0 +1,73 @@
+"""Library exceptions -> one `Error:` line that names the command-line option, on every rank, never a traceback.
+
+Library code names its Python arguments (`ArgumentError('num_steps', ...)`); each command passes the map from
+those names to its own options (`num_steps` -> `--steps`). Unexpected exceptions (bugs) get one line too, with a
+hint; `EDM_BDIA_DEBUG=1` prints their traceback.
+"""
+
+import contextlib
+import os
+import sys
+import traceback
+
+import click
+
+from edm_bdia.errors import ArgumentError
+
+DEBUG_VARIABLE = 'EDM_BDIA_DEBUG'
+# Exceptions whose message is complete: shown as they are.
+EXPLAINED = (ValueError, OSError, click.ClickException)
+
+
+def option_name(argument, options):
+    """The command-line spelling of a library argument: `options[argument]`, else `--argument`."""
+    return options.get(argument, f'--{argument}')
+
+
+def describe(error, options):
+    """One line for `error` in the words of a command whose options are named by `options`."""
+    if isinstance(error, ArgumentError):
+        return error.worded(lambda argument: option_name(argument, options))
+    if isinstance(error, click.ClickException):
+        return error.format_message()
+    text = str(error).strip()
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        text = f'{error.filename}: {error.strerror}'
+    if isinstance(error, EXPLAINED) or _is_loading_error(error):
+        return text or type(error).__name__
+    return f'{type(error).__name__}: {text} (an unexpected error; set {DEBUG_VARIABLE}=1 for the traceback)'
+
+
+def _is_loading_error(error):
+    """Checkpoint and download errors carry complete messages but are not ValueErrors."""
+    return type(error).__name__ in ('PickleLoadError', 'DownloadError')
+
+
+@contextlib.contextmanager
+def command_errors(options, cleanup=None):
+    """Run a command body: any failure (on any rank) becomes `Error: <one line>` and exit status 1 on every
+    rank; `cleanup()` (e.g. leaving the process group) runs in every case."""
+    from edm_bdia.distributed import RankFailure
+    try:
+        yield
+    except click.exceptions.Exit:
+        raise
+    except RankFailure as failure:
+        _debug_traceback(failure)
+        if failure.error is None:
+            raise click.ClickException(failure.message) from None
+        prefix = failure.message.split(': ', 1)[0] + ': ' if failure.message.startswith('rank ') else ''
+        raise click.ClickException(prefix + describe(failure.error, options)) from None
+    except click.ClickException:
+        raise
+    except Exception as error:  # noqa: BLE001 -- every failure is one line
+        _debug_traceback(error)
+        raise click.ClickException(describe(error, options)) from None
+    finally:
+        if cleanup is not None:
+            cleanup()
+
+
+def _debug_traceback(error):
+    if os.environ.get(DEBUG_VARIABLE):
+        traceback.print_exception(error, file=sys.stderr)

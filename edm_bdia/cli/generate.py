@@ -1,0 +1,181 @@
+"""`generate.py` / `python -m edm_bdia generate`: NVlabs' generate.py command line, plus BDIA, presets and more.
+
+NVlabs commands run unchanged and write the same PNG files. This module only parses options, applies a preset,
+calls `edm_bdia.generation.generate_images` and prints; the library does the work.
+"""
+
+import click
+
+from edm_bdia.cli.errors import command_errors
+from edm_bdia.cli.options import Gamma, SeedList, preset_choice
+
+# Library argument names -> this command's options (for error lines).
+OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', 'max_batch_size': '--batch',
+           'num_steps': '--steps', 'sigma_min': '--sigma_min', 'sigma_max': '--sigma_max', 'rho': '--rho',
+           'S_churn': '--S_churn', 'S_min': '--S_min', 'S_max': '--S_max', 'S_noise': '--S_noise',
+           'solver': '--solver', 'discretization': '--disc', 'schedule': '--schedule', 'scaling': '--scaling',
+           'gamma': '--gamma', 'bdia_base': '--bdia-base', 'device': '--device', 'outdir': '--outdir',
+           'reference': '--fid-ref', 'detector': '--detector', 'mode': '--speed', 'tile': '--tile',
+           'compile': '--compile', 'cuda_graphs': '--cuda-graphs',
+           'grid': '--grid', 'npz': '--npz'}
+SAMPLER_OPTIONS = ('num_steps', 'sigma_min', 'sigma_max', 'rho', 'S_churn', 'S_min', 'S_max', 'S_noise', 'solver',
+                   'discretization', 'schedule', 'scaling', 'gamma', 'bdia_base')
+PRESET_REFERENCE = 'preset'  # `--fid-ref` given without a value: the preset's reference statistics
+
+
+def apply_preset(ctx, options):
+    """Fill every option the user did not give from `--preset` (network, sampler settings, FID reference)."""
+    from edm_bdia.presets import PRESETS
+    name = options.pop('preset')
+    given = {key for key in options if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT}
+    if name is None:
+        if options['fid_ref'] == PRESET_REFERENCE:
+            raise click.UsageError('--fid-ref without a value takes the reference of --preset; give --preset, or '
+                                   '--fid-ref=NAME|PATH|URL')
+        return options
+    preset = PRESETS[name]
+    if 'network_pkl' not in given:
+        options['network_pkl'] = name
+    for key, value in preset.sampler.items():
+        if key not in given:
+            options[key] = value
+    if options['fid_ref'] == PRESET_REFERENCE:
+        if preset.fid_ref is None:
+            raise click.UsageError(f'--preset {name} has no FID reference statistics; give --fid-ref=NAME|PATH|URL')
+        options['fid_ref'] = preset.fid_ref
+    return options
+
+
+def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector):
+    if outdir is None and fid_ref is None:
+        raise click.UsageError('give --outdir (images as PNG files) and/or --fid-ref (FID without files)')
+    needs_outdir = [name for name, value in (('--resume', resume), ('--subdirs', subdirs), ('--grid', grid),
+                                             ('--npz', npz)) if value]
+    if outdir is None and needs_outdir:
+        raise click.UsageError(f'{", ".join(needs_outdir)} work(s) on the PNG files: give --outdir too')
+    if detector is not None and fid_ref is None:
+        raise click.UsageError('--detector is only used with --fid-ref')
+    if fid_ref is not None and len(seeds) < 2:
+        raise click.UsageError('--fid-ref needs at least 2 seeds (the covariance of one image is undefined)')
+
+
+def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz, trust_pickle_code,
+        fid_ref, detector, speed, tile, compile_net, cuda_graphs, **sampler_options):
+    """Parse-level checks first (identical on every rank), then the library does the work."""
+    from edm_bdia import distributed
+    from edm_bdia.generation import choose_sampler, generate_images
+    from edm_bdia.speed import make_plan
+
+    check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector)
+    sampler = choose_sampler(**sampler_options)
+    torch_device = distributed.attempt(lambda: distributed.init(device))
+    plan = distributed.attempt(lambda: make_plan(speed, torch_device, tile=tile, batch_invariant=True,
+                                                 compile=compile_net, cuda_graphs=cuda_graphs))
+    fid = prepare_fid(fid_ref, detector, torch_device, trust_pickle_code) if fid_ref is not None else None
+
+    distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with {sampler.name} from '
+                       f'"{network_pkl}" on {distributed.get_world_size()} process(es), device {torch_device.type}...')
+    for _ in generate_images(network_pkl, seeds, sampler=sampler, class_idx=class_idx, max_batch_size=max_batch_size,
+                             device=torch_device, speed=plan, outdir=outdir, subdirs=subdirs, resume=resume,
+                             grid=grid, npz=npz, trust_pickle_code=trust_pickle_code,
+                             consume=fid[0].update if fid else None, progress=True):
+        pass
+    distributed.print0('Done.')
+    if fid is not None:
+        pipeline, reference = fid
+        pipeline.all_reduce()
+        distributed.on_rank_zero(lambda: print(f'{pipeline.distance(reference):g}'))  # the last line: the FID
+
+
+def prepare_fid(reference_source, detector, device, trust_pickle_code):
+    """The FID pipeline on every rank (rank 0 loads the detector first) and the reference statistics on rank 0,
+    checked against the detector's feature size before any image is sampled."""
+    from edm_bdia import distributed
+    from edm_bdia.fid import refs
+    from edm_bdia.fid.detector import load_detector
+    from edm_bdia.fid.pipeline import FidPipeline
+
+    distributed.print0(f'Loading the FID detector and reference statistics "{reference_source}"...')
+    with distributed.rank_zero_first():
+        pipeline = FidPipeline(load_detector(detector, device=device, trust_pickle_code=trust_pickle_code), device)
+    reference = distributed.on_rank_zero(lambda: refs.load_checked_reference(reference_source,
+                                                                             pipeline.feature_dim))
+    return pipeline, reference
+
+
+@click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
+@click.option('--network', 'network_pkl', metavar='PATH|URL|PRESET', default='toy-mixture-32x32-cond',
+              show_default=True, help='Network pickle (path or URL), a preset name (python -m edm_bdia presets) or the '
+                                      'built-in model')
+@click.option('--preset', metavar='NAME', type=preset_choice(), default=None,
+              help="A published checkpoint with its paper settings: fills --network, the sampler options and --fid-ref's "
+                   'reference unless given')
+@click.option('--outdir', metavar='DIR', type=str, help='Where to save the output images (optional with --fid-ref)')
+@click.option('--seeds', metavar='LIST', type=SeedList(), default='0-63', show_default=True,
+              help='Random seeds, e.g. 1,2,5-10')
+@click.option('--subdirs', is_flag=True, help='Create a subdirectory for every 1000 seeds')
+@click.option('--class', 'class_idx', metavar='INT', type=click.IntRange(min=0), default=None,
+              help='Class label  [default: random]')
+@click.option('--batch', 'max_batch_size', metavar='INT', type=click.IntRange(min=1), default=64,
+              show_default=True, help='Maximum batch size')
+@click.option('--steps', 'num_steps', metavar='INT', type=click.IntRange(min=2), default=18, show_default=True,
+              help='Number of sampling steps')
+@click.option('--sigma_min', metavar='FLOAT', type=float, help='Lowest noise level  [default: varies]')
+@click.option('--sigma_max', metavar='FLOAT', type=float, help='Highest noise level  [default: varies]')
+@click.option('--rho', metavar='FLOAT', type=float, default=7, show_default=True, help='Time step exponent')
+@click.option('--S_churn', 'S_churn', metavar='FLOAT', type=float, default=0, show_default=True,
+              help='Stochasticity strength')
+@click.option('--S_min', 'S_min', metavar='FLOAT', type=float, default=0, show_default=True,
+              help='Stochastic min noise level')
+@click.option('--S_max', 'S_max', metavar='FLOAT', type=float, default='inf', show_default=True,
+              help='Stochastic max noise level')
+@click.option('--S_noise', 'S_noise', metavar='FLOAT', type=float, default=1, show_default=True,
+              help='Stochastic noise inflation')
+@click.option('--solver', type=click.Choice(['euler', 'heun']), help='Ablate ODE solver')
+@click.option('--disc', 'discretization', type=click.Choice(['vp', 've', 'iddpm', 'edm']),
+              help='Ablate time step discretization')
+@click.option('--schedule', type=click.Choice(['vp', 've', 'linear']), help='Ablate noise schedule sigma(t)')
+@click.option('--scaling', type=click.Choice(['vp', 'none']), help='Ablate signal scaling s(t)')
+@click.option('--gamma', metavar='FLOAT|obelm', type=Gamma(), default=0.0, show_default=True,
+              help='BDIA strength in [0, 1] (0 = plain EDM); "obelm" = O-BELM step-dependent gamma')
+@click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
+              help='Base solver of BDIA  [default: heun; euler with --gamma obelm]')
+@click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto', show_default=True,
+              help='Compute device (auto: CUDA if available, else CPU)')
+@click.option('--resume', is_flag=True, help='Skip seeds whose image exists (same settings only)')
+@click.option('--grid', metavar='PATH', type=str, help='Also save a grid image of the first 64 images')
+@click.option('--npz', metavar='PATH', type=str, help='Also save all images as uint8 NHWC arr_0 (+ labels arr_1)')
+@click.option('--fid-ref', metavar='NAME|PATH|URL', type=str, is_flag=False, flag_value=PRESET_REFERENCE,
+              help='Compute FID against these reference statistics while generating (fid_refs name, .npz, URL; '
+                   "alone: --preset's)")
+@click.option('--detector', metavar='PATH|URL', type=str,
+              help='FID detector weights  [default: NVIDIA inception-2015-12-05]')
+@click.option('--speed', type=click.Choice(['reference', 'fast', 'bf16', 'fp16']), default='reference',
+              show_default=True,
+              help='reference: NVlabs arithmetic bit for bit; fast: NHWC activations and fixed-size network tiles; '
+                   'bf16 (CPU/CUDA) / fp16 (CUDA): 16-bit UNet, changes pixels (README: Performance)')
+@click.option('--tile', metavar='INT', type=click.IntRange(min=1),
+              help='Samples per network call  [default: 1 (reference) or 8 (fast, bf16) on CPU, the batch on CUDA]')
+@click.option('--compile', 'compile_net', is_flag=True, help='torch.compile the network (not with --speed reference)')
+@click.option('--cuda-graphs', is_flag=True, help='Replay network calls from CUDA graphs (CUDA, not with '
+              '--speed reference)')
+@click.option('--trust-pickle-code', is_flag=True,
+              help='Allow pickles whose classes are not known to edm_bdia to run their embedded code')
+@click.pass_context
+def main(ctx, **options):
+    """Generate images with EDM or BDIA sampling from an NVlabs EDM checkpoint or a built-in model.
+
+    \b
+    Examples:
+      python generate.py --outdir=out --seeds=0-63 --grid=grid.png
+      python generate.py --preset=edm-imagenet-64x64-cond-adm --outdir=out --seeds=0-49999 --subdirs
+      torchrun --standalone --nproc_per_node=8 generate.py --outdir=out --seeds=0-49999 --subdirs \\
+          --network=edm-cifar10-32x32-cond-vp
+    """
+    from edm_bdia.distributed import shutdown
+    with command_errors(OPTIONS, cleanup=shutdown):
+        run(**apply_preset(ctx, options))
+
+
+if __name__ == '__main__':
+    main()

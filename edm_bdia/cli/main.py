@@ -1,0 +1,15 @@
+"""`python -m edm_bdia COMMAND`: every command line of the package under one name."""
+
+import click
+
+from edm_bdia.cli import fid, generate, presets
+
+
+@click.group(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
+def main():
+    """edm_bdia: EDM and BDIA sampling of NVlabs EDM checkpoints, sharded generation and FID."""
+
+
+main.add_command(generate.main, 'generate')
+main.add_command(fid.main, 'fid')
+main.add_command(presets.main, 'presets')

@@ -1,0 +1,214 @@
+"""`generate_images`: the generation engine as a library generator, NVlabs-compatible, sharded and resumable.
+
+Per seed the engine draws exactly what NVlabs' generate.py draws (float32 latents, then a class label for a
+conditional network, then the sampler's noise), batches seeds over ranks as NVlabs does, quantises as NVlabs does
+and names files as NVlabs does, so the same settings give the same PNG files. It adds: a lazy seed list, one
+network adapter under one speed plan, crash-safe PNG writes on background threads, a manifest that refuses to mix
+settings in one folder, resume, and failures reported on every rank instead of a hang.
+
+From a notebook::
+
+    for batch in generate_images('edm-cifar10-32x32-cond-vp', range(16), device='cpu'):
+        show(batch.images)  # uint8 NCHW
+"""
+
+import contextlib
+import dataclasses
+import os
+import sys
+
+import torch
+import tqdm
+
+import edm_bdia
+from edm_bdia import distributed
+from edm_bdia.distributed.batching import batch_bounds, num_batches
+from edm_bdia.errors import ArgumentError
+from edm_bdia.files import check_writable_file, remove_stale_temp_files
+from edm_bdia.files.images import to_hwc_arrays, to_uint8
+from edm_bdia.generation.inputs import batch_inputs
+from edm_bdia.generation.manifest import claim_outdir, make_manifest
+from edm_bdia.generation.network import NetworkSource, open_network
+from edm_bdia.generation.outputs import has_png, read_images, write_collections
+from edm_bdia.generation.sampler import SamplerSettings, choose_sampler
+from edm_bdia.generation.seeds import as_seeds, image_path
+from edm_bdia.generation.writer import ImageWriter
+from edm_bdia.speed import SpeedPlan, apply_plan, make_plan, state_device_for
+
+
+class NonFiniteImagesError(ValueError):
+    """The sampler produced NaN or infinite values: nothing is written for those seeds."""
+
+
+@dataclasses.dataclass
+class GeneratedBatch:
+    """One batch of this rank: its seeds, the images as uint8 NCHW, the class index of each image (None for an
+    unconditional network) and whether the images were read back from existing PNGs (resume)."""
+    seeds: list
+    images: torch.Tensor
+    class_indices: torch.Tensor | None
+    resumed: bool
+
+
+@dataclasses.dataclass
+class _Run:
+    """What every batch of one run shares."""
+    net: object
+    state_device: torch.device
+    sampler: SamplerSettings
+    class_idx: int | None
+    outdir: str | None
+    subdirs: bool
+    resume: bool
+    writer: ImageWriter | None
+
+
+def check_outdir(outdir):
+    """Create `outdir`, prove it is writable and remove temporary files left by a killed run; OSError otherwise."""
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise ArgumentError('outdir', f'{outdir} is a file, not a folder; choose a folder for the images')
+    try:
+        os.makedirs(outdir, exist_ok=True)
+        probe = os.path.join(outdir, f'.write-test-{os.getpid()}')
+        with open(probe, 'wb'):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise ArgumentError('outdir', f'{outdir} is not writable ({exc.strerror or exc}); choose another folder') \
+            from None
+    remove_stale_temp_files(outdir)
+
+
+def check_outputs(outdir, grid=None, npz=None):
+    """The image folder and the collection files can be written (checked before any sampling)."""
+    check_outdir(outdir)
+    for path in (grid, npz):
+        if path:
+            try:
+                check_writable_file(path)
+            except OSError as exc:
+                raise ArgumentError('grid' if path == grid else 'npz', str(exc)) from None
+
+
+def check_network(net, class_idx):
+    """A network the engine can make PNGs with, and a class index it has; ValueError otherwise."""
+    if net.img_channels not in (1, 3):
+        raise ValueError(f'the network makes {net.img_channels}-channel images; PNG output supports 1 (grayscale) '
+                         'or 3 (RGB) channels')
+    if class_idx is not None and not net.label_dim:
+        raise ArgumentError('class_idx', f'is {class_idx}, but the network is unconditional '
+                                                         '(label_dim = 0); drop it')
+    if class_idx is not None and not 0 <= class_idx < net.label_dim:
+        raise ArgumentError('class_idx', f'is {class_idx}, but the network has {net.label_dim} '
+                                                         f'classes (0 to {net.label_dim - 1})')
+
+
+def _sample_batch(run, seeds):
+    """uint8 NCHW images (and class indices) for `seeds`; NonFiniteImagesError names the seeds that failed."""
+    rnd, latents, class_labels = batch_inputs(run.net, seeds, run.state_device, run.class_idx)
+    with torch.no_grad():
+        images = run.sampler.sample(run.net, latents, class_labels, rnd.randn_like)
+    finite = torch.isfinite(images.flatten(1)).all(dim=1)
+    if not finite.all():
+        bad = [seed for seed, ok in zip(seeds, finite.tolist()) if not ok]
+        raise NonFiniteImagesError(f'sampling gave NaN or infinite values for seed(s) {", ".join(map(str, bad[:10]))}'
+                                   f'{" ..." if len(bad) > 10 else ""}; check the sampler settings (noise levels, '
+                                   'S_noise, gamma) and the network')
+    indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
+    return to_uint8(images), indices
+
+
+def _process_batch(run, seeds):
+    """Sample the batch (unless resume finds all its PNGs), queue its PNGs; return its GeneratedBatch."""
+    paths = [image_path(run.outdir, seed, run.subdirs) for seed in seeds] if run.outdir else []
+    todo = [i for i, path in enumerate(paths) if not (run.resume and os.path.exists(path))]
+    if paths and not todo:  # resumed: the images are the PNGs already on disk
+        images = torch.as_tensor(read_images(run.outdir, seeds, run.subdirs)).permute(0, 3, 1, 2)
+        _, _, class_labels = batch_inputs(run.net, seeds, run.state_device, run.class_idx)
+        indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
+        return GeneratedBatch(list(seeds), images, indices, resumed=True)
+    images, indices = _sample_batch(run, seeds)
+    if run.writer is not None:  # a partly done batch is sampled whole: its images match an uninterrupted run
+        arrays = to_hwc_arrays(images)
+        for i in todo:
+            os.makedirs(os.path.dirname(paths[i]), exist_ok=True)
+            run.writer.submit(arrays[i], paths[i])
+    return GeneratedBatch(list(seeds), images, indices, resumed=False)
+
+
+def _speed_plan(speed, device):
+    """The speed plan: given, or built for `device` from a mode name with batch-size invariance on CPU/MPS."""
+    if isinstance(speed, SpeedPlan):
+        return speed
+    return make_plan(speed, device, batch_invariant=True)
+
+
+def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_size=64, device='auto',
+                    speed='reference', outdir=None, subdirs=False, resume=False, grid=None, npz=None,
+                    trust_pickle_code=False, consume=None, progress=False):
+    """Generate the images of `seeds`, batch by batch, yielding a GeneratedBatch for each batch of this rank.
+
+    network: a preset name, path or URL of an NVlabs pickle, the built-in model's name, or a loaded network.
+    seeds: a `--seeds` string ('0-63', '1,5,10-19'), a range or a sequence of integers.
+    sampler: a SamplerSettings (`choose_sampler(...)`); default EDM's deterministic Heun sampler, 18 steps.
+    class_idx: one class for every image (conditional networks), else each seed draws its own.
+    max_batch_size, device ('auto', 'cpu', 'cuda', 'mps'), speed (a mode name or a SpeedPlan).
+    outdir: write `{seed:06d}.png` there (atomically, in the background), record the settings in its manifest
+    and, with `resume`, skip seeds whose PNG exists. subdirs: one subfolder per 1000 seeds (NVlabs).
+    grid, npz: at the end, also write a grid PNG of the first 64 images and / or all images as an OpenAI-style npz
+    (read back from the PNGs, so a resumed run writes the same files); their paths are checked first.
+    consume: called with each GeneratedBatch inside the run's failure handling, so that under torchrun an error
+    in it stops every rank (e.g. a streaming FID's `update`).
+    Under torchrun / srun the seeds are split over the processes as NVlabs splits them; every rank must
+    iterate to the end.
+    """
+    seeds = as_seeds(seeds)
+    sampler = sampler if sampler is not None else choose_sampler()
+    device = distributed.attempt(lambda: distributed.init(device))
+    plan = distributed.attempt(lambda: _speed_plan(speed, device))
+    source = distributed.attempt(lambda: NetworkSource.of(network))
+    with distributed.rank_zero_first():  # rank 0 downloads into the cache first, then the others read it
+        net = open_network(source, device=device, trust_pickle_code=trust_pickle_code)
+    distributed.attempt(lambda: check_network(net, class_idx))
+    sampling_net = distributed.attempt(lambda: apply_plan(net, plan, device))
+    if (grid or npz) and outdir is None:
+        raise ArgumentError('outdir', 'is needed for grid and npz, which are made from the PNG files')
+    if outdir is not None:
+        distributed.attempt(lambda: check_outputs(outdir, grid, npz))
+        manifest = distributed.on_rank_zero(lambda: make_manifest(
+            version=edm_bdia.__version__, network_source=source.label, network_sha256=source.sha256(net),
+            sampler=sampler.record()[0], sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
+            device_type=device.type, speed=plan.record()))
+        distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)))
+
+    rank, world_size = distributed.get_rank(), distributed.get_world_size()
+    with ImageWriter() if outdir is not None else contextlib.nullcontext() as writer:
+        run = _Run(net=sampling_net, state_device=state_device_for(device), sampler=sampler, class_idx=class_idx,
+                   outdir=outdir, subdirs=subdirs, resume=resume, writer=writer)
+        yield from _run_batches(run, seeds, max_batch_size, rank, world_size, consume, progress)
+        if writer is not None:
+            distributed.attempt(writer.close)
+    if grid or npz:
+        distributed.on_rank_zero(lambda: write_collections(outdir, seeds, subdirs, grid, npz, net,
+                                                           state_device_for(device), class_idx))
+
+
+def _run_batches(run, seeds, max_batch_size, rank, world_size, consume, progress):
+    """This rank's batches, in lockstep with the others: after each round every rank knows of any failure."""
+    count = num_batches(len(seeds), max_batch_size, world_size)
+    with tqdm.tqdm(total=len(seeds), unit='img', disable=not progress or rank != 0, file=sys.stderr,
+                   dynamic_ncols=True) as bar:
+        for first in range(0, count, world_size):
+            start, stop = batch_bounds(len(seeds), count, first + rank)
+
+            def step():
+                batch = _process_batch(run, seeds[start:stop]) if stop > start else None
+                if batch is not None and consume is not None:
+                    consume(batch)
+                return batch
+
+            batch = distributed.attempt(step)
+            round_stop = batch_bounds(len(seeds), count, first + world_size - 1)[1]
+            bar.update(round_stop - batch_bounds(len(seeds), count, first)[0])
+            if batch is not None:
+                yield batch
