@@ -173,6 +173,16 @@ def test_denoiser_takes_class_indices_and_returns_the_input_dtype():
         model(x, sigma[:2])
 
 
+def test_python_number_sigmas_stay_float64():
+    """0.1 is not a float32 number: a Python sigma must reach a float64 model unrounded, through either adapter."""
+    net = TinyNonlinearNet(dtype=torch.float64)
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    expected = net(x, torch.tensor(0.1, dtype=torch.float64))
+    assert torch.equal(KDiffusionDenoiser(net)(x, 0.1), expected)
+    assert torch.equal(NVlabsDenoiser(k_style(net))(x, 0.1), expected)
+    assert not torch.equal(net(x, torch.tensor(0.1)), expected)  # what float32 rounding would give
+
+
 # --- k-diffusion-style denoisers in our samplers -----------------------------------------------------------------
 
 def k_style(net, labels_keyword='class_labels', as_indices=False):

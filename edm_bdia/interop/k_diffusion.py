@@ -17,6 +17,11 @@ import torch
 from edm_bdia.sample import karras_sigmas
 
 
+def _sigma_tensor(sigma, device):
+    """sigma as a tensor on `device`; Python numbers become float64 (torch.as_tensor would round them to float32)."""
+    return sigma.to(device) if torch.is_tensor(sigma) else torch.tensor(sigma, dtype=torch.float64, device=device)
+
+
 def _one_hot_labels(class_labels, label_dim):
     """Integer class indices [B] become one-hot float32 rows [B, label_dim]; float labels pass unchanged."""
     if class_labels is None or class_labels.is_floating_point():
@@ -57,7 +62,7 @@ class KDiffusionDenoiser(torch.nn.Module):
         return karras_sigmas(num_steps, sigma_min, sigma_max, rho, net=self.inner_model, device=device)
 
     def forward(self, x, sigma, class_labels=None):
-        sigma = torch.as_tensor(sigma, device=x.device).reshape(-1)
+        sigma = _sigma_tensor(sigma, x.device).reshape(-1)
         if sigma.numel() not in (1, x.shape[0]):
             raise ValueError(f'sigma must hold one value or one per sample ({x.shape[0]}), got {sigma.numel()}')
         if bool((sigma == sigma[0]).all()):
@@ -106,7 +111,7 @@ class NVlabsDenoiser(torch.nn.Module):
         return self._round_sigma(sigma)
 
     def forward(self, x, sigma, class_labels=None):
-        sigma = torch.as_tensor(sigma, device=x.device)
+        sigma = _sigma_tensor(sigma, x.device)
         batch = x.shape[0]
         if sigma.numel() == 1:
             sigma = sigma.reshape(()) * x.new_ones([batch])  # k-diffusion's per-sample form, sigmas[i] * s_in
