@@ -66,7 +66,8 @@ def run_cli(args):
 
 def subprocess_env(**extra):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_DIR, TESTS_DIR, os.environ.get('PYTHONPATH', '')]),
-               OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1', **extra)
+               OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    env.update(extra)
     for name in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS',
                  'SLURM_LOCALID'):
         if name not in extra:
