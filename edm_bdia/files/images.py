@@ -9,7 +9,7 @@ import torch
 from edm_bdia.files.atomic import atomic_write
 
 def to_uint8(x):
-    """EDM's exact quantisation (edm-format.md §3.6): floor(127.5 x + 128) clipped to [0, 255], NCHW uint8."""
+    """NVlabs' exact quantisation (docs/generation.md): floor(127.5 x + 128) clipped to [0, 255], NCHW uint8."""
     return (x * 127.5 + 128).clip(0, 255).to(torch.uint8)
 
 

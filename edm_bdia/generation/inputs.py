@@ -1,4 +1,4 @@
-"""The random inputs of a batch, drawn per seed in NVlabs' order (edm-format.md §3.4, the RNG contract)."""
+"""The random inputs of a batch, drawn per seed in NVlabs' order (docs/generation.md, "What an image depends on")."""
 
 import torch
 
