@@ -72,7 +72,7 @@ def test_k_diffusion_heun_on_our_network_equals_edm_sampler(K, name):
     extra_args = {} if labels is None else {'class_labels': labels}
     theirs = K.sample_heun(KDiffusionDenoiser(net), latents.to(torch.float64) * sigmas[0], sigmas,
                            extra_args=extra_args, disable=True)
-    ours = edm_sampler(net, latents, labels, num_steps=7)
+    ours = edm_sampler(net, latents, class_labels=labels, num_steps=7)
     assert theirs.dtype == torch.float64
     assert torch.equal(theirs, ours)
 
@@ -83,17 +83,18 @@ def test_k_diffusion_heun_with_churn_equals_edm_sampler(K):
     latents, labels = inputs(net)
     churn = dict(S_churn=20, S_min=0.1, S_max=20)
     torch.manual_seed(5)
-    ours = edm_sampler(net, latents, labels, num_steps=7, **churn)
+    ours = edm_sampler(net, latents, class_labels=labels, num_steps=7, **churn)
     torch.manual_seed(5)
-    theirs = k_diffusion_sampler('heun', s_churn=20, s_tmin=0.1, s_tmax=20)(net, latents, labels, num_steps=7)
+    heun = k_diffusion_sampler('heun', s_churn=20, s_tmin=0.1, s_tmax=20)
+    theirs = heun(net, latents, class_labels=labels, num_steps=7)
     assert (theirs - ours).abs().max() < 1e-12
 
 
 def test_k_diffusion_euler_equals_our_euler(K):
     net = TinyNonlinearNet(label_dim=4, dtype=torch.float32)
     latents, labels = inputs(net)
-    ours = bdia_sampler(net, latents, labels, num_steps=9, gamma=0, base='euler')
-    assert torch.equal(k_diffusion_sampler('euler')(net, latents, labels, num_steps=9), ours)
+    ours = bdia_sampler(net, latents, class_labels=labels, num_steps=9, gamma=0, base='euler')
+    assert torch.equal(k_diffusion_sampler('euler')(net, latents, class_labels=labels, num_steps=9), ours)
 
 
 def test_karras_schedule_of_k_diffusion_is_ours_in_float32(K):
@@ -198,11 +199,12 @@ def k_style(net, labels_keyword='class_labels', as_indices=False):
 
 
 SAMPLERS = {
-    'edm': lambda net, z, c: edm_sampler(net, z, c, num_steps=6),
-    'bdia-heun': lambda net, z, c: bdia_sampler(net, z, c, num_steps=6, gamma=0.5),
-    'bdia-euler-obelm': lambda net, z, c: bdia_sampler(net, z, c, num_steps=6, gamma='obelm', base='euler'),
-    'ablation-vp': lambda net, z, c: ablation_sampler(net, z, c, num_steps=6, discretization='vp', schedule='vp',
-                                                      scaling='vp'),
+    'edm': lambda net, z, c: edm_sampler(net, z, class_labels=c, num_steps=6),
+    'bdia-heun': lambda net, z, c: bdia_sampler(net, z, class_labels=c, num_steps=6, gamma=0.5),
+    'bdia-euler-obelm': lambda net, z, c: bdia_sampler(net, z, class_labels=c, num_steps=6, gamma='obelm',
+                                                                base='euler'),
+    'ablation-vp': lambda net, z, c: ablation_sampler(net, z, class_labels=c, num_steps=6, discretization='vp',
+                                                      schedule='vp', scaling='vp'),
 }
 
 
@@ -223,11 +225,11 @@ def test_class_indices_under_another_keyword_and_extra_args():
         return k_style(net, 'class_cond', as_indices=True)(x, sigma, class_cond=class_cond) * scale
 
     adapted = NVlabsDenoiser(model, labels_keyword='class_cond', labels_as_indices=True, extra_args={'scale': 1.0})
-    assert torch.equal(edm_sampler(adapted, latents, labels, num_steps=5), edm_sampler(net, latents, labels,
-                                                                                         num_steps=5))
+    assert torch.equal(edm_sampler(adapted, latents, class_labels=labels, num_steps=5),
+                       edm_sampler(net, latents, class_labels=labels, num_steps=5))
     one_label = labels[:1]  # one row applies to the whole batch, as with NVlabs networks
-    assert torch.equal(edm_sampler(adapted, latents, one_label, num_steps=5),
-                       edm_sampler(net, latents, one_label.expand(3, -1), num_steps=5))
+    assert torch.equal(edm_sampler(adapted, latents, class_labels=one_label, num_steps=5),
+                       edm_sampler(net, latents, class_labels=one_label.expand(3, -1), num_steps=5))
 
 
 @pytest.mark.parametrize('name', list(NETWORKS))
@@ -238,10 +240,11 @@ def test_round_trip_through_both_adapters_is_the_network(name):
     both = NVlabsDenoiser(KDiffusionDenoiser(net))
     assert (both.img_channels, both.img_resolution, both.label_dim) == (3, 8, net.label_dim)
     assert (both.sigma_min, both.sigma_max) == (float(net.sigma_min), float(net.sigma_max))
-    assert torch.equal(edm_sampler(both, latents, labels, num_steps=5), edm_sampler(net, latents, labels, num_steps=5))
-    pair = bdia_sampler(net, latents, labels, num_steps=5, return_pair=True)
-    assert torch.equal(bdia_invert(both, *pair, labels, num_steps=5)[0], bdia_invert(net, *pair, labels,
-                                                                                       num_steps=5)[0])
+    assert torch.equal(edm_sampler(both, latents, class_labels=labels, num_steps=5),
+                       edm_sampler(net, latents, class_labels=labels, num_steps=5))
+    pair = bdia_sampler(net, latents, class_labels=labels, num_steps=5, return_pair=True)
+    assert torch.equal(bdia_invert(both, *pair, class_labels=labels, num_steps=5)[0],
+                       bdia_invert(net, *pair, class_labels=labels, num_steps=5)[0])
 
 
 def test_explicit_range_and_rounding_shape_the_schedule():

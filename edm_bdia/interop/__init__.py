@@ -4,7 +4,7 @@
   `model(x, sigma, class_labels=None)`, for any k-diffusion sampler.
 - `NVlabsDenoiser(model, ...)`: a k-diffusion denoiser with the NVlabs interface, for `edm_bdia.sample`'s samplers.
 - `k_diffusion_sampler(name)`: a named k-diffusion sampler ('euler', 'heun', 'dpm_2', 'lms', 'dpmpp_2m') called like
-  our samplers, `sampler(net, latents, class_labels, num_steps=...)`, with its `nfe(num_steps)`.
+  our samplers, `sampler(net, latents, class_labels=..., num_steps=...)`, with its `nfe(num_steps)`.
 - `load_k_diffusion_sampling()`: k-diffusion's sampling module, loaded without the rest of k-diffusion.
 
 Importing this package never imports k-diffusion; only `k_diffusion_sampler` and `load_k_diffusion_sampling` do.

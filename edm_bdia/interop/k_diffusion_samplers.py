@@ -1,8 +1,8 @@
 """Named k-diffusion samplers run on this package's networks and latents, called like `edm_bdia.sample`'s samplers.
 
     heun = k_diffusion_sampler('heun')
-    images = heun(net, latents, class_labels, num_steps=18)   # float64, same schedule as edm_sampler
-    heun.nfe(18)                                               # 35 network evaluations
+    images = heun(net, latents, class_labels=labels, num_steps=18)   # float64, edm_sampler's schedule
+    heun.nfe(18)                                                      # 35 network evaluations
 """
 
 import inspect
@@ -63,7 +63,7 @@ class KDiffusionSampler:
         """Network evaluations per image for `num_steps` steps on a schedule ending at sigma = 0."""
         return NFE_PER_STEPS[self.name](num_steps)
 
-    def __call__(self, net, latents, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7,
+    def __call__(self, net, latents, *, class_labels=None, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7,
                  sigmas=None, callback=None):
         check_latents(net, latents)
         check_class_labels(net, class_labels, latents.shape[0])
