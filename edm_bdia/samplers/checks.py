@@ -1,5 +1,6 @@
 """Input checks shared by the samplers: each failure is one ValueError that names the argument and the fix."""
 
+import math
 import numbers
 
 import torch
@@ -36,3 +37,69 @@ def check_class_labels(net, class_labels, batch_size):
 def check_gamma_value(gamma, name='gamma'):
     if not 0 <= gamma <= 1:
         raise ValueError(f'{name} must lie in [0, 1], got {gamma!r}')
+
+
+def _as_real(value, name):
+    """`value` as a Python float for checking (the caller keeps the original object and its arithmetic)."""
+    if isinstance(value, numbers.Real) or (torch.is_tensor(value) and value.numel() == 1):
+        return float(value)
+    raise ValueError(f'{name} must be a real number, got {value!r}')
+
+
+def check_positive(value, name):
+    """A finite number > 0 (noise levels, rho, Heun's alpha)."""
+    number = _as_real(value, name)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f'{name} must be a finite number > 0, got {value!r}')
+
+
+def check_nonnegative(value, name, allow_inf=True):
+    """A number >= 0, not NaN; +inf only where it has a meaning (S_churn, S_min, S_max)."""
+    number = _as_real(value, name)
+    if math.isnan(number) or number < 0 or (math.isinf(number) and not allow_inf):
+        limit = 'a number >= 0 (inf allowed)' if allow_inf else 'a finite number >= 0'
+        raise ValueError(f'{name} must be {limit}, got {value!r}')
+
+
+def check_sigma_range(sigma_min, sigma_max, defaulted=(), discretization=None):
+    """Both noise levels finite and positive, sigma_min below sigma_max.
+
+    `defaulted` names the ones that came from `discretization`'s defaults, for the message.
+    """
+    check_positive(sigma_min, 'sigma_min')
+    check_positive(sigma_max, 'sigma_max')
+    if not sigma_min < sigma_max:
+        origin = f" ({' and '.join(defaulted)}: the {discretization} discretization's default)" if defaulted else ''
+        raise ValueError(f'sigma_min ({sigma_min!r}) must be below sigma_max ({sigma_max!r}){origin}; '
+                         f'change or swap them')
+
+
+def check_network_sigma_range(sigma_min, sigma_max, net, requested):
+    """The range left after clamping to [net.sigma_min, net.sigma_max] must not be empty.
+
+    `requested` is the (sigma_min, sigma_max) before clamping, named in the message.
+    """
+    if not sigma_min < sigma_max:
+        raise ValueError(f'clamping sigma_min..sigma_max {list(requested)} to the network\'s noise range '
+                         f'[{net.sigma_min!r}, {net.sigma_max!r}] leaves nothing (sigma_min={sigma_min!r} >= '
+                         f'sigma_max={sigma_max!r}); pick values that overlap the network\'s range')
+
+
+def check_churn(S_churn, S_min, S_max, S_noise):
+    """EDM Algorithm 2's churn settings: S_churn, S_min, S_max >= 0 (inf allowed), S_noise finite >= 0."""
+    check_nonnegative(S_churn, 'S_churn')
+    check_nonnegative(S_min, 'S_min')
+    check_nonnegative(S_max, 'S_max')
+    check_nonnegative(S_noise, 'S_noise', allow_inf=False)
+
+
+def check_open_unit_interval(value, name):
+    """A number strictly between 0 and 1 (the VP schedule's epsilon_s)."""
+    number = _as_real(value, name)
+    if not 0 < number < 1:
+        raise ValueError(f'{name} must lie strictly between 0 and 1, got {value!r}')
+
+
+def check_positive_integer(value, name):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f'{name} must be an integer >= 1, got {value!r}')

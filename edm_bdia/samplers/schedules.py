@@ -1,9 +1,24 @@
-"""Noise-level discretizations and the sigma(t) / s(t) schedule families of the EDM paper (Karras et al. 2022, Table 1)."""
+"""Noise-level discretizations and the sigma(t) / s(t) schedule families of the EDM paper (Karras et al. 2022, Table 1).
+
+The arithmetic follows NVlabs' `generate.py` operation by operation, with the same operand types (Python numbers,
+NumPy float64 scalars, float64 tensors): that is what makes the samplers bit-identical to it, on CPU and CUDA alike.
+docs/samplers-ablation.md explains the table and the VP refit.
+"""
+
+import functools
 
 import numpy as np
 import torch
 
-from .checks import check_num_steps
+from .checks import check_network_sigma_range, check_num_steps, check_positive, check_sigma_range
+
+
+def clamp_to_network(net, sigma_min, sigma_max):
+    """(sigma_min, sigma_max) narrowed to the noise levels `net` supports, as NVlabs' samplers do; never empty."""
+    clamped_min = max(sigma_min, net.sigma_min)
+    clamped_max = min(sigma_max, net.sigma_max)
+    check_network_sigma_range(clamped_min, clamped_max, net, requested=(sigma_min, sigma_max))
+    return clamped_min, clamped_max
 
 
 def karras_sigmas(num_steps, sigma_min=0.002, sigma_max=80, rho=7, net=None, device=None):
@@ -13,9 +28,10 @@ def karras_sigmas(num_steps, sigma_min=0.002, sigma_max=80, rho=7, net=None, dev
     `net.round_sigma`, as NVlabs' `edm_sampler` does.
     """
     check_num_steps(num_steps)
+    check_sigma_range(sigma_min, sigma_max)
+    check_positive(rho, 'rho')
     if net is not None:
-        sigma_min = max(sigma_min, net.sigma_min)
-        sigma_max = min(sigma_max, net.sigma_max)
+        sigma_min, sigma_max = clamp_to_network(net, sigma_min, sigma_max)
     i = torch.arange(num_steps, dtype=torch.float64, device=device)
     # EDM eq. 5: t_i = (sigma_max^(1/rho) + i/(N-1) * (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho
     t = (sigma_max ** (1 / rho) + i / (num_steps - 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
@@ -24,57 +40,65 @@ def karras_sigmas(num_steps, sigma_min=0.002, sigma_max=80, rho=7, net=None, dev
     return torch.cat([t, torch.zeros_like(t[:1])])
 
 
-def _as_time(t):
-    """A time value as a tensor; Python numbers become float64 (not torch's default float32)."""
-    return t if torch.is_tensor(t) else torch.tensor(t, dtype=torch.float64)
-
-
 class VPSigma:
-    """VP noise level sigma(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) (EDM Table 1), its derivative and inverse."""
+    """VP noise level sigma(t) = sqrt(e^(beta_d t^2 / 2 + beta_min t) - 1) (EDM Table 1), its derivative and inverse.
+
+    Takes Python numbers (the default range) or float64 tensors (the sampler's time steps); `np.e ** (...)` and
+    `** 0.5` rather than exp() / sqrt() because that is NVlabs' arithmetic, and the last bit depends on it.
+    """
 
     def __init__(self, beta_d, beta_min):
         self.beta_d = beta_d
         self.beta_min = beta_min
 
+    @classmethod
+    def through(cls, sigma_min, sigma_max, epsilon_s):
+        """The VP schedule with sigma(epsilon_s) = sigma_min and sigma(1) = sigma_max (NVlabs' refit of the betas).
+
+        ln(1 + sigma^2) = beta_d t^2 / 2 + beta_min t at t = 1 and t = epsilon_s, solved for beta_d and beta_min;
+        NumPy float64 scalars, as in NVlabs.
+        """
+        log_max = np.log(sigma_max ** 2 + 1)  # = beta_d / 2 + beta_min
+        # ln(1 + sigma_min^2) / epsilon_s - ln(1 + sigma_max^2) = beta_d (epsilon_s - 1) / 2
+        beta_d = 2 * (np.log(sigma_min ** 2 + 1) / epsilon_s - log_max) / (epsilon_s - 1)
+        return cls(beta_d=beta_d, beta_min=log_max - 0.5 * beta_d)
+
     def __call__(self, t):
-        t = _as_time(t)
-        return ((0.5 * self.beta_d * (t ** 2) + self.beta_min * t).exp() - 1).sqrt()
+        return (np.e ** (0.5 * self.beta_d * (t ** 2) + self.beta_min * t) - 1) ** 0.5
 
     def deriv(self, t):
-        t = _as_time(t)
-        # d sigma/dt = (beta_d t + beta_min) e^(...) / (2 sigma)
+        # d sigma/dt = (beta_d t + beta_min) e^(...) / (2 sigma) = (beta_min + beta_d t) (sigma + 1/sigma) / 2
         return 0.5 * (self.beta_min + self.beta_d * t) * (self(t) + 1 / self(t))
 
     def inv(self, sigma):
-        sigma = _as_time(sigma)
-        # Solve beta_d t^2/2 + beta_min t = ln(1 + sigma^2) for t >= 0.
-        return ((self.beta_min ** 2 + 2 * self.beta_d * (1 + sigma ** 2).log()).sqrt() - self.beta_min) / self.beta_d
+        # Root t >= 0 of beta_d t^2 / 2 + beta_min t = ln(1 + sigma^2); `sigma` is a tensor.
+        return ((self.beta_min ** 2 + 2 * self.beta_d * (sigma ** 2 + 1).log()).sqrt() - self.beta_min) / self.beta_d
 
 
 class VESigma:
-    """VE noise level sigma(t) = sqrt(t) (EDM Table 1)."""
+    """VE noise level sigma(t) = sqrt(t) (EDM Table 1); `t` is a tensor."""
 
     def __call__(self, t):
-        return _as_time(t).sqrt()
+        return t.sqrt()
 
     def deriv(self, t):
-        return 0.5 / _as_time(t).sqrt()
+        return 0.5 / t.sqrt()
 
     def inv(self, sigma):
-        return _as_time(sigma) ** 2
+        return sigma ** 2
 
 
 class LinearSigma:
-    """EDM's choice sigma(t) = t (EDM Table 1)."""
+    """EDM's choice sigma(t) = t (EDM Table 1); the derivative is the Python number 1, as in NVlabs."""
 
     def __call__(self, t):
-        return _as_time(t)
+        return t
 
     def deriv(self, t):
-        return torch.ones_like(_as_time(t))
+        return 1
 
     def inv(self, sigma):
-        return _as_time(sigma)
+        return sigma
 
 
 class VPScaling:
@@ -92,35 +116,38 @@ class VPScaling:
 
 
 class NoScaling:
-    """s(t) = 1."""
+    """s(t) = 1 (EDM Table 1, VE and EDM columns), as Python numbers like NVlabs."""
 
     def __call__(self, t):
-        return torch.ones_like(_as_time(t))
+        return 1
 
     def deriv(self, t):
-        return torch.zeros_like(_as_time(t))
+        return 0
 
 
-VP_BETA_D = 19.9  # NVlabs default since commit 62072d2 (issue #5); the paper's value
+VP_BETA_D = 19.9  # NVlabs' default range uses the paper's beta_d since their commit 62072d2 (before: 19.1)
 VP_BETA_MIN = 0.1
 DISCRETIZATIONS = ('vp', 've', 'iddpm', 'edm')
+SCHEDULES = ('vp', 've', 'linear')
+SCALINGS = ('vp', 'none')
+
+
+def check_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def default_sigma_range(discretization, epsilon_s=1e-3):
-    """Default (sigma_min, sigma_max) of each discretization of NVlabs' ablation sampler."""
-    if discretization not in DISCRETIZATIONS:
-        raise ValueError(f"discretization must be one of {', '.join(DISCRETIZATIONS)}, not {discretization!r}")
-    vp = VPSigma(VP_BETA_D, VP_BETA_MIN)
-    return {
-        'vp': (float(vp(epsilon_s)), float(vp(1))),
-        've': (0.02, 100),
-        'iddpm': (0.002, 81),
-        'edm': (0.002, 80),
-    }[discretization]
+    """Default (sigma_min, sigma_max) of each discretization of NVlabs' ablation sampler (Python numbers)."""
+    check_choice(discretization, 'discretization', DISCRETIZATIONS)
+    if discretization == 'vp':
+        paper_vp = VPSigma(VP_BETA_D, VP_BETA_MIN)
+        return paper_vp(epsilon_s), paper_vp(1)  # sigma(epsilon_s), sigma(1) with the paper's betas
+    return {'ve': (0.02, 100), 'iddpm': (0.002, 81), 'edm': (0.002, 80)}[discretization]
 
 
-def iddpm_levels(M=1000, C_1=0.001, C_2=0.008, device=None):
-    """The iDDPM noise levels u_0 > ... > u_M = 0 (EDM Table 1, Nichol & Dhariwal's cosine schedule), float64."""
+@functools.lru_cache(maxsize=8)
+def _iddpm_levels(M, C_1, C_2, device):
     def alpha_bar(j):
         # alpha_bar(j) = sin^2(pi/2 * j / (M (C_2 + 1)))
         return (0.5 * np.pi * j / M / (C_2 + 1)).sin() ** 2
@@ -132,39 +159,46 @@ def iddpm_levels(M=1000, C_1=0.001, C_2=0.008, device=None):
     return u
 
 
-def discretize_sigmas(discretization, num_steps, sigma_min, sigma_max, rho, epsilon_s, M, C_1, C_2, device=None):
-    """The N noise levels sigma_0 > ... > sigma_{N-1} of a discretization (EDM Table 1, 'time steps' row)."""
+def iddpm_levels(M=1000, C_1=0.001, C_2=0.008, device=None):
+    """The iDDPM noise levels u_0 > ... > u_M = 0 (EDM Table 1, Nichol & Dhariwal's cosine schedule), float64.
+
+    The recurrence is sequential (1000 small steps), so tables are cached; each call returns a fresh copy.
+    """
+    return _iddpm_levels(M, C_1, C_2, torch.device(device) if device is not None else None).clone()
+
+
+def discretize_sigmas(discretization, num_steps, *, sigma_min, sigma_max, rho, vp_sigma, epsilon_s, M, C_1, C_2,
+                      device=None):
+    """The N noise levels sigma_0 > ... > sigma_{N-1} of a discretization (EDM Table 1, 'time steps' row).
+
+    `vp_sigma` is the VP schedule refitted to (sigma_min, sigma_max) (`VPSigma.through`).
+    """
+    check_choice(discretization, 'discretization', DISCRETIZATIONS)
     i = torch.arange(num_steps, dtype=torch.float64, device=device)
     if discretization == 'vp':
         # t_i = 1 + i/(N-1) (epsilon_s - 1), sigma_i = sigma_vp(t_i)
-        t = 1 + i / (num_steps - 1) * (epsilon_s - 1)
-        return VPSigma(VP_BETA_D, VP_BETA_MIN)(t)
+        return vp_sigma(1 + i / (num_steps - 1) * (epsilon_s - 1))
     if discretization == 've':
         # t_i = sigma_max^2 (sigma_min^2 / sigma_max^2)^(i/(N-1)), sigma_i = sqrt(t_i)
-        t = (sigma_max ** 2) * ((sigma_min ** 2 / sigma_max ** 2) ** (i / (num_steps - 1)))
-        return VESigma()(t)
+        return VESigma()((sigma_max ** 2) * ((sigma_min ** 2 / sigma_max ** 2) ** (i / (num_steps - 1))))
     if discretization == 'iddpm':
-        # sigma_i = u_{floor(j0 + (M-1-j0) i/(N-1) + 1/2)} over the levels inside [sigma_min, sigma_max]
+        # sigma_i = u_j at evenly spaced, rounded positions among the u_j inside [sigma_min, sigma_max]
+        # (Table 1: u_{floor(j0 + (M-1-j0) i/(N-1) + 1/2)}; NVlabs filters both ends and rounds half to even)
         u = iddpm_levels(M, C_1, C_2, device=device)
         u_in_range = u[(u >= sigma_min) & (u <= sigma_max)]
+        if len(u_in_range) == 0:
+            raise ValueError(f'no iDDPM noise level lies in [sigma_min, sigma_max] = [{sigma_min!r}, {sigma_max!r}] '
+                             f'(M={M}); widen the range')
         return u_in_range[((len(u_in_range) - 1) / (num_steps - 1) * i).round().to(torch.int64)]
-    if discretization == 'edm':
-        return karras_sigmas(num_steps, sigma_min, sigma_max, rho, device=device)[:-1]
-    raise ValueError(f"discretization must be one of {', '.join(DISCRETIZATIONS)}, not {discretization!r}")
+    return karras_sigmas(num_steps, sigma_min, sigma_max, rho, device=device)[:-1]  # EDM eq. 5
 
 
-def schedule_functions(schedule, scaling):
-    """(sigma(t), s(t)) objects for the ablation sampler's `schedule` and `scaling` options."""
-    sigma = {
-        'vp': lambda: VPSigma(VP_BETA_D, VP_BETA_MIN),
-        've': VESigma,
-        'linear': LinearSigma,
-    }.get(schedule)
-    if sigma is None:
-        raise ValueError(f"schedule must be one of vp, ve, linear, not {schedule!r}")
-    sigma = sigma()
-    if scaling == 'vp':
-        return sigma, VPScaling(sigma)
-    if scaling == 'none':
-        return sigma, NoScaling()
-    raise ValueError(f"scaling must be one of vp, none, not {scaling!r}")
+def schedule_functions(schedule, scaling, vp_sigma):
+    """(sigma(t), s(t)) objects for the ablation sampler's `schedule` and `scaling` options (EDM Table 1).
+
+    `vp_sigma` is the VP schedule to use for schedule='vp' (NVlabs refits it to the sampler's noise range).
+    """
+    check_choice(schedule, 'schedule', SCHEDULES)
+    check_choice(scaling, 'scaling', SCALINGS)
+    sigma = {'vp': vp_sigma, 've': VESigma(), 'linear': LinearSigma()}[schedule]
+    return sigma, (VPScaling(sigma) if scaling == 'vp' else NoScaling())
