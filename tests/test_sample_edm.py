@@ -112,47 +112,6 @@ def test_heun_and_euler_observed_orders_on_the_exact_gaussian_solution():
     assert np.all(np.abs(euler_orders - 1) < 0.3), (errors, euler_orders)
 
 
-def test_ablation_edm_settings_match_edm_sampler_up_to_op_order():
-    net = TinyNonlinearNet(label_dim=4)
-    latents = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
-    labels = torch.eye(4)[[1, 3]]
-    a = edm_sampler(net, latents, labels, num_steps=9)
-    b = ablation_sampler(net, latents, labels, num_steps=9, solver='heun', discretization='edm', schedule='linear',
-                         scaling='none')
-    assert torch.allclose(a, b, rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize('config', [
-    dict(discretization='vp', schedule='vp', scaling='vp'),
-    dict(discretization='ve', schedule='ve', scaling='none'),
-    dict(discretization='iddpm', schedule='linear', scaling='none'),
-    dict(discretization='edm', schedule='vp', scaling='vp', alpha=0.8),
-])
-def test_ablation_configs_converge_to_the_exact_solution(config):
-    """Every sigma(t)/s(t) parametrization solves the same PF-ODE: the unscaled state at the last noise level
-    approaches the closed-form Gaussian solution as the steps grow."""
-    from edm_bdia.samplers.schedules import schedule_functions
-    net = _gaussian()
-    latents = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    sigma, s = schedule_functions(config['schedule'], config['scaling'])
-    errors = []
-    for n in (16, 64):
-        record = []
-        ablation_sampler(net, latents, num_steps=n, callback=record.append, **config)
-        t0, t_last = record[0]['t_cur'], record[-2]['t_next']
-        exact = net.exact_solution(latents, sigma(t0), sigma=sigma(t_last))
-        errors.append((record[-2]['x'] / s(t_last) - exact).abs().max().item())
-    assert errors[1] < errors[0] / 8, errors  # two doublings of N: a 2nd-order method gains ~16x
-
-
-def test_ablation_vp_default_sigma_range_uses_beta_d_19_9():
-    from edm_bdia.samplers.schedules import default_sigma_range
-    sigma_min, sigma_max = default_sigma_range('vp')
-    # sigma_vp(t) = sqrt(exp(beta_d t^2 / 2 + beta_min t) - 1) with beta_d = 19.9, beta_min = 0.1
-    assert sigma_max == pytest.approx(math.sqrt(math.exp(19.9 / 2 + 0.1) - 1), rel=1e-12)
-    assert sigma_min == pytest.approx(math.sqrt(math.exp(19.9 / 2 * 1e-6 + 0.1e-3) - 1), rel=1e-12)
-
-
 def test_stacked_generator_latents_depend_only_on_the_seed():
     full = StackedRandomGenerator('cpu', [5, 6, 7, 8]).randn([4, 3, 8, 8])
     part = StackedRandomGenerator('cpu', [7, 5]).randn([2, 3, 8, 8])
@@ -168,14 +127,9 @@ def test_stacked_generator_latents_depend_only_on_the_seed():
 
 @pytest.mark.parametrize('call, message', [
     (lambda net, z: edm_sampler(net, z, num_steps=1), 'num_steps must be an integer >= 2'),
-    (lambda net, z: ablation_sampler(net, z, num_steps=1), 'num_steps must be an integer >= 2'),
     (lambda net, z: edm_sampler(net, z[:, :2]), r'network expects \[batch, 3, 8, 8\]'),
     (lambda net, z: edm_sampler(net, z[0]), '4-D tensor'),
     (lambda net, z: edm_sampler(net, z, torch.eye(3)[[0, 1]]), r'class_labels have shape \(2, 3\)'),
-    (lambda net, z: ablation_sampler(net, z, solver='rk4'), "solver must be 'euler' or 'heun'"),
-    (lambda net, z: ablation_sampler(net, z, discretization='cosine'), 'discretization must be one of'),
-    (lambda net, z: ablation_sampler(net, z, schedule='cosine'), 'schedule must be one of'),
-    (lambda net, z: ablation_sampler(net, z, scaling='ve'), 'scaling must be one of'),
 ])
 def test_sampler_input_errors(call, message):
     net = TinyNonlinearNet(label_dim=4)
