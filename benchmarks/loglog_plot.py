@@ -9,6 +9,11 @@ PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
 DASHED = 'dashed'
 
 
+def _plottable(y):
+    """Positive and finite: what a log axis can show (zeros and blow-ups are left out of the line)."""
+    return y is not None and 0 < y < math.inf
+
+
 def _log_ticks(lo, hi):
     return [10.0 ** k for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
 
@@ -25,8 +30,8 @@ def _dashed_line(draw, points, colour, width):
 def draw_panel(draw, box, title, series, xlabel, ylabel):
     """Draw one panel: `series` is a list of (label, xs, ys, style) with style None or DASHED."""
     left, top, right, bottom = box
-    xs = [x for _, sx, sy, _ in series for x, y in zip(sx, sy) if y > 0]
-    ys = [y for _, sx, sy, _ in series for y in sy if y > 0]
+    xs = [x for _, sx, sy, _ in series for x, y in zip(sx, sy) if _plottable(y)]
+    ys = [y for _, sx, sy, _ in series for y in sy if _plottable(y)]
     xticks, yticks = _log_ticks(min(xs), max(xs)), _log_ticks(min(ys), max(ys))
     lx, hx = math.log10(xticks[0]), math.log10(xticks[-1])
     ly, hy = math.log10(yticks[0]), math.log10(yticks[-1])
@@ -49,7 +54,7 @@ def draw_panel(draw, box, title, series, xlabel, ylabel):
     draw.text(((px0 + px1) / 2 - 3 * len(xlabel), bottom - 22), xlabel, fill=(0, 0, 0))
     draw.text((left + 5, top + 8), ylabel, fill=(0, 0, 0))
     for k, (label, sx, sy, style) in enumerate(series):
-        points = [to_px(x, y) for x, y in zip(sx, sy) if y > 0]
+        points = [to_px(x, y) for x, y in zip(sx, sy) if _plottable(y)]
         colour = PALETTE[k % len(PALETTE)]
         if style == DASHED:
             _dashed_line(draw, points, colour, 2)
@@ -59,16 +64,21 @@ def draw_panel(draw, box, title, series, xlabel, ylabel):
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
 
 
-def save_panels(path, panels, xlabel, ylabel, panel_size=(520, 420), legend_width=210):
-    """Save side-by-side panels [(title, series)] sharing one legend (taken from the first panel)."""
-    width = panel_size[0] * len(panels) + legend_width
-    image = Image.new('RGB', (width, panel_size[1]), 'white')
+def save_panels(path, panels, xlabel, ylabel, panel_size=(520, 420), legend_width=230, columns=None):
+    """Save panels [(title, series)] on a grid of `columns` (default: one row) sharing one legend, taken from the
+    panel with the most series."""
+    columns = columns or len(panels)
+    rows = -(-len(panels) // columns)
+    width = panel_size[0] * columns + legend_width
+    image = Image.new('RGB', (width, panel_size[1] * rows), 'white')
     draw = ImageDraw.Draw(image)
     draw.font = ImageFont.load_default(size=12)
     for k, (title, series) in enumerate(panels):
-        draw_panel(draw, (k * panel_size[0], 0, (k + 1) * panel_size[0], panel_size[1]), title, series, xlabel, ylabel)
-    x0 = panel_size[0] * len(panels) + 10
-    for k, (label, _, _, style) in enumerate(panels[0][1]):
+        left, top = (k % columns) * panel_size[0], (k // columns) * panel_size[1]
+        draw_panel(draw, (left, top, left + panel_size[0], top + panel_size[1]), title, series, xlabel, ylabel)
+    x0 = panel_size[0] * columns + 10
+    legend = max((series for _, series in panels), key=len)
+    for k, (label, _, _, style) in enumerate(legend):
         y = 40 + 18 * k
         colour = PALETTE[k % len(PALETTE)]
         if style == DASHED:
