@@ -186,6 +186,7 @@ def test_bit_identical_to_nvlabs_arithmetic_over_the_option_grid(discretization,
 ])
 def test_bit_identical_with_non_default_constants(options):
     """epsilon_s, M, C_1, C_2, rho, step counts and a NumPy sigma_max go through the same arithmetic."""
+    options = dict(options)
     num_steps = options.pop('num_steps')
     ours, ref = _run_both(NETS['vp-like'], options, num_steps=num_steps)
     assert torch.equal(ours, ref)
@@ -204,9 +205,9 @@ def test_draws_once_per_step_in_float64():
 
 
 def test_vp_refit_goes_through_the_clamped_range():
-    """NVlabs refits beta_d, beta_min so that sigma(epsilon_s) = sigma_min and sigma(1) = sigma_max: the first and
-    last VP time steps land on the clamped range, whatever the discretization; the paper's betas are recovered for
-    the default range of a network that clamps nothing."""
+    """NVlabs refits beta_d, beta_min so that sigma(epsilon_s) = sigma_min and sigma(1) = sigma_max for the clamped
+    range: the VP discretization's time steps then run from t = 1 to t = epsilon_s, and the paper's betas come back
+    for the default range of a network that clamps nothing."""
     record = []
     ablation_sampler(NETS['ve-like'], torch.randn(1, 2, 4, 4), torch.eye(3)[[1]], num_steps=6, discretization='vp',
                      schedule='vp', scaling='none', callback=record.append)
