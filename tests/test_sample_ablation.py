@@ -72,7 +72,8 @@ def nvlabs_ablation_restated(net, latents, labels, randn_like, num_steps=18, sig
         u = u[torch.logical_and(u >= sigma_min, u <= sigma_max)]
         levels = u[((len(u) - 1) / (num_steps - 1) * k).round().to(torch.int64)]
     else:
-        levels = (sigma_max ** (1 / rho) + k / (num_steps - 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+        top, bottom = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+        levels = (top + k / (num_steps - 1) * (bottom - top)) ** rho
     sig, dsig, inv, s, ds = schedule_restated(schedule, scaling, fitted_vp)
 
     def direction(x, t):

@@ -34,6 +34,12 @@ def check_class_labels(net, class_labels, batch_size):
                          f'{label_dim if label_dim is not None else "label_dim"}] (one-hot rows)')
 
 
+def check_choice(value, name, choices):
+    """One of a few named options (solver, discretization, schedule, scaling)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
 def check_gamma_value(gamma, name='gamma'):
     if not 0 <= gamma <= 1:
         raise ValueError(f'{name} must lie in [0, 1], got {gamma!r}')

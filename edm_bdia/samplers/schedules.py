@@ -10,7 +10,7 @@ import functools
 import numpy as np
 import torch
 
-from .checks import check_network_sigma_range, check_num_steps, check_positive, check_sigma_range
+from .checks import check_choice, check_network_sigma_range, check_num_steps, check_positive, check_sigma_range
 
 
 def clamp_to_network(net, sigma_min, sigma_max):
@@ -130,11 +130,6 @@ VP_BETA_MIN = 0.1
 DISCRETIZATIONS = ('vp', 've', 'iddpm', 'edm')
 SCHEDULES = ('vp', 've', 'linear')
 SCALINGS = ('vp', 'none')
-
-
-def check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def default_sigma_range(discretization, epsilon_s=1e-3):
