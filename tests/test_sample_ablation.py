@@ -303,7 +303,7 @@ NAN, INF = float('nan'), float('inf')
     (dict(sigma_max='80'), 'sigma_max must be a real number'),
     (dict(rho=0), 'rho must be a finite number > 0'),
     (dict(rho=INF), 'rho must be a finite number > 0'),
-    (dict(sigma_min=0.002, sigma_max=0.01, net=VELikeNet()), r"network's noise range \[0.02, 100\] leaves nothing"),
+    (dict(sigma_min=0.002, sigma_max=0.01, net=VELikeNet()), r"network's noise range \[0.02, 100\] leave nothing"),
 ])
 def test_karras_sigmas_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -323,7 +323,7 @@ def test_karras_sigmas_rejects_bad_settings(kwargs, message):
     (dict(sigma_min=-1), 'sigma_min must be a finite number > 0'),
     (dict(sigma_max=NAN), 'sigma_max must be a finite number > 0'),
     (dict(sigma_max=INF), 'sigma_max must be a finite number > 0'),
-    (dict(net=VELikeNet(), sigma_max=0.01), r"network's noise range \[0.02, 100\] leaves nothing"),
+    (dict(net=VELikeNet(), sigma_max=0.01), r"network's noise range \[0.02, 100\] leave nothing"),
     (dict(net=IDDPMLikeNet(), sigma_min=0.001, sigma_max=0.005), r"network's noise range \[0.0064"),
     (dict(discretization='iddpm', sigma_min=0.0021, sigma_max=0.0022), 'no iDDPM noise level lies in'),
     (dict(rho=-1), 'rho must be a finite number > 0'),

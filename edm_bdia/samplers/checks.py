@@ -1,25 +1,28 @@
-"""Input checks shared by the samplers: each failure is one ValueError that names the argument and the fix."""
+"""Input checks shared by the samplers: each failure is one ArgumentError (a ValueError) that names the argument
+and the fix."""
 
 import math
 import numbers
 
 import torch
 
+from edm_bdia.errors import ArgumentError
+
 
 def check_num_steps(num_steps):
     if not isinstance(num_steps, numbers.Integral) or num_steps < 2:
         # With N = 1 the schedule divides by N - 1 = 0 and NVlabs silently writes black images.
-        raise ValueError(f'num_steps must be an integer >= 2, got {num_steps!r}')
+        raise ArgumentError('num_steps', f'must be an integer >= 2, got {num_steps!r}')
 
 
 def check_latents(net, latents, name='latents'):
     if not torch.is_tensor(latents) or latents.ndim != 4:
         shape = tuple(latents.shape) if torch.is_tensor(latents) else type(latents).__name__
-        raise ValueError(f'{name} must be a 4-D tensor [batch, channels, height, width], got {shape}')
+        raise ArgumentError(name, f'must be a 4-D tensor [batch, channels, height, width], got {shape}')
     expected = tuple(getattr(net, attr, None) for attr in ('img_channels', 'img_resolution', 'img_resolution'))
     if None not in expected and tuple(latents.shape[1:]) != expected:
-        raise ValueError(f'{name} have shape {tuple(latents.shape)}, but the network expects [batch, {expected[0]}, '
-                         f'{expected[1]}, {expected[2]}]')
+        raise ArgumentError(name, f'have shape {tuple(latents.shape)}, but the network expects [batch, {expected[0]}, '
+                                  f'{expected[1]}, {expected[2]}]')
 
 
 def check_class_labels(net, class_labels, batch_size):
@@ -27,36 +30,36 @@ def check_class_labels(net, class_labels, batch_size):
         return
     label_dim = getattr(net, 'label_dim', None)
     if label_dim == 0:
-        raise ValueError('class_labels were given, but the network is unconditional (label_dim = 0); pass None')
+        raise ArgumentError('class_labels', 'were given, but the network is unconditional (label_dim = 0); pass None')
     if class_labels.ndim != 2 or class_labels.shape[0] not in (1, batch_size) or \
             (label_dim is not None and class_labels.shape[1] != label_dim):
-        raise ValueError(f'class_labels have shape {tuple(class_labels.shape)}, expected [{batch_size}, '
-                         f'{label_dim if label_dim is not None else "label_dim"}] (one-hot rows)')
+        raise ArgumentError('class_labels', f'have shape {tuple(class_labels.shape)}, expected [{batch_size}, '
+                                            f'{label_dim if label_dim is not None else "label_dim"}] (one-hot rows)')
 
 
 def check_choice(value, name, choices):
     """One of a few named options (solver, discretization, schedule, scaling)."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        raise ArgumentError(name, f"must be one of {', '.join(choices)}, not {value!r}")
 
 
 def check_gamma_value(gamma, name='gamma'):
     if not 0 <= gamma <= 1:
-        raise ValueError(f'{name} must lie in [0, 1], got {gamma!r}')
+        raise ArgumentError(name, f'must lie in [0, 1], got {gamma!r}')
 
 
 def _as_real(value, name):
     """`value` as a Python float for checking (the caller keeps the original object and its arithmetic)."""
     if isinstance(value, numbers.Real) or (torch.is_tensor(value) and value.numel() == 1):
         return float(value)
-    raise ValueError(f'{name} must be a real number, got {value!r}')
+    raise ArgumentError(name, f'must be a real number, got {value!r}')
 
 
 def check_positive(value, name):
     """A finite number > 0 (noise levels, rho, Heun's alpha)."""
     number = _as_real(value, name)
     if not (math.isfinite(number) and number > 0):
-        raise ValueError(f'{name} must be a finite number > 0, got {value!r}')
+        raise ArgumentError(name, f'must be a finite number > 0, got {value!r}')
 
 
 def check_nonnegative(value, name, allow_inf=True):
@@ -64,7 +67,7 @@ def check_nonnegative(value, name, allow_inf=True):
     number = _as_real(value, name)
     if math.isnan(number) or number < 0 or (math.isinf(number) and not allow_inf):
         limit = 'a number >= 0 (inf allowed)' if allow_inf else 'a finite number >= 0'
-        raise ValueError(f'{name} must be {limit}, got {value!r}')
+        raise ArgumentError(name, f'must be {limit}, got {value!r}')
 
 
 def check_sigma_range(sigma_min, sigma_max, defaulted=(), discretization=None):
@@ -76,8 +79,8 @@ def check_sigma_range(sigma_min, sigma_max, defaulted=(), discretization=None):
     check_positive(sigma_max, 'sigma_max')
     if not sigma_min < sigma_max:
         origin = f" ({' and '.join(defaulted)}: the {discretization} discretization's default)" if defaulted else ''
-        raise ValueError(f'sigma_min ({sigma_min!r}) must be below sigma_max ({sigma_max!r}){origin}; '
-                         f'change or swap them')
+        raise ArgumentError('sigma_min', f'({sigma_min!r}) must be below `sigma_max` ({sigma_max!r}){origin}; '
+                                         'change or swap them')
 
 
 def check_network_sigma_range(sigma_min, sigma_max, net, requested):
@@ -86,9 +89,9 @@ def check_network_sigma_range(sigma_min, sigma_max, net, requested):
     `requested` is the (sigma_min, sigma_max) before clamping, named in the message.
     """
     if not sigma_min < sigma_max:
-        raise ValueError(f'clamping sigma_min..sigma_max {list(requested)} to the network\'s noise range '
-                         f'[{net.sigma_min!r}, {net.sigma_max!r}] leaves nothing (sigma_min={sigma_min!r} >= '
-                         f'sigma_max={sigma_max!r}); pick values that overlap the network\'s range')
+        raise ArgumentError('sigma_min', f'and `sigma_max` {list(requested)} clamped to the network\'s noise range '
+                                         f'[{net.sigma_min!r}, {net.sigma_max!r}] leave nothing ({sigma_min!r} >= '
+                                         f'{sigma_max!r}); pick values that overlap the network\'s range')
 
 
 def check_churn(S_churn, S_min, S_max, S_noise):
@@ -103,9 +106,9 @@ def check_open_unit_interval(value, name):
     """A number strictly between 0 and 1 (the VP schedule's epsilon_s)."""
     number = _as_real(value, name)
     if not 0 < number < 1:
-        raise ValueError(f'{name} must lie strictly between 0 and 1, got {value!r}')
+        raise ArgumentError(name, f'must lie strictly between 0 and 1, got {value!r}')
 
 
 def check_positive_integer(value, name):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f'{name} must be an integer >= 1, got {value!r}')
+        raise ArgumentError(name, f'must be an integer >= 1, got {value!r}')
