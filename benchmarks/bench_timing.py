@@ -1,6 +1,6 @@
 """Timing tools for the benchmarks: round-robin repeats with a contention meter, GEMM peak, FLOPs per call and a
 description of the machine. Variants are compared in the same rounds so that clock drift and neighbours hit them
-alike (perf.md §0)."""
+alike (docs/performance.md, 'How to measure')."""
 
 import os
 import platform

@@ -1,5 +1,6 @@
-"""Full-size published architectures: state_dict layout and parameter counts (edm-networks.md §7,
-edm-format.md §2.3). Networks are built on the meta device (shapes only, no memory, no random init)."""
+"""Full-size published architectures: state_dict layout and parameter counts (docs/networks.md, 'Published
+configurations' and 'Golden vectors'). Networks are built on the meta device (shapes only, no memory, no random
+init)."""
 
 import ast
 import re

@@ -1,9 +1,9 @@
-"""Golden vectors of the NVlabs reference networks (edm-networks.md §9), reproduced by our clean-room networks.
+"""Golden vectors of the NVlabs reference networks (docs/networks.md, 'Golden vectors'), reproduced by our networks.
 
 Each golden stores the constructor kwargs, the state_dict key list, the inputs and the reference outputs; the
 weights are defined by a formula. Where torch's kernels reproduce the machine that generated the goldens
-(`reference_arithmetic_here`) every tensor must be bit-identical (torch.equal); elsewhere the §9 tolerances
-apply, widened where this project's own AVX512 runners were measured to differ (noted at each comparison).
+(`reference_arithmetic_here`) every tensor must be bit-identical (torch.equal); elsewhere the reference's own
+tolerances apply, widened where this project's own AVX512 runners were measured to differ (noted at each comparison).
 """
 
 import functools
@@ -22,10 +22,10 @@ F32_ULP = 2.0 ** -23
 def reference_arithmetic_here():
     """True where torch's kernels reproduce the machine that generated the goldens.
 
-    §9 names torch 2.13.0 with ATen capability AVX512 and one thread. That is not sufficient: on an AVX512
-    machine of another CPU model (this project's Emerald Rapids runners, say) torch's elementwise sqrt/log and
+    The goldens were made with torch 2.13.0, ATen capability AVX512 and one thread. That is not sufficient: on an
+    AVX512 machine of another CPU model (this project's Emerald Rapids runners, say) torch's elementwise sqrt/log and
     MKL's small GEMMs round differently, so even EDM's input scaling c_in·x = x / sqrt(σ_d² + σ²) differs by
-    one ulp from the golden at σ = 3. The probe evaluates exactly that one-line formula (§5.2) on the golden's
+    one ulp from the golden at σ = 3. The probe evaluates exactly that one-line formula (EDM's c_in) on the golden's
     inputs; it involves none of our network code.
     """
     if torch.backends.cpu.get_cpu_capability() != 'AVX512' or torch.__version__.split('+')[0] != '2.13.0':
@@ -66,7 +66,7 @@ def load_golden(path):
 
 @functools.lru_cache(maxsize=None)
 def build_net(path):
-    """The golden's preconditioner built from its kwargs, with formula weights, in eval mode (§9 steps 1-3)."""
+    """The golden's preconditioner built from its kwargs, with formula weights, in eval mode."""
     golden = load_golden(path)
     net = networks.PERSISTENT_CLASSES[golden['precond']](**golden['kwargs'])
     formula_weights_(net)
@@ -91,7 +91,7 @@ def net(golden_path):
 @pytest.fixture(autouse=True)
 def one_thread():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the goldens were generated single-threaded (§8 "environment sensitivity")
+    torch.set_num_threads(1)  # the goldens were generated single-threaded (docs/networks.md, 'Environment sensitivity')
     yield
     torch.set_num_threads(threads)
 
@@ -108,7 +108,7 @@ def assert_matches(actual, expected, what, atol=0.0, rtol=0.0):
 
 
 def assert_out_matches(actual, expected, sigma, what):
-    """§9: outputs within 2e-6·max(1, σ_i) per sample off the reference machine."""
+    """Outputs within 2e-6·max(1, σ_i) per sample off the reference machine."""
     atol = (2e-6 * torch.as_tensor(sigma, dtype=torch.float32).clamp(min=1)).reshape(-1, 1, 1, 1)
     assert_matches(actual, expected, what, atol=atol)
 
@@ -156,8 +156,8 @@ def run_with_capture(net, *args, **kwargs):
 def test_forward_debug_tensors_and_output(golden, net):
     out, captured = run_with_capture(net, golden['x'], golden['sigma'], golden['class_labels'])
     debug = golden['debug']
-    # Off the reference machine: model_in/noise_labels to 2 ulp (§9 says exact, but sqrt/log round differently
-    # on other CPUs); emb to 1e-6 of its scale (MKL's K=512 GEMM differs by up to 7 ulp); F_x as in §9.
+    # Off the reference machine: model_in/noise_labels to 2 ulp (exact for the goldens' makers, but sqrt/log round
+    # differently on other CPUs); emb to 1e-6 of its scale (MKL's K=512 GEMM differs by up to 7 ulp); F_x to 2e-6.
     assert_matches(captured['model_in'], debug['model_in'], 'model_in', rtol=2 * F32_ULP)
     assert_matches(captured['noise_labels'], debug['noise_labels'], 'noise_labels', rtol=2 * F32_ULP)
     assert_matches(captured['emb'], debug['emb'], 'emb', atol=1e-6 * max(1.0, debug['emb'].abs().max().item()))
@@ -187,8 +187,9 @@ def test_iddpm_noise_table_and_round_sigma(golden, net):
     assert_matches(net.u, golden['u'], 'u', rtol=2e-6)  # 1000 f32 steps: up to ~8 ulp off the reference
     probe = golden['round_sigma_probe']
     index = net.round_sigma(probe['sigma'], return_index=True)
-    assert torch.equal(index, probe['index'])  # exact everywhere (§9)
-    # The probe does exercise trap 10: a plain argmin |σ − u| picks another entry for a few σ.
+    assert torch.equal(index, probe['index'])  # exact everywhere
+    # The probe does exercise the cdist detail (docs/networks.md, 'iDDPM σ rounding with torch.cdist'): a plain
+    # argmin |σ − u| picks another entry for a few σ.
     naive = (probe['sigma'].reshape(-1, 1) - net.u.reshape(1, -1)).abs().argmin(1)
     assert 0 < (naive != probe['index']).sum() < 20
     value = net.round_sigma(probe['sigma'])

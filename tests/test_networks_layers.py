@@ -1,4 +1,5 @@
-"""Unit behaviour of the network building blocks against independent formulas (edm-networks.md §2, §5)."""
+"""Unit behaviour of the network building blocks against independent formulas (docs/networks.md, 'Layers' and
+'Preconditioners')."""
 
 import numpy as np
 import pytest
@@ -196,7 +197,8 @@ def test_noise_label_maps():
         net.model = ZeroModel()
         net(torch.zeros(3, 3, 8, 8), s)
         torch.testing.assert_close(net.model.seen[1].double(), expected, rtol=1e-6, atol=1e-6)
-    # VP: σ⁻¹ inverts σ(t), and sigma_min is σ(1e-5) in f32 = 2**-10 exactly (§5.3).
+    # VP: σ⁻¹ inverts σ(t), and sigma_min is σ(1e-5) in f32 = 2**-10 exactly (docs/networks.md, 'VP noise range in
+    # float32').
     t = torch.tensor([1e-3, 0.2, 1.0])
     torch.testing.assert_close(vp.sigma_inv(vp.sigma(t)), t, rtol=1e-3, atol=1e-5)
     assert vp.sigma_min == 2 ** -10 and vp.sigma_max == pytest.approx(152.16697692871094, abs=1e-4)
@@ -223,10 +225,10 @@ def test_use_fp16_is_ignored_on_cpu():
         assert torch.equal(net16(x, sigma), net32(x, sigma))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='fp16 mode exists on CUDA only (§5.6)')
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='fp16 mode exists on CUDA only')
 def test_fp16_mode_on_cuda():
-    """use_fp16 runs convolutions and norms in f16 but the embedding and noise labels in f32 (§5.6);
-    the result is f32 and close to the fp32 path."""
+    """use_fp16 runs convolutions and norms in f16 but the embedding and noise labels in f32 (docs/networks.md,
+    'fp16 mode'); the result is f32 and close to the fp32 path."""
     torch.manual_seed(0)
     for kwargs in (TINY_ADM, dict(TINY_SONG, embedding_type='fourier', encoder_type='residual')):
         net = networks.EDMPrecond(8, 3, use_fp16=True, label_dim=4, **kwargs).eval().cuda()

@@ -1,4 +1,4 @@
-"""Clean-room implementations of the NVlabs EDM networks (edm-networks.md), loadable one-to-one from the
+"""Our own implementations of the NVlabs EDM networks (docs/networks.md), loadable one-to-one from the
 published pickles: same constructor keywords, module tree, parameter/buffer names and state_dict order, and
 bit-identical fp32 CPU outputs.
 

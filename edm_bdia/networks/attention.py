@@ -1,4 +1,4 @@
-"""Attention weights of the EDM UNet blocks as an autograd Function, edm-networks.md §2.4.
+"""Attention weights of the EDM UNet blocks as an autograd Function (docs/networks.md, 'Attention').
 
 Not a Module and never pickled: it stores nothing, so it is not a persistent class.
 """
@@ -12,7 +12,8 @@ class AttentionOp(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k):
-        # k/√c in k's dtype BEFORE the product, then logits and softmax in f32 (trap 4).
+        # k/√c in k's dtype BEFORE the product, then logits and softmax in f32 (docs/networks.md, 'Attention scaling
+        # before the product').
         k_scaled = k / np.sqrt(k.shape[1])
         w = torch.einsum('ncq,nck->nqk', q.to(torch.float32), k_scaled.to(torch.float32)).softmax(dim=2).to(q.dtype)
         ctx.save_for_backward(q, k, w)

@@ -1,4 +1,4 @@
-"""DhariwalUNet: the ADM architecture of Dhariwal & Nichol (2021), edm-networks.md §4."""
+"""DhariwalUNet: the ADM architecture of Dhariwal & Nichol (2021) (docs/networks.md, 'ADM (DhariwalUNet)')."""
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ class DhariwalUNet(torch.nn.Module):
         block_kwargs = dict(emb_channels=emb_channels, channels_per_head=64, dropout=dropout, init=init,
                             init_zero=init_zero)
 
-        # Mapping layers; map_label is registered last (§4).
+        # Mapping layers; map_label is registered last (docs/networks.md, 'Registration order').
         self.map_noise = PositionalEmbedding(num_channels=model_channels)
         self.map_augment = Linear(augment_dim, model_channels, bias=False, **init_zero) if augment_dim else None
         self.map_layer0 = Linear(model_channels, emb_channels, **init)
@@ -61,7 +61,7 @@ class DhariwalUNet(torch.nn.Module):
         self.out_conv = Conv2d(cout, out_channels, kernel=3, **init_zero)
 
     def embed(self, noise_labels, class_labels, augment_labels, batch_size):
-        """The embedding fed to every block (§4 forward steps 1-5): no [sin|cos] swap, labels unscaled."""
+        """The embedding fed to every block: no [sin|cos] swap, labels unscaled."""
         emb = self.map_noise(noise_labels)
         if self.map_augment is not None and augment_labels is not None:
             emb = emb + self.map_augment(augment_labels)

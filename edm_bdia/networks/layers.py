@@ -1,8 +1,9 @@
 """Primitive layers of the EDM networks: Linear, Conv2d (with resampling), GroupNorm and weight init.
 
-Clean-room implementation of edm-networks.md §2.1-§2.3 and §2.8. Every layer casts its own tensors to the
-input's dtype before use (a no-op in fp32, the fp16 mode of §5.6 otherwise), and adds biases as a separate
-elementwise step, because fusing them into the GEMM/convolution changes bits (§8 traps 1-2).
+Our own implementation of NVlabs' layers (docs/networks.md, 'Layers'). Every layer casts its own tensors to the
+input's dtype before use (a no-op in fp32; docs/networks.md, 'fp16 mode' otherwise), and adds biases as a separate
+elementwise step, because fusing them into the GEMM/convolution changes bits (docs/networks.md, 'Linear bias added
+separately' and 'Convolution bias added separately').
 """
 
 import numpy as np
@@ -13,7 +14,7 @@ INIT_MODES = ('xavier_uniform', 'xavier_normal', 'kaiming_uniform', 'kaiming_nor
 
 
 def weight_init(shape, mode, fan_in, fan_out):
-    """Draw a tensor of `shape` from the base distribution of `mode` (§2.8 table)."""
+    """Draw a tensor of `shape` from the base distribution of `mode` (docs/networks.md, 'Initialisation')."""
     if mode == 'xavier_uniform':
         return (torch.rand(*shape) * 2 - 1) * np.sqrt(6 / (fan_in + fan_out))
     if mode == 'xavier_normal':
@@ -26,17 +27,17 @@ def weight_init(shape, mode, fan_in, fan_out):
 
 
 def _init_parameters(module, weight_shape, has_bias, fan_in, fan_out, init_mode, init_weight, init_bias):
-    """Register `weight` (base·init_weight) and, if wanted, `bias` (base·init_bias) on `module` (§2.8)."""
+    """Register `weight` (base·init_weight) and, if wanted, `bias` (base·init_bias) on `module`."""
     module.weight = torch.nn.Parameter(weight_init(weight_shape, init_mode, fan_in, fan_out) * init_weight)
     if has_bias:
         module.bias = torch.nn.Parameter(weight_init([weight_shape[0]], init_mode, fan_in, fan_out) * init_bias)
     else:
-        module.bias = None  # a plain attribute, not a registered parameter (§1)
+        module.bias = None  # a plain attribute, not a registered parameter (docs/networks.md, 'Conventions')
 
 
 @persistence.persistent_class
 class Linear(torch.nn.Module):
-    """Fully connected layer y = x·Wᵀ (+ b), §2.1."""
+    """Fully connected layer y = x·Wᵀ (+ b)."""
 
     def __init__(self, in_features, out_features, bias=True, init_mode='kaiming_normal', init_weight=1, init_bias=0):
         super().__init__()
@@ -46,23 +47,26 @@ class Linear(torch.nn.Module):
                          init_mode, init_weight, init_bias)
 
     def forward(self, x):
-        x = x @ self.weight.to(x.dtype).t()  # plain matmul, never the fused addmm of F.linear(x, W, b) (trap 1)
+        x = x @ self.weight.to(x.dtype).t()  # plain matmul, never F.linear(x, W, b)'s fused addmm (see module doc)
         if self.bias is not None:
             x = x.add_(self.bias.to(x.dtype))
         return x
 
 
 def resample_filter_2d(taps):
-    """Separable 2-D resampling filter outer(f, f) / (Σf)², shaped [1, 1, L, L] (§2.2)."""
+    """Separable 2-D resampling filter outer(f, f) / (Σf)², shaped [1, 1, L, L].
+
+    Which paths use it and how: docs/networks.md, 'Resampling filter'."""
     f = torch.as_tensor(taps, dtype=torch.float32)
     return (torch.outer(f, f) / f.sum().square()).reshape(1, 1, f.numel(), f.numel())
 
 
 @persistence.persistent_class
 class Conv2d(torch.nn.Module):
-    """2-D convolution with optional 2× up/down resampling through a fixed FIR filter, §2.2.
+    """2-D convolution with optional 2× up/down resampling through a fixed FIR filter.
 
-    A kernel of 0 gives a pure resampler: no parameters, only the `resample_filter` buffer.
+    A kernel of 0 gives a pure resampler: no parameters, only the `resample_filter` buffer. The three forward
+    paths and their paddings: docs/networks.md, 'Resampling filter'.
     """
 
     def __init__(self, in_channels, out_channels, kernel, bias=True, up=False, down=False, resample_filter=(1, 1),
@@ -91,13 +95,13 @@ class Conv2d(torch.nn.Module):
         w_pad = w.shape[-1] // 2 if w is not None else 0
         f_pad = (f.shape[-1] - 1) // 2 if f is not None else 0
 
-        if self.fused_resample and self.up and w is not None:  # §2.2 path 1 (HEAD padding)
+        if self.fused_resample and self.up and w is not None:  # fused up (NVlabs' corrected padding)
             x = _upsample(x, f, self.in_channels, max(f_pad - w_pad, 0))
             x = torch.nn.functional.conv2d(x, w, padding=max(w_pad - f_pad, 0))
-        elif self.fused_resample and self.down and w is not None:  # §2.2 path 2: filter over the OUTPUT channels
+        elif self.fused_resample and self.down and w is not None:  # fused down: filter over the OUTPUT channels
             x = torch.nn.functional.conv2d(x, w, padding=w_pad + f_pad)
             x = _downsample(x, f, self.out_channels, 0)
-        else:  # §2.2 path 3
+        else:  # resample first, then convolve
             if self.up:
                 x = _upsample(x, f, self.in_channels, f_pad)
             if self.down:
@@ -105,7 +109,7 @@ class Conv2d(torch.nn.Module):
             if w is not None:
                 x = torch.nn.functional.conv2d(x, w, padding=w_pad)
         if b is not None:
-            x = x.add_(b.reshape(1, -1, 1, 1))  # separate add, not conv2d(bias=...) (trap 2)
+            x = x.add_(b.reshape(1, -1, 1, 1))  # separate add, not conv2d(bias=...) (see module doc)
         return x
 
 
@@ -122,7 +126,7 @@ def _downsample(x, f, channels, padding):
 
 @persistence.persistent_class
 class GroupNorm(torch.nn.Module):
-    """Group normalisation with min(num_groups, C // min_channels_per_group) groups, §2.3 (native kernel)."""
+    """Group normalisation with min(num_groups, C // min_channels_per_group) groups (torch's native kernel)."""
 
     def __init__(self, num_channels, num_groups=32, min_channels_per_group=4, eps=1e-5):
         super().__init__()

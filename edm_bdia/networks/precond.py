@@ -1,7 +1,8 @@
-"""Preconditioners wrapping a UNet into a denoiser D(x; σ), edm-networks.md §5 (Karras et al. 2022, Table 1).
+"""Preconditioners wrapping a UNet into a denoiser D(x; σ) (Karras et al. 2022, Eq. 7 and Table 1).
 
 D(x; σ) = c_skip(σ)·x + c_out(σ)·F(c_in(σ)·x; c_noise(σ)). Coefficients are written in the reference's
-scalar/tensor forms (trap 11): a Python scalar divided by a tensor, `sigma ** 2`, `1 / sqrt(...)`.
+scalar/tensor forms: a Python scalar divided by a tensor, `sigma ** 2`, `1 / sqrt(...)` (docs/networks.md,
+'Preconditioners' and 'Scalar divided by tensor').
 """
 
 import numpy as np
@@ -22,7 +23,8 @@ def build_model(model_type, **model_kwargs):
 
 
 class _Preconditioner(torch.nn.Module):
-    """Shared construction and forward pass (§5.1); subclasses supply `coefficients(sigma)`."""
+    """Shared construction and forward pass (docs/networks.md, 'Common forward pass'); subclasses supply
+    `coefficients(sigma)`."""
 
     def _init_common(self, img_resolution, img_channels, label_dim, use_fp16):
         self.img_resolution = img_resolution
@@ -43,7 +45,8 @@ class _Preconditioner(torch.nn.Module):
         raise NotImplementedError
 
     def model_dtype(self, x, force_fp32):
-        """f16 only for use_fp16 on CUDA (§5.6); f32 everywhere else, including CPU with use_fp16=True."""
+        """f16 only for use_fp16 on CUDA (docs/networks.md, 'fp16 mode'); f32 everywhere else, including CPU with
+        use_fp16=True."""
         return torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == 'cuda' else torch.float32
 
     def forward(self, x, sigma, class_labels=None, force_fp32=False, **model_kwargs):
@@ -67,7 +70,7 @@ class _Preconditioner(torch.nn.Module):
 
 @persistence.persistent_class
 class VPPrecond(_Preconditioner):
-    """Variance-preserving preconditioning (DDPM++ baselines), §5.3."""
+    """Variance-preserving preconditioning (DDPM++ baselines)."""
 
     def __init__(self, img_resolution, img_channels, label_dim=0, use_fp16=False, beta_d=19.9, beta_min=0.1, M=1000,
                  epsilon_t=1e-5, model_type='SongUNet', **model_kwargs):
@@ -77,7 +80,9 @@ class VPPrecond(_Preconditioner):
         self.beta_min = beta_min
         self.M = M
         self.epsilon_t = epsilon_t
-        with torch.device('cpu'):  # plain numbers, also when the network is built on another (meta) device
+        # Computed in f32 (docs/networks.md, 'VP noise range in float32'); on the CPU, so that they are plain numbers
+        # also when the network is built on another (meta) device.
+        with torch.device('cpu'):
             self.sigma_min = float(self.sigma(epsilon_t))  # f32: 2**-10 for the defaults, not 0.001
             self.sigma_max = float(self.sigma(1))
         self._init_model(model_type, img_channels, model_kwargs)
@@ -98,7 +103,7 @@ class VPPrecond(_Preconditioner):
 
 @persistence.persistent_class
 class VEPrecond(_Preconditioner):
-    """Variance-exploding preconditioning (NCSN++ baselines), §5.4."""
+    """Variance-exploding preconditioning (NCSN++ baselines)."""
 
     def __init__(self, img_resolution, img_channels, label_dim=0, use_fp16=False, sigma_min=0.02, sigma_max=100,
                  model_type='SongUNet', **model_kwargs):
@@ -114,7 +119,7 @@ class VEPrecond(_Preconditioner):
 
 @persistence.persistent_class
 class iDDPMPrecond(_Preconditioner):  # pylint: disable=invalid-name
-    """Improved-DDPM preconditioning with a discrete noise-level table `u` (ADM baseline), §5.5."""
+    """Improved-DDPM preconditioning with a discrete noise-level table `u` (ADM baseline)."""
 
     def __init__(self, img_resolution, img_channels, label_dim=0, use_fp16=False, C_1=0.001, C_2=0.008, M=1000,
                  model_type='DhariwalUNet', **model_kwargs):
@@ -144,7 +149,8 @@ class iDDPMPrecond(_Preconditioner):  # pylint: disable=invalid-name
         return u
 
     def round_sigma(self, sigma, return_index=False):
-        """Nearest entry of `u` (or its index) by torch.cdist's matmul-form distance, first minimum wins (trap 10)."""
+        """Nearest entry of `u` (or its index) by torch.cdist's matmul-form distance, first minimum wins
+        (docs/networks.md, 'iDDPM σ rounding with torch.cdist')."""
         sigma = torch.as_tensor(sigma)
         distances = torch.cdist(sigma.to(self.u.device).to(torch.float32).reshape(1, -1, 1), self.u.reshape(1, -1, 1))
         index = distances.argmin(2)
@@ -158,7 +164,7 @@ class iDDPMPrecond(_Preconditioner):  # pylint: disable=invalid-name
 
 @persistence.persistent_class
 class EDMPrecond(_Preconditioner):
-    """EDM preconditioning (Karras et al. 2022), used by every published edm-* pickle, §5.2."""
+    """EDM preconditioning (Karras et al. 2022), used by every published edm-* pickle."""
 
     def __init__(self, img_resolution, img_channels, label_dim=0, use_fp16=False, sigma_min=0, sigma_max=float('inf'),
                  sigma_data=0.5, model_type='DhariwalUNet', **model_kwargs):

@@ -1,5 +1,5 @@
-"""The four published EDM architectures at full size (edm-networks.md §7), built with random weights for speed and
-accuracy probes. Loading a real checkpoint never uses this module."""
+"""The four published EDM architectures at full size (docs/networks.md, 'Published configurations'), built with
+random weights for speed and accuracy probes. Loading a real checkpoint never uses this module."""
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ PUBLISHED_ARCHITECTURES = {
 
 def redraw_degenerate_weights_(net, generator):
     """Give every Linear/Conv2d weight initialised to (near) zero (ADM's init_zero = 0, SongUNet's 1e-5) a
-    kaiming-normal draw N(0, 1/fan_in), so that every layer contributes to the output (perf.md §0)."""
+    kaiming-normal draw N(0, 1/fan_in), so that every layer contributes to the output (docs/networks.md,
+    'Initialisation')."""
     for module in net.modules():
         if isinstance(module, (Linear, Conv2d)) and module.weight is not None and module.weight.abs().max() < 1e-3:
             fan_in = module.weight[0].numel()

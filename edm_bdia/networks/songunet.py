@@ -1,4 +1,7 @@
-"""SongUNet: the DDPM++ and NCSN++ architectures of Song et al. (2021), edm-networks.md §3."""
+"""SongUNet: the DDPM++ and NCSN++ architectures of Song et al. (2021).
+
+docs/networks.md, 'DDPM++ and NCSN++ (SongUNet)', describes the layout and the forward pass.
+"""
 
 import numpy as np
 import torch
@@ -46,7 +49,7 @@ class SongUNet(torch.nn.Module):
                             resample_filter=resample_filter, resample_proj=True, adaptive_scale=False,
                             init=init, init_zero=init_zero, init_attn=init_attn)
 
-        # Mapping from noise level, class and augmentation labels to the embedding (§3 "Mapping layers").
+        # Mapping from noise level, class and augmentation labels to the embedding.
         self.map_noise = (PositionalEmbedding(num_channels=noise_channels, endpoint=True)
                           if embedding_type == 'positional' else FourierEmbedding(num_channels=noise_channels))
         self.map_label = Linear(label_dim, noise_channels, **init) if label_dim else None
@@ -59,7 +62,8 @@ class SongUNet(torch.nn.Module):
         cout = caux = in_channels
         for level, mult, res, prefix in unet_levels(img_resolution, channel_mult):
             if level == 0:
-                self.enc[prefix + 'conv'] = Conv2d(cout, model_channels, kernel=3, **init)  # ignores channel_mult[0]
+                # Ignores channel_mult[0] (docs/networks.md, 'SongUNet level-0 width').
+                self.enc[prefix + 'conv'] = Conv2d(cout, model_channels, kernel=3, **init)
                 cout = model_channels
             else:
                 self.enc[prefix + 'down'] = UNetBlock(cout, cout, down=True, **block_kwargs)
@@ -92,9 +96,10 @@ class SongUNet(torch.nn.Module):
                 self.dec[prefix + 'aux_conv'] = Conv2d(cout, out_channels, kernel=3, **init_zero)
 
     def embed(self, noise_labels, class_labels, augment_labels, batch_size):
-        """The embedding fed to every block (§3 forward steps 1-5)."""
+        """The embedding fed to every block."""
         emb = self.map_noise(noise_labels)
-        emb = emb.reshape(emb.shape[0], 2, -1).flip(1).reshape(*emb.shape)  # [cos | sin] -> [sin | cos] (trap 9)
+        # [cos | sin] -> [sin | cos] (docs/networks.md, 'SongUNet embedding halves swapped').
+        emb = emb.reshape(emb.shape[0], 2, -1).flip(1).reshape(*emb.shape)
         if self.map_label is not None:
             labels = drop_class_labels(class_labels, self.label_dropout, self.training, batch_size)
             emb = emb + self.map_label(labels * np.sqrt(self.map_label.in_features))  # labels scaled by √label_dim
@@ -106,7 +111,7 @@ class SongUNet(torch.nn.Module):
     def forward(self, x, noise_labels, class_labels, augment_labels=None):
         emb = self.embed(noise_labels, class_labels, augment_labels, x.shape[0])
 
-        # Encoder (§3 step 6); entries are dispatched on their key.
+        # Encoder; entries are dispatched on their key.
         skips = []
         aux = x
         for name, block in self.enc.items():
@@ -115,7 +120,8 @@ class SongUNet(torch.nn.Module):
             elif 'aux_skip' in name:
                 x = skips[-1] = x + block(aux)
             elif 'aux_residual' in name:
-                x = skips[-1] = aux = (x + block(aux)) / np.sqrt(2)  # divide by √2, not × √0.5 (trap 6)
+                # Divide by √2, not × √0.5 (docs/networks.md, 'Residual encoder divides by √2').
+                x = skips[-1] = aux = (x + block(aux)) / np.sqrt(2)
             elif name.endswith('_conv'):
                 x = block(x)
                 skips.append(x)
@@ -123,7 +129,7 @@ class SongUNet(torch.nn.Module):
                 x = block(x, emb)
                 skips.append(x)
 
-        # Decoder (§3 step 7): the output is the sum of the aux_conv heads.
+        # Decoder: the output is the sum of the aux_conv heads.
         aux = None
         tmp = None
         for name, block in self.dec.items():

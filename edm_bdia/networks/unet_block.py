@@ -1,4 +1,4 @@
-"""The residual UNet block shared by SongUNet and DhariwalUNet, edm-networks.md §2.5."""
+"""The residual UNet block shared by SongUNet and DhariwalUNet (docs/networks.md, 'UNetBlock')."""
 
 import torch
 from torch.nn.functional import silu
@@ -12,7 +12,7 @@ from edm_bdia.networks.layers import Conv2d, GroupNorm, Linear
 class UNetBlock(torch.nn.Module):
     """GroupNorm-SiLU-Conv residual block with an embedding-driven scale/shift and optional self-attention.
 
-    `init`, `init_zero` and `init_attn` are keyword dicts for the layers' initialisation only (§2.8).
+    `init`, `init_zero` and `init_attn` are keyword dicts for the layers' initialisation only.
     """
 
     def __init__(self, in_channels, out_channels, emb_channels, up=False, down=False, attention=False,
@@ -24,7 +24,8 @@ class UNetBlock(torch.nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.emb_channels = emb_channels
-        # Attention heads; 0 (no attention at all) when out_channels < channels_per_head.
+        # Attention heads; 0 (no attention at all) when out_channels < channels_per_head (docs/networks.md, 'Heads
+        # vanish below 64 channels').
         self.num_heads = (0 if not attention else num_heads if num_heads is not None
                           else out_channels // channels_per_head)
         self.dropout = dropout
@@ -55,16 +56,20 @@ class UNetBlock(torch.nn.Module):
         params = self.affine(emb).unsqueeze(2).unsqueeze(3).to(x.dtype)  # [N_emb, K, 1, 1]
         if self.adaptive_scale:
             scale, shift = params.chunk(chunks=2, dim=1)
-            x = silu(torch.addcmul(shift, self.norm1(x), scale + 1))  # one rounding (trap 3)
+            # One rounding (docs/networks.md, 'Adaptive scale with one rounding').
+            x = silu(torch.addcmul(shift, self.norm1(x), scale + 1))
         else:
             x = silu(self.norm1(x.add_(params)))
 
         x = self.conv1(torch.nn.functional.dropout(x, p=self.dropout, training=self.training))
         x = x.add_(self.skip(orig) if self.skip is not None else orig)
-        x = x * self.skip_scale  # multiply by the stored scalar, never divide by √2 (trap 5)
+        # Multiply by the stored scalar, never divide by √2 (docs/networks.md, 'Block output scaled by
+        # multiplication').
+        x = x * self.skip_scale
 
         if self.num_heads:
-            # qkv channels are interleaved per channel: 3·(head·c_h + c) + {0: q, 1: k, 2: v} (§2.5 step 7).
+            # qkv channels are interleaved per channel: 3·(head·c_h + c) + {0: q, 1: k, 2: v} (docs/networks.md,
+            # 'Interleaved q, k, v channels').
             q, k, v = self.qkv(self.norm2(x)).reshape(x.shape[0] * self.num_heads, x.shape[1] // self.num_heads, 3,
                                                       -1).unbind(2)
             w = AttentionOp.apply(q, k)

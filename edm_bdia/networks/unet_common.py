@@ -1,4 +1,4 @@
-"""Small steps shared by SongUNet and DhariwalUNet (edm-networks.md §3-§4)."""
+"""Small steps shared by SongUNet and DhariwalUNet (docs/networks.md, 'Architectures')."""
 
 import torch
 
