@@ -169,7 +169,7 @@ def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_s
     source = distributed.attempt(lambda: NetworkSource.of(network))
     with distributed.rank_zero_first():  # rank 0 downloads into the cache first, then the others read it
         net = open_network(source, device=device, trust_pickle_code=trust_pickle_code)
-    distributed.attempt(lambda: check_network(net, class_idx))
+    distributed.attempt(lambda: (check_network(net, class_idx), sampler.check(net)))
     sampling_net = distributed.attempt(lambda: apply_plan(net, plan, device))
     if (grid or npz) and outdir is None:
         raise ArgumentError('outdir', 'is needed for grid and npz, which are made from the PNG files')
@@ -178,7 +178,7 @@ def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_s
         manifest = distributed.on_rank_zero(lambda: make_manifest(
             version=edm_bdia.__version__, network_source=source.label, network_sha256=source.sha256(net),
             sampler=sampler.record()[0], sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
-            device_type=device.type, speed=plan.record()))
+            device_type=device.type, speed=sampling_net.plan.record()))
         distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)))
 
     rank, world_size = distributed.get_rank(), distributed.get_world_size()

@@ -8,10 +8,13 @@ Settings left unset (None) are not passed on, so each sampler's own defaults app
 """
 
 import dataclasses
+import inspect
 import math
 
 from edm_bdia import sample
 from edm_bdia.errors import ArgumentError
+from edm_bdia.samplers.ablation import ablation_noise_range
+from edm_bdia.samplers.checks import check_churn, check_num_steps, check_positive, check_sigma_range
 
 ABLATION_SETTINGS = ('solver', 'discretization', 'schedule', 'scaling')
 SAMPLERS = {'edm_sampler': sample.edm_sampler, 'ablation_sampler': sample.ablation_sampler,
@@ -43,6 +46,22 @@ class SamplerSettings:
         noise = dict(randn_like=randn_like) if self.name != 'bdia_sampler' else {}
         return SAMPLERS[self.name](net, latents, class_labels, **noise, **self.options)
 
+    def _option(self, name):
+        """The value the sampler will use: given, else the sampler function's own default."""
+        if name in self.options:
+            return self.options[name]
+        return inspect.signature(SAMPLERS[self.name]).parameters[name].default
+
+    def check(self, net):
+        """Raise now (before any file is written) what the sampler would raise for this network: a noise-level
+        range that clamping to the network's range leaves empty, an ablation discretization without levels."""
+        if self.name == 'ablation_sampler':
+            ablation_noise_range(net, self._option('discretization'), self._option('sigma_min'),
+                                 self._option('sigma_max'), self._option('epsilon_s'))
+        else:
+            sample.karras_sigmas(self._option('num_steps'), self._option('sigma_min'), self._option('sigma_max'),
+                                 self._option('rho'), net=net)
+
     def record(self):
         """(name, options) as plain JSON values, for the manifest."""
         return self.name, {key: _jsonable(value) for key, value in self.options.items()}
@@ -51,7 +70,16 @@ class SamplerSettings:
 def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
                    S_noise=1, solver=None, discretization=None, schedule=None, scaling=None, gamma=0.0,
                    bdia_base=None):
-    """The SamplerSettings for NVlabs' generate.py options (plus gamma / bdia_base for BDIA)."""
+    """The SamplerSettings for NVlabs' generate.py options (plus gamma / bdia_base for BDIA); every setting that
+    can be checked without a network is checked here."""
+    check_num_steps(num_steps)
+    check_positive(rho, 'rho')
+    check_churn(S_churn, S_min, S_max, S_noise)
+    for name, value in (('sigma_min', sigma_min), ('sigma_max', sigma_max)):
+        if value is not None:
+            check_positive(value, name)
+    if sigma_min is not None and sigma_max is not None:
+        check_sigma_range(sigma_min, sigma_max)
     common = dict(num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho)
     churn = dict(S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise)
     ablation = dict(solver=solver, discretization=discretization, schedule=schedule, scaling=scaling)
