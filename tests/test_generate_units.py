@@ -19,7 +19,7 @@ from edm_bdia.generation.sampler import choose_sampler
 from edm_bdia.generation import writer as writer_module
 from edm_bdia.generation import seeds as seed_lists
 from edm_bdia.generation.writer import ImageWriter
-from edm_bdia.speed import apply_plan, make_plan
+from edm_bdia.speed import apply_plan, make_plan, modes
 from sampler_nets import TinyNonlinearNet
 
 
@@ -163,13 +163,14 @@ def test_writer_reports_errors(tmp_path):
 
 # ---- network adapter and sampler routing ----------------------------------------------------------------------
 
-def test_batch_invariant_reference_plan_calls_the_net_one_sample_at_a_time():
+def test_reference_plan_on_tiles_of_one_calls_the_net_one_sample_at_a_time():
     net = TinyNonlinearNet(label_dim=4, dtype=torch.float32)
     x = torch.randn(5, 3, 8, 8, dtype=torch.float64)
     labels = torch.eye(4)[[0, 1, 2, 3, 0]]
     sigma = torch.tensor(2.5, dtype=torch.float64)
-    plan = make_plan('reference', 'cpu', batch_invariant=True)
-    assert plan.tile == 1 and make_plan('reference', 'cpu').tile is None
+    plan = make_plan('reference', 'cpu', tile=1)
+    assert make_plan('reference', 'cpu', batch_invariant=True).tile == modes.BATCH_INVARIANT_REFERENCE_TILE
+    assert make_plan('reference', 'cpu').tile is None
     tiled = apply_plan(net, plan, 'cpu')
     assert tiled.label_dim == 4 and tiled.img_resolution == 8 and tiled.sigma_max == float('inf')
     expected = torch.cat([net(x[i:i + 1], sigma, labels[i:i + 1]) for i in range(5)])
