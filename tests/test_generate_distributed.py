@@ -65,7 +65,7 @@ def _launch_slurm_tasks(ntasks, args, cwds=None, port=None):
 
 def test_slurm_variables_and_an_empty_batch(tmp_path, net_pkl, single_process):
     """srun-style launch (SLURM variables only). One seed on two ranks: rank 1's only batch is empty
-    (NVlabs §3.3); it must take part in every collective and finish cleanly."""
+    (NVlabs' split, docs/distributed.md, "Work split"); it must take part in every collective and finish cleanly."""
     outdir = str(tmp_path / 'out')
     outputs = _launch_slurm_tasks(2, ['--network', net_pkl, '--outdir', outdir, *SETTINGS[2:], '--seeds', 7])
     assert [code for code, _ in outputs] == [0, 0], outputs

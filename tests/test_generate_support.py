@@ -112,7 +112,7 @@ def pngs(folder):
     return folder_bytes(folder, suffix='.png')
 
 
-# ---- independent restatement of NVlabs generate.py (edm-format.md §3.4-3.6), one seed at a time -------------
+# ---- independent restatement of NVlabs generate.py (docs/generation.md), one seed at a time -------------
 
 def nvlabs_latents_and_label(net, seed):
     """One sample's generator: float32 latents [C, H, W], then an int64 label if the net is conditional."""

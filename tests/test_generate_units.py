@@ -44,7 +44,7 @@ def test_parse_seeds_rejects_bad_lists(text, fragment):
 def test_batches_follow_nvlabs_tensor_split(count, batch, world):
     seeds = list(range(100, 100 + count))
     num_batches = ((count - 1) // (batch * world) + 1) * world
-    expected = [part.tolist() for part in torch.as_tensor(seeds).tensor_split(num_batches)]  # NVlabs §3.3
+    expected = [part.tolist() for part in torch.as_tensor(seeds).tensor_split(num_batches)]  # NVlabs' split (docs/distributed.md)
     assert batching.all_batches(seeds, batch, world) == expected
     for rank in range(world):
         assert list(batching.rank_batches(seeds, batch, rank, world)) == expected[rank::world]
@@ -72,7 +72,7 @@ def test_to_uint8_matches_exact_floor_of_127_5_x_plus_128():
     values += (np.random.RandomState(0).randint(-2 ** 20, 2 ** 20, size=200) / 2 ** 19).tolist()
     got = images.to_uint8(torch.tensor(values + [float('nan')], dtype=torch.float64)).tolist()
     expected = [min(max(math.floor(Fraction(255, 2) * Fraction(v) + 128), 0), 255) for v in values]
-    assert got == expected + [0]  # NaN -> 0 on CPU (edm-format.md §3.6)
+    assert got == expected + [0]  # NaN -> 0 on CPU, as in NVlabs
     assert got[:12] == [0, 0, 0, 64, 127, 128, 128, 160, 223, 255, 255, 255]
 
 
