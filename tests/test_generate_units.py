@@ -44,7 +44,7 @@ def test_parse_seeds_rejects_bad_lists(text, fragment):
 def test_batches_follow_nvlabs_tensor_split(count, batch, world):
     seeds = list(range(100, 100 + count))
     num_batches = ((count - 1) // (batch * world) + 1) * world
-    expected = [part.tolist() for part in torch.as_tensor(seeds).tensor_split(num_batches)]  # NVlabs' split (docs/distributed.md)
+    expected = [part.tolist() for part in torch.as_tensor(seeds).tensor_split(num_batches)]  # NVlabs' split
     assert batching.all_batches(seeds, batch, world) == expected
     for rank in range(world):
         assert list(batching.rank_batches(seeds, batch, rank, world)) == expected[rank::world]
