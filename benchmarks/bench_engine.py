@@ -1,17 +1,12 @@
-"""End-to-end runs through the generate engine (edm_bdia.generate's Job / run_batches: random streams, sampler,
+"""End-to-end runs through the generation engine (edm_bdia.generation.generate_images: random streams, sampler,
 uint8 conversion and PNG writing), with the time spent inside the network measured separately."""
 
-import math
 import time
 
 import torch
 
-from edm_bdia.distributed import all_batches
-from edm_bdia.generation import sampler_choice
-from edm_bdia.generation.network import SamplingNet, sampling_net
-from edm_bdia.generation.writer import ImageWriter
-from edm_bdia.generate import Job, run_batches
-from edm_bdia.speed import AcceleratedNet
+from edm_bdia.generation import choose_sampler, generate_images
+from edm_bdia.speed import AcceleratedNet, apply_plan, make_plan
 
 CPU = torch.device('cpu')
 
@@ -57,10 +52,8 @@ class ZeroCostNet(torch.nn.Module):
 
 
 def sampler_for(name, steps):
-    """('edm' | 'bdia', steps) -> the engine's (name, function, kwargs), as `--steps N [--gamma 0.5]` selects."""
-    options = dict(num_steps=steps, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=math.inf,
-                   S_noise=1, gamma=0.5 if name == 'bdia' else 0.0)
-    return sampler_choice.select_sampler(**options)
+    """('edm' | 'bdia', steps) -> the engine's SamplerSettings, as `--steps N [--gamma 0.5]` selects them."""
+    return choose_sampler(num_steps=steps, gamma=0.5 if name == 'bdia' else 0.0)
 
 
 def nfe_per_image(steps):
@@ -69,18 +62,20 @@ def nfe_per_image(steps):
 
 
 def engine_net(net):
-    """How the engine presents `net` on the CPU: the reference path calls it per sample (network.sampling_net);
-    an AcceleratedNet gets the whole user batch and tiles it itself."""
-    if isinstance(net, AcceleratedNet) or (isinstance(net, TimedNet) and isinstance(net.net, AcceleratedNet)):
-        return SamplingNet(net, CPU, CPU, tile=None)
-    return sampling_net(net, CPU)
+    """`net` as the engine runs it by default on the CPU: an AcceleratedNet keeps its own plan, any other network
+    gets the default plan (the reference mode on fixed batch-invariant tiles)."""
+    if isinstance(net, AcceleratedNet):
+        return net
+    return apply_plan(net, make_plan('reference', CPU, batch_invariant=True), CPU)
 
 
 def run_engine(net, sampler, seeds, batch, outdir):
-    """Generate PNGs for `seeds` in user batches of `batch` on one CPU process. Returns (wall, network) seconds."""
-    timed = TimedNet(net)
+    """Generate PNGs (and the manifest) for `seeds` in user batches of `batch` on one CPU process, `net` run as
+    `engine_net` says. Returns (wall, network) seconds."""
+    timed = TimedNet(engine_net(net))
     start = time.perf_counter()
-    with ImageWriter() as writer:
-        job = Job(engine_net(timed), CPU, sampler, None, outdir, False, False, writer, None)
-        run_batches(job, all_batches(list(seeds), batch, 1), 0, 1)
+    # the plan is already applied inside `timed`: the engine's own adapter passes each batch through whole
+    for _ in generate_images(timed, seeds, sampler=sampler, max_batch_size=batch, device=CPU,
+                             speed=make_plan('reference', CPU), outdir=outdir):
+        pass
     return time.perf_counter() - start, timed.seconds

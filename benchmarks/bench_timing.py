@@ -3,13 +3,14 @@ description of the machine. Variants are compared in the same rounds so that clo
 alike (docs/performance.md, 'How to measure')."""
 
 import os
-import platform
 import re
 import statistics
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from edm_bdia.speed.hardware import cpu_info
 
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal in /proc/stat's cpu line
 
@@ -24,22 +25,37 @@ def _busy_cpu_seconds():
     return sum(int(fields[i]) for i in _BUSY_FIELDS) / os.sysconf('SC_CLK_TCK')
 
 
+def _own_cpu_seconds():
+    """CPU seconds of this process and of its finished children (subprocess runs count as our own)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def load_average():
+    """The 1-minute load average (None where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 class Stopwatch:
-    """Wall seconds of a block and the share of the machine's CPUs that OTHER processes used meanwhile."""
+    """Wall seconds of a block and the share of the machine's CPUs that OTHER processes used meanwhile (this
+    process and the children it waited for count as its own)."""
 
     def __init__(self, sync=None):
         self.sync = sync or (lambda: None)
 
     def __enter__(self):
         self.sync()
-        self._busy, self._own, self._wall = _busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        self._busy, self._own, self._wall = _busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         self.sync()
         self.seconds = time.perf_counter() - self._wall
         busy = _busy_cpu_seconds()
-        own = time.process_time() - self._own
+        own = _own_cpu_seconds() - self._own
         self.foreign = (None if busy is None else
                         max(0.0, (busy - self._busy - own) / (self.seconds * os.cpu_count())))
 
@@ -88,16 +104,10 @@ def describe_machine(device):
     """One line: CPU (or GPU) model, threads, torch and oneDNN versions."""
     if device.type == 'cuda':
         return f'{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}'
-    model = platform.processor() or 'unknown CPU'
-    try:
-        with open('/proc/cpuinfo') as f:
-            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
     match = re.search(r'MKL-DNN v([\d.]+)', torch.__config__.show())
     onednn = match[1] if match else 'unknown'
-    return (f'{model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch {torch.__version__}, '
-            f'oneDNN {onednn}')
+    return (f'{cpu_info().model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch '
+            f'{torch.__version__}, oneDNN {onednn}')
 
 
 def peak_rss_bytes():

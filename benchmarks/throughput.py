@@ -1,16 +1,29 @@
-"""Throughput of the four published EDM architectures on this machine, and what each speed mode buys.
+"""Throughput of the four published EDM architectures on this machine, what each speed mode buys, and the same-run
+comparison against NVlabs.
 
-Measures in one run (variants round-robin, perf.md §0): this machine's GEMM peak (torch.mm 2048³, fp32 and bf16);
-FLOPs per image-evaluation (torch.utils.flop_counter) and seconds per image-evaluation of CIFAR-10 DDPM++, FFHQ
-DDPM++, AFHQv2 NCSN++ and ImageNet ADM (full size, random non-degenerate weights) in the reference, fast and bf16
-modes (edm_bdia.speed), with max |dD| against the reference; the user-batch-32 ratios and tile sweep on CIFAR-10;
-images/s end to end through the generate engine (sampling and PNG writing) for edm and bdia at user batches 8, 32
-and 64, the time spent outside the network, the changed pixels of the final images and BDIA's overhead at equal
-NFE; peak RSS against the number of seeds and for ImageNet ADM at batch 32; the FID pipeline
-(benchmarks/fid_speed.py) when the Inception weights are available.
+Measures in one run (variants round-robin, perf.md §0), and reports the CPU model, its ISA flags and the modes
+`auto` and the default choose here:
+* this machine's GEMM peak (torch.mm 2048³, fp32 and bf16);
+* FLOPs per image-evaluation and seconds per image-evaluation of CIFAR-10 DDPM++, FFHQ DDPM++, AFHQv2 NCSN++ and
+  ImageNet ADM (full size, random non-degenerate weights) in the reference, fast and bf16 modes, max |dD| against
+  the reference;
+* at user batch 32 (CIFAR-10): NVlabs' whole-batch call against every reference tile (the default's tile is chosen
+  from this) and the fast / bf16 tiles and layouts;
+* versus NVlabs, whole process, same pickle: NVlabs' own generate.py when `--nvlabs PATH` names a checkout of
+  NVlabs/edm (run on the CPU by benchmarks/nvlabs_baseline.py), else an in-process restatement of its call pattern
+  (the whole user batch in one reference network call, float64 sampler state), against `python -m edm_bdia
+  generate --speed MODE`; the PNG values that differ from the baseline's;
+* time outside the network (zero-cost stand-in net) for edm and bdia; peak RSS against the number of seeds and for
+  ImageNet ADM at batch 32; the FID pipeline (benchmarks/fid_speed.py) when the Inception weights are installed.
 
-    python benchmarks/throughput.py            # full run (about 10-15 minutes on 2 cores), writes results/throughput.md
-    python benchmarks/throughput.py --quick    # smoke run of every section on CIFAR-10 only (about 2 minutes)
+bf16 is measured only where the CPU computes it natively; elsewhere `--speed bf16` must be refused, and that
+refusal is what the run checks.
+
+    python benchmarks/throughput.py                 # full run (about 15 minutes on 2 cores)
+    python benchmarks/throughput.py --nvlabs ~/edm  # the same, against NVlabs' own generate.py
+    python benchmarks/throughput.py --quick         # smoke run of every section on CIFAR-10 only (a few minutes)
+
+Results go to results/throughput-<cpu kind>.md (e.g. throughput-amd-avx512bf16.md), one file per kind of CPU.
 """
 
 import argparse
@@ -19,6 +32,8 @@ import dataclasses
 import datetime
 import json
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,16 +45,18 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_engine import ZeroCostNet, nfe_per_image, run_engine, sampler_for  # noqa: E402
-from bench_timing import Stopwatch, describe_machine, flops_per_call, gemm_gflops, round_robin  # noqa: E402
+from bench_timing import (Stopwatch, describe_machine, flops_per_call, gemm_gflops, load_average,  # noqa: E402
+                          round_robin)
+from nvlabs_baseline import check_checkout, nvlabs_command, restated_command, write_nvlabs_pickle  # noqa: E402
 
-from edm_bdia.generation.network import SamplingNet  # noqa: E402
 from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published  # noqa: E402
-from edm_bdia.speed import accelerate  # noqa: E402
+from edm_bdia.speed import accelerate, apply_plan, auto_mode, cpu_info, make_plan  # noqa: E402
 
 CPU = torch.device('cpu')
 # Per-sample noise levels of the per-architecture calls (perf.md §5): the whole range the samplers visit.
 SIGMAS = (80, 20, 5, 1, 0.3, 0.1, 0.02, 0.002)
 RECOMMENDED_NFE = 35  # CIFAR-10 at EDM's recommended 18 steps
+OUR_MODES = ('reference', 'fast', 'bf16')  # run by name in the versus-NVlabs section; auto is one of them
 
 
 @dataclasses.dataclass
@@ -48,15 +65,17 @@ class Settings:
     arch_batch: int = 8  # per-architecture calls: one tile
     rounds: int = 2
     target_batch: int = 32  # the user batch of the targets
-    # the user-batch sweep: (mode, channels_last, tile) next to the two references
-    sweep: tuple = (('fast', False, 8), ('fast', True, 4), ('fast', True, 8), ('fast', True, 16), ('bf16', False, 8),
-                    ('bf16', True, 8), ('bf16', True, 16))
+    reference_tiles: tuple = (1, 4, 8, 16)  # the default's tile is chosen among these
+    # the user-batch sweep: (mode, channels_last, tile) next to the references
+    sweep: tuple = (('fast', False, 8), ('fast', True, 4), ('fast', True, 8), ('fast', True, 16), ('bf16', True, 8),
+                    ('bf16', True, 16))
     compile_sweep: tuple = (('fast', False, 32), ('fast', True, 8))  # with --compile (about 2 minutes each)
+    arch: str = 'cifar10-ddpmpp-cond'  # the user-batch, versus-NVlabs and pixel sections
+    versus_seeds: int = 32
+    versus_steps: int = 3
+    versus_rounds: int = 2
     pixel_steps: int = 18  # final-image comparison at EDM's recommended CIFAR-10 settings
     pixel_seeds: int = 4
-    e2e_arch: str = 'cifar10-ddpmpp-cond'
-    e2e_steps: int = 2
-    e2e_batches: tuple = (8, 32, 64)
     overhead_steps: int = 18
     overhead_seeds: int = 256
     rss_seeds: tuple = (500, 10000)
@@ -65,14 +84,18 @@ class Settings:
     fid_images: int = 32
 
 
-QUICK = Settings(archs=('cifar10-ddpmpp-cond',), arch_batch=2, rounds=1, target_batch=4,
+QUICK = Settings(archs=('cifar10-ddpmpp-cond',), arch_batch=2, rounds=1, target_batch=4, reference_tiles=(1, 2),
                  sweep=(('fast', False, 4), ('fast', True, 2), ('bf16', True, 2)), compile_sweep=(('fast', True, 2),),
-                 pixel_steps=3, pixel_seeds=2, e2e_batches=(2, 4), overhead_seeds=16, rss_seeds=(20, 200), rss_batch=8,
-                 adm_rss=('cifar10-ddpmpp-cond', 4), fid_images=0)
+                 versus_seeds=4, versus_steps=2, versus_rounds=1, pixel_steps=3, pixel_seeds=2, overhead_seeds=16,
+                 rss_seeds=(20, 200), rss_batch=8, adm_rss=('cifar10-ddpmpp-cond', 4), fid_images=0)
 
 
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
+
+
+def bf16_native():
+    return cpu_info().native_bf16
 
 
 def denoiser_inputs(net, batch, seed=0):
@@ -87,14 +110,23 @@ def denoiser_inputs(net, batch, seed=0):
 
 
 def variant_name(mode, plan):
+    if mode == 'reference':
+        return f'reference t{plan.tile}'
     return f'{mode} {"NHWC" if plan.channels_last else "NCHW"} t{plan.tile}{" compiled" if plan.compile else ""}'
 
 
-def mode_variants(net, batch, specs):
-    """name -> net-like call: the reference as NVlabs calls it (the whole batch at once), the reference as the
-    generate engine calls it on the CPU (one sample per call), and one accelerated copy of `net` per spec
+def plan_name(plan):
+    """'bf16 NHWC t8' for a plan (the mode `auto` resolved to, for auto plans)."""
+    return variant_name(plan.mode, plan)
+
+
+def mode_variants(net, batch, specs, reference_tiles):
+    """name -> net-like call: the reference as NVlabs calls it (the whole batch at once), the reference on each of
+    `reference_tiles` (as the engine calls it, batch-invariant), and one accelerated copy of `net` per spec
     (accelerate keyword arguments; tile sizes of the same mode and layout share the converted copy)."""
-    variants = {f'reference b{batch}': net, 'reference per-sample': SamplingNet(net, CPU, CPU, tile=1)}
+    variants = {f'reference b{batch}': net}
+    for tile in reference_tiles:
+        variants[f'reference t{tile}'] = apply_plan(net, make_plan('reference', CPU, tile=tile), CPU)
     converted = {}
     for spec in specs:
         key = (spec['mode'], spec.get('channels_last'), spec.get('compile', False))
@@ -110,6 +142,11 @@ def _with_tile(accelerated, tile):
     view = copy.copy(accelerated)
     view.plan = dataclasses.replace(accelerated.plan, tile=tile)
     return view
+
+
+def native_specs(specs):
+    """The specs this CPU runs: bf16 only where it is native (elsewhere the mode is refused)."""
+    return [spec for spec in specs if spec['mode'] != 'bf16' or bf16_native()]
 
 
 def time_variants(variants, inputs, rounds):
@@ -130,31 +167,30 @@ def measure_architecture(arch, settings, peaks):
     net = build_published(arch)
     x1, s1, l1 = denoiser_inputs(net, 1)
     flops = flops_per_call(lambda: net(x1, s1, l1))
-    variants = mode_variants(net, settings.arch_batch, [dict(mode='fast', tile=settings.arch_batch),
-                                                         dict(mode='bf16', tile=settings.arch_batch)])
-    timings = time_variants(variants, denoiser_inputs(net, settings.arch_batch), settings.rounds)
-    reference = timings[f'reference b{settings.arch_batch}']['result']
+    b = settings.arch_batch
+    variants = mode_variants(net, b, native_specs([dict(mode='fast', tile=b), dict(mode='bf16', tile=b)]), ())
+    timings = time_variants(variants, denoiser_inputs(net, b), settings.rounds)
+    reference = timings[f'reference b{b}']['result']
     row = dict(arch=arch, params=sum(p.numel() for p in net.parameters()), gflop=flops / 1e9,
                foreign=max(t['foreign'] for t in timings.values()))
     for name, timing in timings.items():
-        key = name.split()[0] if name.startswith(('fast', 'bf16')) else name.replace(f' b{settings.arch_batch}', '')
-        row[key] = timing['median'] / settings.arch_batch
-        row[f'{key} variant'] = name
-        if key in ('fast', 'bf16'):
+        key = name.split()[0]
+        row[key] = timing['median'] / b
+        if key != 'reference':
             row[f'{key} dD'] = (timing['result'] - reference).abs().max().item()
     for key, peak in (('reference', peaks['fp32']), ('fast', peaks['fp32']), ('bf16', peaks['bf16'])):
-        row[f'{key} %peak'] = 100 * flops / row[key] / (peak * 1e9)
+        if key in row:
+            row[f'{key} %peak'] = 100 * flops / row[key] / (peak * 1e9)
     return row
 
 
 def measure_target_batch(settings, compile_too):
-    arch = settings.e2e_arch
-    log(f'{arch}: user batch {settings.target_batch}, tile and layout sweep')
-    net = build_published(arch)
+    log(f'{settings.arch}: user batch {settings.target_batch}, reference tiles, fast/bf16 tiles and layouts')
+    net = build_published(settings.arch)
     specs = [dict(mode=mode, channels_last=layout, tile=tile) for mode, layout, tile in settings.sweep]
     specs += [dict(mode=mode, channels_last=layout, tile=tile, compile=True)
               for mode, layout, tile in (settings.compile_sweep if compile_too else ())]
-    variants = mode_variants(net, settings.target_batch, specs)
+    variants = mode_variants(net, settings.target_batch, native_specs(specs), settings.reference_tiles)
     timings = time_variants(variants, denoiser_inputs(net, settings.target_batch, seed=1), settings.rounds)
     reference = timings[f'reference b{settings.target_batch}']['result']
     for timing in timings.values():
@@ -168,51 +204,59 @@ def read_pngs(outdir):
                      for name in sorted(os.listdir(outdir)) if name.endswith('.png')])
 
 
-def engine_nets(arch):
-    """The architecture as the engine would get it in each mode (defaults of edm_bdia.speed)."""
-    reference = build_published(arch)
-    return dict(reference=reference, fast=accelerate(copy.deepcopy(reference), 'fast'),
-                bf16=accelerate(copy.deepcopy(reference), 'bf16'))
+def write_pickle(settings, workdir, nvlabs):
+    """The network pickle both sides load: built by NVlabs' code with --nvlabs, else by edm_bdia's persistence."""
+    net = build_published(settings.arch)
+    path = os.path.join(workdir, f'{settings.arch}.pkl')
+    if nvlabs:
+        write_nvlabs_pickle(nvlabs, net, PUBLISHED_ARCHITECTURES[settings.arch], path, workdir)
+    else:
+        with open(path, 'wb') as f:
+            pickle.dump(dict(ema=net), f)
+    return path
 
 
-def measure_end_to_end(settings, workdir):
-    """The generate engine on the CIFAR-10 architecture: reference (per-sample calls, as the engine makes them on
-    CPU), fast and bf16, edm and bdia (gamma 0.5) at equal NFE."""
-    steps = settings.e2e_steps
-    nets = engine_nets(settings.e2e_arch)
-    middle = settings.e2e_batches[len(settings.e2e_batches) // 2]
-    runs = [('reference', 'edm', middle), ('bf16', 'edm', middle)]
-    runs += [('fast', sampler, batch) for batch in settings.e2e_batches for sampler in ('edm', 'bdia')]
-    rows = []
-    for mode, sampler, batch in runs:
-        outdir = os.path.join(workdir, f'{mode}-{sampler}-{batch}')
-        log(f'engine: {mode} {sampler} batch {batch}, {steps} steps')
-        run_engine(nets[mode], sampler_for(sampler, steps), range(min(2, batch)), batch, outdir + '-warmup')
-        with Stopwatch() as watch:
-            wall, network = run_engine(nets[mode], sampler_for(sampler, steps), range(batch), batch, outdir)
-        rows.append(dict(mode=mode, sampler=sampler, batch=batch, images=batch, wall=wall, network=network,
-                         foreign=watch.foreign or 0,
-                         nfe=nfe_per_image(steps), variant=variant_name(mode, nets[mode].plan)
-                         if mode != 'reference' else 'reference per-sample'))
-    return rows
+def our_command(network, outdir, seeds, batch, steps, mode):
+    return [sys.executable, '-m', 'edm_bdia', 'generate', '--network', network, '--outdir', outdir, '--seeds', seeds,
+            '--batch', str(batch), '--steps', str(steps), '--device', 'cpu', '--speed', mode]
 
 
-def measure_pixels(settings, workdir):
-    """Final images of the engine at the recommended steps: uint8 values changed against the reference run."""
-    nets = engine_nets(settings.e2e_arch)
-    images = {}
-    for mode, net in nets.items():
-        log(f'pixels: {mode}, {settings.pixel_steps} steps, {settings.pixel_seeds} seeds')
-        outdir = os.path.join(workdir, f'pixels-{mode}')
-        run_engine(net, sampler_for('edm', settings.pixel_steps), range(settings.pixel_seeds),
-                   settings.pixel_seeds, outdir)
-        images[mode] = read_pngs(outdir).astype(int)
-    result = {}
-    for mode in ('fast', 'bf16'):
-        diff = np.abs(images[mode] - images['reference'])
-        result[mode] = dict(changed=float((diff > 0).mean()), max_level=int(diff.max()),
-                            variant=variant_name(mode, nets[mode].plan))
-    return result
+def refusal_line(network, workdir, mode):
+    """The one error line of `--speed mode` where it is refused, or None when it runs."""
+    result = subprocess.run(our_command(network, os.path.join(workdir, 'refused'), '0', 1, 2, mode),
+                            capture_output=True, text=True)
+    errors = [line for line in result.stderr.splitlines() if line.startswith('Error')]
+    return errors[0] if result.returncode != 0 and errors else None
+
+
+def measure_versus(settings, workdir, network, nvlabs, seeds, steps, rounds):
+    """Whole-process runs, round-robin: the NVlabs baseline and `python -m edm_bdia generate --speed MODE` for each
+    mode this CPU runs, at user batch settings.target_batch. Returns (timings, pixel differences against the
+    baseline's PNGs, refusals)."""
+    seed_text = f'0-{seeds - 1}'
+    batch = settings.target_batch
+    refusals = {} if bf16_native() else {'bf16': refusal_line(network, workdir, 'bf16')}
+    modes = [mode for mode in OUR_MODES if mode not in refusals]
+    commands = {'NVlabs': (nvlabs_command(nvlabs, network, '{}', seed_text, batch, steps) if nvlabs else
+                           restated_command(network, '{}', seed_text, batch, steps))}
+    commands.update({mode: our_command(network, '{}', seed_text, batch, steps, mode) for mode in modes})
+    outdirs = {name: os.path.join(workdir, f'{name}-{steps}') for name in commands}
+
+    def run(name):
+        shutil.rmtree(outdirs[name], ignore_errors=True)
+        log(f'  {name}: {seeds} seeds, --batch {batch} --steps {steps}')
+        subprocess.run([arg.replace('{}', outdirs[name]) for arg in commands[name]], check=True,
+                       capture_output=True)
+    timings = round_robin({name: (lambda name=name: run(name)) for name in commands}, rounds,
+                          warmup={name: (lambda: None) for name in commands}, log=log)
+    baseline = read_pngs(outdirs['NVlabs']).astype(int)
+    pixels = {}
+    for mode in modes:
+        diff = np.abs(read_pngs(outdirs[mode]).astype(int) - baseline)
+        pixels[mode] = dict(changed=float((diff > 0).mean()), max_level=int(diff.max()))
+    for outdir in outdirs.values():
+        shutil.rmtree(outdir, ignore_errors=True)
+    return timings, pixels, refusals
 
 
 def measure_overhead(settings):
@@ -245,7 +289,7 @@ def measure_memory(settings):
     engine = {seeds: child_json('engine', seeds, settings.rss_batch)['peak_rss'] for seeds in settings.rss_seeds}
     arch, batch = settings.adm_rss
     network = {}
-    for mode in ('fast', 'bf16'):
+    for mode in ('fast', 'bf16') if bf16_native() else ('fast',):
         log(f'memory: {arch} batch {batch}, {mode}')
         network[mode] = child_json('network', arch, mode, batch)
     return engine, network
@@ -279,142 +323,251 @@ def verdict(ok):
     return 'met' if ok else '**not met**'
 
 
-def report(settings, machine, peaks, arch_rows, target, e2e, pixels, overhead, memory, fid, quick):
-    b, tb = settings.arch_batch, settings.target_batch
-    out = [f'# Throughput on this machine{" (--quick smoke run, not representative)" if quick else ""}', '',
-           f'Machine: {machine}. Run {datetime.datetime.now():%Y-%m-%d %H:%M}. GEMM peak (torch.mm 2048³): '
-           f'fp32 **{peaks["fp32"]:.0f}** GFLOP/s, bf16 **{peaks["bf16"]:.0f}** GFLOP/s.', '',
-           f'## Network: seconds per image-evaluation (batch {b}, per-sample sigma 80 … 0.002; median of '
+def fmt(value, spec, missing='-'):
+    return missing if value is None else format(value, spec)
+
+
+@dataclasses.dataclass
+class Results:
+    machine: str
+    started: datetime.datetime
+    minutes: float
+    loads: tuple  # 1-minute load average at the start and at the end
+    peaks: dict
+    arch_rows: list
+    target: dict
+    versus: tuple  # (timings, pixels, refusals) at the versus settings
+    final_pixels: tuple  # the same at pixel_steps (timings unused)
+    overhead: dict
+    memory: tuple
+    fid: dict | None
+    baseline: str  # what the NVlabs column is
+
+
+def header_lines(settings, results, quick):
+    info = cpu_info()
+    auto_plan = make_plan('auto', CPU)
+    default_plan = make_plan('reference', CPU, batch_invariant=True)
+    start_load, end_load = results.loads
+    foreign = max([t['foreign'] for t in results.target.values()] +
+                  [t['foreign'] for t in results.versus[0].values()])
+    return [f'# Throughput on {info.model} ({info.kind}){" (--quick smoke run, not representative)" if quick else ""}',
+            '',
+            f'- CPU: {info.model}, {info.architecture}, ISA flags: {" ".join(info.reported_flags()) or "none known"}; '
+            f'bf16 {"native" if info.native_bf16 else "emulated (so --speed bf16 is refused)"}; PyTorch CPU '
+            f'kernels: {torch.backends.cpu.get_cpu_capability()}.',
+            f'- Software: {results.machine}.',
+            f'- Run {results.started:%Y-%m-%d %H:%M}, {results.minutes:.1f} minutes. Load average (1 min) at start / '
+            f'end: {fmt(start_load, ".1f")} / {fmt(end_load, ".1f")} on {os.cpu_count()} CPUs; the largest share of '
+            f'the CPUs other processes used during a timed call: {100 * foreign:.0f}% (column "other load").',
+            f'- Modes chosen here: default `--speed reference` = {plan_name(default_plan)}; `--speed auto` = '
+            f'{plan_name(auto_plan)} ({auto_mode(CPU)[1]}).',
+            f'- GEMM peak (torch.mm 2048³): fp32 **{results.peaks["fp32"]:.0f}** GFLOP/s, bf16 '
+            f'**{results.peaks["bf16"]:.0f}** GFLOP/s{"" if info.native_bf16 else " (emulated)"}.', '']
+
+
+def architecture_lines(settings, rows):
+    b = settings.arch_batch
+    out = [f'## Network: seconds per image-evaluation (batch {b}, per-sample sigma 80 … 0.002; median of '
            f'{settings.rounds} round-robin rounds)', '',
-           'reference = NVlabs arithmetic, the whole batch in one call; per-sample = reference as the generate '
-           'engine calls it on CPU (one sample per call, batch-invariant images); fast = NHWC fp32 in tiles; '
-           'bf16 = fast with a bf16 UNet. "peak" = achieved GFLOP/s / GEMM peak of that precision. max |dD| '
-           'against the reference output. "other load" = the largest share of the CPUs other processes used '
-           'during a timed call.', '']
-    rows = []
-    for r in arch_rows:
-        rows.append([r['arch'], f'{r["params"] / 1e6:.1f} M', f'{r["gflop"]:.2f}', f'{r["reference"]:.3f}',
-                     f'{r["reference per-sample"]:.3f}', f'{r["fast"]:.3f}', f'{r["bf16"]:.3f}',
-                     f'{r["reference"] / r["fast"]:.2f}x', f'{r["reference"] / r["bf16"]:.2f}x',
-                     f'{r["reference %peak"]:.0f}% / {r["fast %peak"]:.0f}% / {r["bf16 %peak"]:.0f}%',
-                     f'{r["fast dD"]:.1e}', f'{r["bf16 dD"]:.1e}', f'{100 * r["foreign"]:.0f}%'])
-    out += [table(['architecture', 'params', 'GFLOP/img', 'reference s', 'per-sample s', 'fast s', 'bf16 s',
-                   'fast speed-up', 'bf16 speed-up', 'peak ref/fast/bf16', 'fast max|dD|', 'bf16 max|dD|',
-                   'other load'], rows), '']
+           f'reference = NVlabs arithmetic, {b} samples in one call (the default\'s tile); fast = NHWC fp32 in '
+           'tiles; bf16 = fast with a bf16 UNet (only where bf16 is native). "peak" = achieved GFLOP/s / GEMM peak '
+           'of that precision. max |dD| against the reference output.', '']
+    table_rows = []
+    for r in rows:
+        bf16 = r.get('bf16')
+        table_rows.append([r['arch'], f'{r["params"] / 1e6:.1f} M', f'{r["gflop"]:.2f}', f'{r["reference"]:.3f}',
+                           f'{r["fast"]:.3f}', fmt(bf16, '.3f', 'refused'), f'{r["reference"] / r["fast"]:.2f}x',
+                           '-' if bf16 is None else f'{r["reference"] / bf16:.2f}x',
+                           f'{r["reference %peak"]:.0f}% / {r["fast %peak"]:.0f}% / '
+                           f'{fmt(r.get("bf16 %peak"), ".0f")}%', f'{r["fast dD"]:.1e}', fmt(r.get('bf16 dD'), '.1e'),
+                           f'{100 * r["foreign"]:.0f}%'])
+    out += [table(['architecture', 'params', 'GFLOP/img', 'reference s', 'fast s', 'bf16 s', 'fast speed-up',
+                   'bf16 speed-up', 'peak ref/fast/bf16', 'fast max|dD|', 'bf16 max|dD|', 'other load'], table_rows),
+            '']
+    return out
 
+
+def target_lines(settings, target):
+    tb = settings.target_batch
     ref = target[f'reference b{tb}']['median']
-    per_sample = target['reference per-sample']['median']
-    out += [f'## User batch {tb} ({settings.e2e_arch}): tile sweep and speed-ups', '',
-            f'Seconds per image-evaluation; speed-up against the reference at batch {tb} in one call (NVlabs) and '
-            'against the engine\'s per-sample reference calls.', '']
-    out += [table(['variant', 's/img', f'vs reference b{tb}', 'vs per-sample', 'max|dD|', 'spread (min-max)',
-                   'other load'],
-                  [[name, f'{t["median"] / tb:.4f}', f'{ref / t["median"]:.2f}x', f'{per_sample / t["median"]:.2f}x',
-                    f'{t["dD"]:.1e}', f'{t["min"] / tb:.4f}-{t["max"] / tb:.4f}', f'{100 * t["foreign"]:.0f}%']
+    out = [f'## User batch {tb} ({settings.arch}): reference tiles, fast and bf16 tiles', '',
+           f'Seconds per image-evaluation of one denoiser call on {tb} samples; speed-up against NVlabs\' call (the '
+           f'reference with all {tb} samples at once). "reference tN" = the reference arithmetic on fixed tiles of N '
+           'samples (batch-invariant images); the default uses the tile in the header.', '']
+    out += [table(['variant', 's/img', f'vs NVlabs b{tb}', 'max|dD|', 'spread (min-max)', 'other load'],
+                  [[name, f'{t["median"] / tb:.4f}', f'{ref / t["median"]:.2f}x', f'{t["dD"]:.1e}',
+                    f'{t["min"] / tb:.4f}-{t["max"] / tb:.4f}', f'{100 * t["foreign"]:.0f}%']
                    for name, t in target.items()]), '']
+    return out
 
-    out += [f'## End to end through the generate engine ({settings.e2e_arch}, --steps {settings.e2e_steps} = '
-            f'{nfe_per_image(settings.e2e_steps)} NFE, PNGs written)', '',
-            f'"img·NFE/s" = images/s × NFE per image; projected img/s at {RECOMMENDED_NFE} NFE (18 steps) = that / '
-            f'{RECOMMENDED_NFE}. "outside network" = wall time not spent inside network calls (random streams, '
-            'sampler arithmetic, uint8, PNG writing, the engine\'s batching).', '']
-    rows = []
-    for r in e2e:
-        rate = r['images'] / r['wall']
-        rows.append([r['variant'], r['sampler'], r['batch'], f'{r["wall"]:.1f}', f'{rate:.3f}',
-                     f'{rate * r["nfe"]:.2f}', f'{rate * r["nfe"] / RECOMMENDED_NFE:.4f}',
-                     f'{100 * (r["wall"] - r["network"]) / r["wall"]:.2f}%', f'{100 * r["foreign"]:.0f}%'])
-    out += [table(['mode', 'sampler', 'batch', 'wall s', 'img/s', 'img·NFE/s', f'img/s at {RECOMMENDED_NFE} NFE',
-                   'outside network', 'other load'], rows), '']
-    out += [f'Final images at --steps {settings.pixel_steps} ({settings.pixel_seeds} seeds, edm): uint8 values '
-            'that differ from the reference run\'s PNGs. ' + '; '.join(
-                f'{p["variant"]}: {100 * p["changed"]:.3f}% changed, max {p["max_level"]} level(s)'
-                for p in pixels.values()) + '. (Random weights: real checkpoints may differ.)', '']
 
-    fast_per_image_nfe = arch_rows[0]['fast']
-    edm_s, bdia_s = overhead['edm'], overhead['bdia']
+def versus_lines(settings, results):
+    timings, pixels, refusals = results.versus
+    _, final_pixels, _ = results.final_pixels
+    base = timings['NVlabs']['median']
+    auto_mode_name = make_plan('auto', CPU).mode
+    default_tile = make_plan('reference', CPU, batch_invariant=True).tile
+    names = {'reference': f'edm_bdia `--speed reference` (default, t{default_tile})',
+             'fast': 'edm_bdia `--speed fast`', 'bf16': 'edm_bdia `--speed bf16`'}
+    out = [f'## Versus NVlabs: whole process, {settings.versus_seeds} seeds, `--batch={settings.target_batch} '
+           f'--steps={settings.versus_steps}`, same pickle ({settings.arch})', '',
+           f'Baseline: {results.baseline}. Each run is a fresh process (start-up, pickle load, sampling, PNGs); '
+           f'median of {settings.versus_rounds} round-robin rounds. `--speed auto` is `--speed {auto_mode_name}` '
+           'here (same plan). PNG values: share of uint8 values that differ from the baseline\'s PNGs, and the '
+           f'largest difference; "18 steps" = the same at --steps {settings.pixel_steps} with '
+           f'{settings.pixel_seeds} seeds.', '']
+    rows = [[results.baseline.split(' (')[0], f'{base:.1f}', f'{timings["NVlabs"]["min"]:.1f}-'
+             f'{timings["NVlabs"]["max"]:.1f}', '1.00x', '-', '-', f'{100 * timings["NVlabs"]["foreign"]:.0f}%']]
+    for mode in OUR_MODES:
+        name = names[mode] + (' = auto' if mode == auto_mode_name else '')
+        if mode in refusals:
+            rows.append([name, 'refused', '', '', '', '', refusals[mode] or '**ran (should be refused)**'])
+            continue
+        t, p, q = timings[mode], pixels[mode], final_pixels.get(mode)
+        rows.append([name, f'{t["median"]:.1f}', f'{t["min"]:.1f}-{t["max"]:.1f}', f'{base / t["median"]:.2f}x',
+                     f'{100 * p["changed"]:.3f}%, max {p["max_level"]}',
+                     '-' if q is None else f'{100 * q["changed"]:.3f}%, max {q["max_level"]}',
+                     f'{100 * t["foreign"]:.0f}%'])
+    out += [table(['run', 'wall s', 'spread s', 'speed-up', 'PNG values changed', '18 steps', 'other load'], rows), '']
+    return out
+
+
+def overhead_lines(settings, results):
+    overhead = results.overhead
+    network_s = results.arch_rows[0]['reference']
     nfe = nfe_per_image(settings.overhead_steps)
-    network_s = fast_per_image_nfe * nfe
-    out += [f'## Outside the network at {settings.overhead_steps} steps ({nfe} NFE), zero-cost stand-in net, batch 64',
-            '', table(['sampler', 's/img outside the network', f'share of wall with the fast {settings.e2e_arch} net'],
-                      [[name, f'{s:.5f}', f'{100 * s / (s + network_s):.3f}%'] for name, s in overhead.items()]),
+    edm_s, bdia_s = overhead['edm'], overhead['bdia']
+    return [f'## Outside the network at {settings.overhead_steps} steps ({nfe} NFE), zero-cost stand-in net, '
+            'batch 64', '',
+            table(['sampler', 's/img outside the network', f'share of wall with the default {settings.arch} net'],
+                  [[name, f'{s:.5f}', f'{100 * s / (s + network_s * nfe):.3f}%'] for name, s in overhead.items()]),
             '', f'BDIA overhead at equal NFE: {(bdia_s - edm_s) * 1e3:+.3f} ms/img = '
-            f'{100 * (bdia_s - edm_s) / (edm_s + network_s):+.3f}% of the edm wall time.', '']
+            f'{100 * (bdia_s - edm_s) / (edm_s + network_s * nfe):+.3f}% of the edm wall time.', '']
 
-    engine_rss, network_rss = memory
-    seeds_small, seeds_large = settings.rss_seeds
-    growth = engine_rss[seeds_large] / engine_rss[seeds_small] - 1
+
+def memory_lines(settings, results):
+    engine_rss, network_rss = results.memory
+    small, large = settings.rss_seeds
     arch, batch = settings.adm_rss
-    out += ['## Peak memory (RSS, fresh process each)', '',
+    return ['## Peak memory (RSS, fresh process each)', '',
             table(['what', 'peak RSS'],
                   [[f'engine, zero-cost net, {seeds} seeds, batch {settings.rss_batch}, PNGs',
                     f'{engine_rss[seeds] / 1e6:.0f} MB'] for seeds in settings.rss_seeds] +
                   [[f'{arch}, user batch {batch}, one denoiser call, {mode}',
                     f'{r["peak_rss"] / 1e9:.2f} GB (network built: {r["rss_before"] / 1e9:.2f} GB)']
                    for mode, r in network_rss.items()]),
-            '', f'Growth from {seeds_small} to {seeds_large} seeds: {100 * growth:+.1f}%.', '']
+            '', f'Growth from {small} to {large} seeds: {100 * (engine_rss[large] / engine_rss[small] - 1):+.1f}%.',
+            '']
 
-    if fid is not None:
-        out += ['## FID pipeline (benchmarks/fid_speed.py)', '']
-        if 'skipped' in fid:
-            out += [f'Skipped: {fid["skipped"]}', '']
-        else:
-            out += [table(['step', 'speed'],
-                          [[f'Inception features, {res}x{res} images', f'{rate:.2f} img/s']
-                           for res, rate in fid['rates'].items()] +
-                          [[f'Frechet distance 2048-d, {method}', f'{seconds:.2f} s']
-                           for method, (seconds, _) in fid['frechet'].items()]), '',
-                    f'Inception weights: {fid["source"]}.', '']
 
-    fast_tile = min((n for n in target if n.startswith('fast')), key=lambda n: target[n]['median'])
-    bf16_tile = min((n for n in target if n.startswith('bf16')), key=lambda n: target[n]['median'])
-    fast_ratio, bf16_ratio = ref / target[fast_tile]['median'], ref / target[bf16_tile]['median']
-    fast_pixels = pixels['fast']
-    roof_share = arch_rows[0]['gflop'] / (ref / tb) / peaks['fp32']  # the reference's share of the fp32 GEMM peak
-    outside = max(100 * (r['wall'] - r['network']) / r['wall'] for r in e2e)
-    bdia_overhead = 100 * (bdia_s - edm_s) / (edm_s + network_s)
+def fid_lines(fid):
+    if fid is None:
+        return []
+    out = ['## FID pipeline (benchmarks/fid_speed.py)', '']
+    if 'skipped' in fid:
+        return out + [f'Skipped: {fid["skipped"]}', '']
+    return out + [table(['step', 'speed'],
+                        [[f'Inception features, {res}x{res} images', f'{rate:.2f} img/s']
+                         for res, rate in fid['rates'].items()] +
+                        [[f'Frechet distance 2048-d, {method}', f'{seconds:.2f} s']
+                         for method, (seconds, _) in fid['frechet'].items()]), '',
+                  f'Inception weights: {fid["source"]}.', '']
+
+
+def targets_lines(settings, results):
+    timings, pixels, refusals = results.versus
+    base = timings['NVlabs']['median']
+    ratio = {mode: base / t['median'] for mode, t in timings.items() if mode != 'NVlabs'}
+    best_fp32 = max(('reference', 'fast'), key=lambda mode: ratio[mode])
+    engine_rss, network_rss = results.memory
+    small, large = settings.rss_seeds
+    growth = engine_rss[large] / engine_rss[small] - 1
+    arch, batch = settings.adm_rss
     adm_peak = network_rss['fast']['peak_rss'] / 1e9
-    out += ['## Targets (ratios in this run)', '', table(['target', 'measured', ''], [
-        [f'fast fp32 >= 1.25x the reference at user batch {tb}', f'{fast_ratio:.2f}x (best: {fast_tile}; '
-         f'{per_sample / target[fast_tile]["median"]:.2f}x the per-sample engine path); the reference runs at '
-         f'{100 * roof_share:.0f}% of this run\'s fp32 GEMM peak', verdict(fast_ratio >= 1.25)],
-        ['fast: >= 99.9% of pixels identical, never more than 1 level apart',
-         f'{100 - 100 * fast_pixels["changed"]:.3f}% identical, max {fast_pixels["max_level"]} ({fast_pixels["variant"]})',
-         verdict(fast_pixels['changed'] <= 1e-3 and fast_pixels['max_level'] <= 1)],
-        [f'bf16 >= 2.2x at user batch {tb}', f'{bf16_ratio:.2f}x (best: {bf16_tile})', verdict(bf16_ratio >= 2.2)],
-        ['time outside the network <= 0.5% of wall', f'{outside:.2f}% (worst engine run above)',
-         verdict(outside <= 0.5)],
+    network_s = results.arch_rows[0]['reference'] * nfe_per_image(settings.overhead_steps)
+    edm_s, bdia_s = results.overhead['edm'], results.overhead['bdia']
+    outside = 100 * max(results.overhead.values()) / (max(results.overhead.values()) + network_s)
+    bdia_overhead = 100 * (bdia_s - edm_s) / (edm_s + network_s)
+    same_standard = [mode for mode in ('reference', 'fast')
+                     if pixels[mode]['changed'] <= 1e-3 and pixels[mode]['max_level'] <= 1]
+    rows = [
+        [f'default (reference) >= 1.0x NVlabs, whole process, user batch {settings.target_batch}',
+         f'{ratio["reference"]:.2f}x', verdict(ratio['reference'] >= 1.0)],
+        ['best fp32 mode >= 1.25x NVlabs', f'{ratio[best_fp32]:.2f}x ({best_fp32})', verdict(ratio[best_fp32] >= 1.25)],
+    ]
+    if 'bf16' in refusals:
+        rows.append(['bf16 refused where the CPU would emulate it', refusals['bf16'] or 'it ran',
+                     verdict(refusals['bf16'] is not None)])
+    else:
+        rows.append(['bf16 >= 2x fp32 where bf16 is native (NVlabs fp32 baseline)',
+                     f'{ratio["bf16"]:.2f}x NVlabs, {ratio["bf16"] / ratio[best_fp32]:.2f}x the best fp32 mode',
+                     verdict(ratio['bf16'] >= 2.0)])
+    rows += [
+        ['reference and fast images: <= 0.1% of PNG values differ from NVlabs\', by at most 1 level',
+         '; '.join(f'{mode} {100 * pixels[mode]["changed"]:.3f}%, max {pixels[mode]["max_level"]}'
+                   for mode in ('reference', 'fast')), verdict(len(same_standard) == 2)],
+        ['time outside the network <= 0.5% of wall (18 steps)', f'{outside:.3f}%', verdict(outside <= 0.5)],
         ['BDIA overhead at equal NFE <= 1%', f'{bdia_overhead:+.3f}%', verdict(bdia_overhead <= 1)],
-        [f'peak RSS flat in the number of seeds (within 5%, {seeds_small} vs {seeds_large})', f'{100 * growth:+.1f}%',
+        [f'peak RSS flat in the number of seeds (within 5%, {small} vs {large})', f'{100 * growth:+.1f}%',
          verdict(abs(growth) <= 0.05)],
         [f'{arch} at batch {batch}: peak RSS <= 4.3 GB (fp32 fast mode)', f'{adm_peak:.2f} GB',
          verdict(adm_peak <= 4.3)],
-    ]), '']
-    return '\n'.join(out)
+    ]
+    return ['## Targets (ratios in this run)', '', table(['target', 'measured', ''], rows), '']
+
+
+def report(settings, results, quick):
+    return '\n'.join(header_lines(settings, results, quick) + architecture_lines(settings, results.arch_rows) +
+                     target_lines(settings, results.target) + versus_lines(settings, results) +
+                     overhead_lines(settings, results) + memory_lines(settings, results) + fid_lines(results.fid) +
+                     targets_lines(settings, results))
+
+
+def default_out_path():
+    return os.path.join(HERE, 'results', f'throughput-{cpu_info().kind}.md')
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true', help='smoke run: CIFAR-10 only, tiny batches, 1 round')
+    parser.add_argument('--nvlabs', metavar='PATH', help='a checkout of NVlabs/edm: compare against its own '
+                        'generate.py (run on the CPU) instead of the in-process restatement of its call pattern')
     parser.add_argument('--compile', action='store_true',
                         help='also time torch.compile (inductor, weight freezing) variants: about 2 more minutes each')
-    parser.add_argument('--out', help='markdown output (default: results/throughput.md; none with --quick)')
+    parser.add_argument('--out', help='markdown output (default: results/throughput-<cpu kind>.md; none with --quick)')
     args = parser.parse_args()
     settings = QUICK if args.quick else Settings()
-    out_path = args.out or (None if args.quick else os.path.join(HERE, 'results', 'throughput.md'))
+    out_path = args.out or (None if args.quick else default_out_path())
+    nvlabs = os.path.abspath(args.nvlabs) if args.nvlabs else None
+    if nvlabs:
+        check_checkout(nvlabs)
 
+    started, start_load = datetime.datetime.now(), load_average()
     machine = describe_machine(CPU)
-    log(f'machine: {machine}')
+    log(f'machine: {machine}; {cpu_info().describe()}; load {start_load}')
     peaks = dict(fp32=gemm_gflops(torch.float32, CPU), bf16=gemm_gflops(torch.bfloat16, CPU))
     arch_rows = [measure_architecture(arch, settings, peaks) for arch in settings.archs]
     target = measure_target_batch(settings, args.compile)
     with tempfile.TemporaryDirectory() as workdir:
-        e2e = measure_end_to_end(settings, workdir)
-        pixels = measure_pixels(settings, workdir)
+        network = write_pickle(settings, workdir, nvlabs)
+        log('versus NVlabs: whole-process runs')
+        versus = measure_versus(settings, workdir, network, nvlabs, settings.versus_seeds, settings.versus_steps,
+                                settings.versus_rounds)
+        log(f'final images at {settings.pixel_steps} steps')
+        final_pixels = measure_versus(settings, workdir, network, nvlabs, settings.pixel_seeds, settings.pixel_steps,
+                                      1)
     overhead = measure_overhead(settings)
     memory = measure_memory(settings)
     fid = measure_fid(settings)
-    markdown = report(settings, machine, peaks, arch_rows, target, e2e, pixels, overhead, memory, fid, args.quick)
+    baseline = (f'NVlabs\' own generate.py (checkout {nvlabs}, run on the CPU by benchmarks/nvlabs_baseline.py)'
+                if nvlabs else 'NVlabs call pattern, restated (benchmarks/nvlabs_baseline.py: the whole user batch in '
+                               'one reference network call, float64 sampler state; no NVlabs checkout given)')
+    results = Results(machine=machine, started=started, minutes=(datetime.datetime.now() - started).seconds / 60,
+                      loads=(start_load, load_average()), peaks=peaks, arch_rows=arch_rows, target=target,
+                      versus=versus, final_pixels=final_pixels, overhead=overhead, memory=memory, fid=fid,
+                      baseline=baseline)
+    markdown = report(settings, results, args.quick)
     print(markdown)
     if out_path:
         os.makedirs(os.path.dirname(out_path), exist_ok=True)

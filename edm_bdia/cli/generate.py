@@ -150,12 +150,13 @@ def prepare_fid(reference_source, detector, device, trust_pickle_code):
                    "alone: --preset's)")
 @click.option('--detector', metavar='PATH|URL', type=str,
               help='FID detector weights  [default: NVIDIA inception-2015-12-05]')
-@click.option('--speed', type=click.Choice(['reference', 'fast', 'bf16', 'fp16']), default='reference',
+@click.option('--speed', type=click.Choice(['reference', 'fast', 'bf16', 'fp16', 'auto']), default='reference',
               show_default=True,
-              help='reference: NVlabs arithmetic bit for bit; fast: NHWC activations and fixed-size network tiles; '
-                   'bf16 (CPU/CUDA) / fp16 (CUDA): 16-bit UNet, changes pixels (README: Performance)')
+              help='reference: NVlabs arithmetic per call; fast: NHWC fp32; bf16 (CPU with bf16 hardware, CUDA) / '
+                   'fp16 (CUDA): 16-bit UNet, changes pixels; auto: the fastest precision this device computes '
+                   'natively, recorded in the manifest (README: Performance)')
 @click.option('--tile', metavar='INT', type=click.IntRange(min=1),
-              help='Samples per network call  [default: 1 (reference) or 8 (fast, bf16) on CPU, the batch on CUDA]')
+              help='Samples per network call  [default: 8 on CPU, 64 on CUDA with auto, else the batch on CUDA]')
 @click.option('--compile', 'compile_net', is_flag=True, help='torch.compile the network (not with --speed reference)')
 @click.option('--cuda-graphs', is_flag=True, help='Replay network calls from CUDA graphs (CUDA, not with '
               '--speed reference)')

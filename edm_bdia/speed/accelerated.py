@@ -10,7 +10,7 @@ import torch
 
 from edm_bdia.speed import modes
 from edm_bdia.speed.cuda_graphs import GraphedCall
-from edm_bdia.speed.precision import lower_unet_precision
+from edm_bdia.speed.precision import lower_unet_precision, takes_16_bit_unet
 from edm_bdia.speed.tiling import call_in_tiles
 
 
@@ -96,8 +96,11 @@ def _module_device(net):
 
 def apply_plan(net, plan, device=None):
     """The AcceleratedNet running `net` (on `device`, default: where its parameters are) under `plan`.
-    Non-reference plans convert `net` in place (layout, 16-bit weights), like Module.to."""
+    Non-reference plans convert `net` in place (layout, 16-bit weights), like Module.to. An `auto` plan is first
+    fitted to what `net` can take; the AcceleratedNet's `plan` is the plan it runs (record that one)."""
     device = torch.device(device) if device is not None else _module_device(net)
+    plan = modes.fit_to_network(plan, net, is_module=isinstance(net, torch.nn.Module),
+                                is_preconditioned=takes_16_bit_unet(net))
     if plan.mode != 'reference':
         if not isinstance(net, torch.nn.Module):
             raise modes.SpeedModeError('mode', f'{plan.mode} needs a torch.nn.Module network, not '
@@ -114,11 +117,13 @@ def apply_plan(net, plan, device=None):
     return AcceleratedNet(net, plan, call, net_device=device, state_device=state_device_for(device))
 
 
-def accelerate(net, mode='reference', device=None, tile=None, compile=False, cuda_graphs=False, channels_last=None):
+def accelerate(net, mode='reference', device=None, tile=None, compile=False, cuda_graphs=False, channels_last=None,
+               allow_emulated_bf16=False):
     """Apply a speed mode to a loaded network and return an AcceleratedNet for the samplers.
 
-    mode: 'reference' (default; each call is the network's own, bit-identical), 'fast' (NHWC, CPU tiles), 'bf16',
-    'fp16' (CUDA). device: where the network runs (default: the device of its first parameter, else cpu).
+    mode: 'reference' (default; each call is the network's own, bit-identical), 'fast' (NHWC, CPU tiles), 'bf16'
+    (refused on a CPU without bf16 hardware unless allow_emulated_bf16), 'fp16' (CUDA), 'auto' (the fastest
+    precision the device computes natively, fixed tiles; `.plan.record()` says what was chosen). device: where the network runs (default: the device of its first parameter, else cpu).
     tile: samples per network call (default 8 on CPU in the fast modes, else the whole batch); the last tile is
     padded. compile: torch.compile the network call (on CPU with inductor's weight freezing: constants prepacked).
     cuda_graphs: replay each call shape from a CUDA graph. channels_last: NHWC activations (default: measured
@@ -126,5 +131,5 @@ def accelerate(net, mode='reference', device=None, tile=None, compile=False, cud
     """
     device = torch.device(device) if device is not None else _module_device(net)
     plan = modes.make_plan(mode, device, tile=tile, compile=compile, cuda_graphs=cuda_graphs,
-                           channels_last=channels_last)
+                           channels_last=channels_last, allow_emulated_bf16=allow_emulated_bf16)
     return apply_plan(net, plan, device)

@@ -24,10 +24,15 @@ def _fixed_model_dtype(dtype, x, force_fp32):
     return dtype
 
 
+def takes_16_bit_unet(net):
+    """True for the networks `lower_unet_precision` can convert (edm_bdia's preconditioned networks)."""
+    return isinstance(net, _Preconditioner)
+
+
 def lower_unet_precision(net, dtype):
     """Convert `net` (an edm_bdia preconditioner) in place: its UNet's Conv2d/GroupNorm tensors to `dtype`, and the
     preconditioner's model dtype fixed to `dtype`. Returns the number of converted tensors."""
-    if not isinstance(net, _Preconditioner):
+    if not takes_16_bit_unet(net):
         raise SpeedModeError('mode', f'{dtype} (16-bit UNet) needs an edm_bdia preconditioned network (EDMPrecond, '
                                      f'VPPrecond, ...), not {type(net).__name__}; load it with edm_bdia.load_network, '
                                      'or use mode fast')
