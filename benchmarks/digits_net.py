@@ -6,8 +6,10 @@
   sigma_data = 0.5) around an MLP F(c_in x, Fourier(c_noise), one-hot class); evaluated in float64, with the NVlabs
   interface (`img_resolution`, `img_channels`, `label_dim`, `sigma_min`, `sigma_max`, `round_sigma`).
 - Training: EDM's loss (eq. 2 with ln(sigma) ~ N(P_mean, P_std^2) and weight lambda = (sigma^2 + sigma_data^2) /
-  (sigma sigma_data)^2), Adam, cosine learning-rate decay, EMA of the weights; single-threaded float32 with fixed
-  seeds, so the same weights come out on every run of the same torch build.
+  (sigma sigma_data)^2), Adam, cosine learning-rate decay, EMA of the weights, dropout 0.1; single-threaded float32
+  with fixed seeds, so the same weights come out on every run of the same torch build. Without dropout a wider MLP
+  memorizes the 1437 training digits (held-out loss 0.80 against 0.55 with it), and its probability-flow ODE then
+  carries held-out digits to latents with std ~30 instead of ~1: a solver study needs a net that generalizes.
 - A digit classifier (scikit-learn logistic regression on the training images) judges class-conditional samples.
 
 The trained weights are cached outside git ($EDM_BDIA_BENCH_CACHE, default ~/.cache/edm_bdia/bench), keyed by the
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 
 SIGMA_DATA = 0.5
-FULL = dict(hidden=384, depth=4, fourier=16, iterations=12000, batch=256, lr=2e-3, ema=0.999, p_mean=-1.2,
+FULL = dict(hidden=256, depth=3, fourier=16, dropout=0.1, iterations=6000, batch=256, lr=2e-3, ema=0.999, p_mean=-1.2,
             p_std=1.2, seed=0)
 QUICK = dict(FULL, iterations=300)
 
@@ -51,8 +53,9 @@ class DigitsDenoiser(torch.nn.Module):
     img_resolution, img_channels, label_dim = 8, 1, 10
     sigma_min, sigma_max = 0, float('inf')
 
-    def __init__(self, hidden, depth, fourier, seed=0, **_):
+    def __init__(self, hidden, depth, fourier, dropout=0.0, seed=0, **_):
         super().__init__()
+        self.dropout = dropout
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer('frequencies', torch.randn(fourier, generator=gen) * 2 * math.pi)
         widths = [64 + 2 * fourier + self.label_dim] + [hidden] * depth + [64]
@@ -76,7 +79,7 @@ class DigitsDenoiser(torch.nn.Module):
         phases = c_noise * self.frequencies.to(dtype)[None]
         h = torch.cat([c_in * x, phases.cos(), phases.sin(), labels], dim=1)
         for layer in self.layers[:-1]:
-            h = torch.nn.functional.silu(layer(h))
+            h = torch.nn.functional.dropout(torch.nn.functional.silu(layer(h)), self.dropout, self.training)
         return (c_skip * x + c_out * self.layers[-1](h)).reshape(batch, 1, 8, 8)
 
 

@@ -43,6 +43,7 @@ class StudyConfig:
     nfes: list
     stability_nfes: list
     edit_nfe: int
+    encode_min_nfe: int
     gammas: list
     samples: dict
     real: dict
@@ -50,10 +51,11 @@ class StudyConfig:
     log: Callable = print
 
 
-FULL = dict(nfes=[9, 17, 35, 63, 127], stability_nfes=[35, 79], edit_nfe=35, gammas=[0.2, 0.5, 0.8, 0.9, 0.95, 1.0],
+FULL = dict(nfes=[9, 17, 35, 63, 127], stability_nfes=[35, 79], edit_nfe=35, encode_min_nfe=35,
+            gammas=[0.2, 0.5, 0.8, 0.9, 0.95, 1.0],
             samples=dict(gaussian=16, toy=16, sharp=16, grid=400, digits=200),
             real=dict(gaussian=16, toy=16, sharp=16, grid=100, digits=200), tolerance=1e-10)
-QUICK = dict(nfes=[9, 17], stability_nfes=[17], edit_nfe=17, gammas=[0.5, 1.0],
+QUICK = dict(nfes=[9, 17], stability_nfes=[17], edit_nfe=17, encode_min_nfe=17, gammas=[0.5, 1.0],
              samples=dict(gaussian=2, toy=2, sharp=2, grid=16, digits=10),
              real=dict(gaussian=2, toy=2, sharp=2, grid=5, digits=10), tolerance=1e-5)
 
@@ -62,7 +64,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true', help='two NFEs, two gammas, a few samples (smoke test)')
     parser.add_argument('--out', help='output folder (default: benchmarks/results; --quick: a temporary folder)')
-    parser.add_argument('--testbeds', default=','.join(BUILDERS), help='comma-separated subset of ' + ','.join(BUILDERS))
+    parser.add_argument('--testbeds', default=','.join(BUILDERS),
+                        help='comma-separated subset of ' + ','.join(BUILDERS))
     args = parser.parse_args(argv)
     out = args.out or (tempfile.mkdtemp(prefix='solver_study_') if args.quick else
                        os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
@@ -81,7 +84,7 @@ def main(argv=None):
     if not any(m.kind == 'anchor' for m in methods):
         config.log('DPM-Solver++(2M) skipped: k-diffusion is not installed')
     records, stability = run_grid(beds, methods, config)
-    best, recommendation = recommendation_section(methods, records, stability)
+    best, recommendation = recommendation_section(methods, records, stability, config.encode_min_nfe)
     error_png, trip_png = plots(records, beds, config, out)
     seconds = time.time() - start
 

@@ -39,34 +39,45 @@ def method_table(records, bed, methods, nfes, cell, caption):
     return '\n'.join(lines)
 
 
+def _sci(value):
+    return _fmt(value, '.1e')
+
+
+def _max_abs_cell(r):
+    return _fmt(r['max_abs'], '.2f') + _blowup_mark(r)
+
+
+def _encoding_cell(r):
+    return f"{_fmt(r['encode_rms'], '.3f')} / {_fmt(r['encode_std'], '.3f')}" if 'encode_rms' in r else '—'
+
+
 def testbed_tables(records, beds, methods, config):
     names = [m.name for m in methods]
     out = []
     for bed in beds:
-        out += [f'### {bed.title}', '', f'{bed.notes}. {len(bed.latents)} samples, {len(bed.real)} real images; '
-                f'reference: {"closed form" if bed.reference_nfe == 0 else f"DOP853 ({bed.reference_nfe} evaluations)"}.', '']
-        out += [method_table(records, bed.name, names, config.nfes, lambda r: _fmt(r['rms']),
-                             '**RMS error** of the images against the reference, at equal NFE'), '']
-        out += [method_table(records, bed.name, names, config.nfes,
-                             lambda r: f"{_fmt(r['max_abs'], '.2f')}" + _blowup_mark(r),
-                             f'**max |x|** of the samples (reference: {_fmt(max(r["reference_max_abs"] for r in records if r["testbed"] == bed.name), ".2f")})'), '']
+        mine = [r for r in records if r['testbed'] == bed.name]
+        reference = 'closed form' if bed.reference_nfe == 0 else f'DOP853 ({bed.reference_nfe} evaluations)'
+        reference_max = max(r['reference_max_abs'] for r in mine)
+        latent_std = next((r['reference_latent_std'] for r in mine if 'reference_latent_std' in r), None)
+
+        def table(cell, caption):
+            return [method_table(records, bed.name, names, config.nfes, cell, caption), '']
+        out += [f'### {bed.title}', '',
+                f'{bed.notes}. {len(bed.latents)} samples, {len(bed.real)} real images; reference: {reference}.', '']
+        out += table(lambda r: _sci(r['rms']), '**RMS error** of the images against the reference, at equal NFE')
+        out += table(_max_abs_cell, f'**max |x|** of the samples (reference: {_fmt(reference_max, ".2f")})')
         if bed.modes is not None:
-            out += [method_table(records, bed.name, names, config.nfes, lambda r: f"{100 * r['wrong_mode']:.1f} %",
-                                 '**wrong-mode rate**: samples ending in another mode than the reference solve'), '']
+            out += table(lambda r: f"{100 * r['wrong_mode']:.1f} %",
+                         '**wrong-mode rate**: samples ending in another mode than the reference solve')
         if bed.held_out is not None:
-            out += [method_table(records, bed.name, names, config.nfes,
-                                 lambda r: f"{r['fd_held_out']:.2f} / {100 * r['class_hit']:.0f} %",
-                                 '**pixel Fréchet distance to the held-out digits / classifier agrees with the '
-                                 'requested class**'), '']
-        out += [method_table(records, bed.name, names, config.nfes,
-                             lambda r: _fmt(r.get('round_trip')),
-                             '**round trip**: sample -> invert -> regenerate, max |error| / max |x| (Euler and '
-                             'Heun: approximate inversion, the solver run backwards)'), '']
-        out += [method_table(records, bed.name, names, config.nfes,
-                             lambda r: f"{_fmt(r['encode_rms'], '.3f')} / {_fmt(r['encode_std'], '.3f')}"
-                             if 'encode_rms' in r else '—',
-                             '**encoding real images**: RMS distance of the latents to the exact ODE latents / their '
-                             f'std (exact latents: std {_fmt(next((r["reference_latent_std"] for r in records if r["testbed"] == bed.name and "reference_latent_std" in r), None), ".3f")})'), '']
+            out += table(lambda r: f"{r['fd_held_out']:.2f} / {100 * r['class_hit']:.0f} %",
+                         '**pixel Fréchet distance to the held-out digits / classifier agrees with the requested '
+                         'class**')
+        out += table(lambda r: _sci(r.get('round_trip')),
+                     '**round trip**: sample -> invert -> regenerate, max |error| / max |x| (Euler and Heun: '
+                     'approximate inversion, the solver run backwards)')
+        out += table(_encoding_cell, '**encoding real images**: RMS distance of the latents to the exact ODE '
+                     f'latents / their std (exact latents: std {_fmt(latent_std, ".3f")})')
     return '\n'.join(out)
 
 
@@ -76,8 +87,8 @@ def edit_table(records, beds, methods, nfe):
     lines = [f'**Cross-condition edits at NFE {nfe}**: encode a class-A real image under A, regenerate under class '
              'B = A + 1; max |x| of the edits (real images: in brackets) / share landing in class B (exact class '
              'posterior; digits: the classifier)', '',
-             '| method | ' + ' | '.join(f'{b.name} (real {_fmt(max(abs(float(b.real.min())), float(b.real.max())), ".2f")})'
-                                       for b in edit_beds) + ' |', '|---|' + '---|' * len(edit_beds)]
+             '| method | ' + ' | '.join(f'{b.name} (real {_fmt(b.real.abs().max().item(), ".2f")})' for b in edit_beds)
+             + ' |', '|---|' + '---|' * len(edit_beds)]
     for m in methods:
         cells = []
         for b in edit_beds:
@@ -94,7 +105,8 @@ def stability_table(stability, beds, methods, nfes):
     columns = [(b, n) for b in beds for n in nfes]
     lines = ['**Stability at EDM\'s step counts** (Heun N = 18 and 40 are 35 and 79 NFE): max |x| of the samples '
              '(2-D grid: and the wrong-mode rate)', '',
-             '| method | ' + ' | '.join(f'{b.name} NFE {n}' for b, n in columns) + ' |', '|---|' + '---|' * len(columns)]
+             '| method | ' + ' | '.join(f'{b.name} NFE {n}' for b, n in columns) + ' |',
+             '|---|' + '---|' * len(columns)]
     for m in methods:
         cells = []
         for b, n in columns:
@@ -110,14 +122,15 @@ def stability_table(stability, beds, methods, nfes):
     return '\n'.join(lines)
 
 
-def recommendation_section(methods, records, stability):
-    best, tables, mean_ratio = recommend(methods, records, stability)
+def recommendation_section(methods, records, stability, encode_min_nfe):
+    best, tables, mean_ratio = recommend(methods, records, stability, encode_min_nfe)
     requirements = list(next(iter(tables.values())))
     lines = ['**Requirements for the default invertible sampler** (worst case over every testbed and NFE; where)', '',
              '| method | ' + ' | '.join(requirements) + ' | geometric-mean error / Heun |',
              '|---|' + '---|' * (len(requirements) + 1)]
     for name, table in tables.items():
-        cells = [f"{'pass' if ok else '**fail**'} {_fmt(value, '.2g')} ({where})" for ok, value, where in table.values()]
+        cells = [f"{'pass' if ok else '**fail**'} {_fmt(value, '.2g')} ({where})"
+                 for ok, value, where in table.values()]
         lines.append(f'| {name} | ' + ' | '.join(cells) + f' | {mean_ratio[name]:.2f} |')
     lines += ['', f'**Recommended default: {best}**' if best else '**No invertible method meets every requirement.**']
     return best, '\n'.join(lines)
