@@ -64,3 +64,24 @@ def karras_restated(num_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0):
     ramp = torch.linspace(0, 1, num_steps, dtype=torch.float64)
     t = (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
     return torch.cat([t, torch.zeros(1, dtype=torch.float64)])
+
+
+class NoisyNet(TinyNonlinearNet):
+    """TinyNonlinearNet whose output carries `relative` random noise: a stand-in for non-deterministic kernels."""
+
+    def __init__(self, relative=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.relative = relative
+        self.noise = torch.Generator().manual_seed(123)
+
+    def forward(self, x, sigma, class_labels=None):
+        out = super().forward(x, sigma, class_labels)
+        return out * (1 + self.relative * torch.randn(out.shape, generator=self.noise, dtype=out.dtype))
+
+
+def tiny_edm_net(label_dim=0, resolution=8, seed=0):
+    """A real edm_bdia EDMPrecond + DDPM++ (SongUNet) network with tiny random weights (for speed-mode tests)."""
+    from edm_bdia.networks import EDMPrecond
+    torch.manual_seed(seed)
+    return EDMPrecond(img_resolution=resolution, img_channels=3, label_dim=label_dim, model_type='SongUNet',
+                      model_channels=16, channel_mult=[1], num_blocks=1, attn_resolutions=[]).eval()

@@ -1,11 +1,16 @@
-"""BDIA on EDM: base-sampler equivalence, exact inversion and encoding, O-BELM, evaluation counts, input checks."""
+"""BDIA on EDM: base-sampler equivalence, O-BELM (the default), exact inversion, orders, stability, counts, errors."""
 
+import warnings
+
+import numpy as np
 import pytest
 import torch
 
-from edm_bdia.sample import bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
-from edm_bdia.analytic import GaussianDenoiser
-from sampler_nets import CountingNet, TinyNonlinearNet
+from edm_bdia.analytic import GaussianDenoiser, sharp_mixture
+from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
+from edm_bdia.samplers.bdia import bdia_gammas, obelm_gammas
+from edm_bdia.samplers.stability import GROWTH_LIMIT, largest_stable_gamma, parasitic_growth
+from sampler_nets import CountingNet, TinyNonlinearNet, karras_restated
 
 
 def _latents(batch=2, seed=0):
@@ -14,6 +19,10 @@ def _latents(batch=2, seed=0):
 
 def _rel_err(a, b):
     return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def _rms(a, b):
+    return ((a - b) ** 2).mean().sqrt().item()
 
 
 def euler_restated(net, latents, t, labels=None):
@@ -41,12 +50,20 @@ def obelm_restated(net, latents, t):
     return x
 
 
+def _gaussian(std_low=0.3, std_high=0.7):
+    gen = torch.Generator().manual_seed(0)
+    mean = torch.rand(3, 4, 4, generator=gen, dtype=torch.float64) - 0.5
+    std = std_low + (std_high - std_low) * torch.rand(3, 4, 4, generator=gen, dtype=torch.float64)
+    return GaussianDenoiser(mean, std)
+
+
 @pytest.mark.parametrize('label_dim', [0, 4])
 def test_gamma_zero_heun_is_edm_sampler_bitwise(label_dim):
     net = TinyNonlinearNet(label_dim=label_dim, dtype=torch.float32)
     labels = torch.eye(4)[[2, 0]] if label_dim else None
     z = _latents().float()
-    assert torch.equal(bdia_sampler(net, z, labels, num_steps=8, gamma=0.0), edm_sampler(net, z, labels, num_steps=8))
+    assert torch.equal(bdia_sampler(net, z, labels, num_steps=8, gamma=0.0, base='heun'),
+                       edm_sampler(net, z, labels, num_steps=8))
 
 
 def test_gamma_zero_euler_is_the_euler_sampler_bitwise():
@@ -56,10 +73,9 @@ def test_gamma_zero_euler_is_the_euler_sampler_bitwise():
 
 
 def test_obelm_gammas_and_sampler_match_the_belm_coefficients():
-    # bdia.md §5.4: effective gamma_i for rho = 7, sigma in [0.002, 80], N = 18
+    # effective gamma_i = (h_i / h_{i+1})^2 for rho = 7, sigma in [0.002, 80], N = 18, steps 1 .. 17
     published = [0.562, 0.546, 0.529, 0.510, 0.490, 0.468, 0.445, 0.420, 0.392, 0.363, 0.330, 0.295, 0.257, 0.216,
                  0.173, 0.129, 0.131]
-    from edm_bdia.samplers.bdia import bdia_gammas
     assert bdia_gammas('obelm', karras_sigmas(18)) == pytest.approx(published, abs=6e-4)
     net = TinyNonlinearNet()
     z = _latents()
@@ -67,72 +83,212 @@ def test_obelm_gammas_and_sampler_match_the_belm_coefficients():
     assert _rel_err(ours, obelm_restated(net, z, karras_sigmas(12))) < 1e-12
 
 
+def test_obelm_gamma_is_limited_to_one_where_a_step_outgrows_the_previous_one():
+    t = karras_restated(50)
+    raw = [((t[i] - t[i + 1]) / (t[i - 1] - t[i])).item() ** 2 for i in range(1, 50)]
+    assert raw[-1] > 2 and max(raw[:-1]) < 1  # on EDM's schedule only the final step to t = 0 is longer
+    assert obelm_gammas(karras_sigmas(50)) == pytest.approx(raw[:-1] + [1.0], rel=1e-12)
+
+
+def test_the_default_is_obelm_on_the_euler_base():
+    assert (DEFAULT_GAMMA, DEFAULT_BASE) == ('obelm', 'euler')
+    net = TinyNonlinearNet()
+    z = _latents()
+    assert torch.equal(bdia_sampler(net, z, num_steps=9), bdia_sampler(net, z, num_steps=9, gamma='obelm', base='euler'))
+
+
 def test_per_step_gamma_sequence_equals_the_scalar():
     net = TinyNonlinearNet()
     z = _latents()
-    assert torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.7] * 5), bdia_sampler(net, z, num_steps=6, gamma=0.7))
-    assert not torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.7, 0.7, 0.7, 0.7, 0.2]),
-                           bdia_sampler(net, z, num_steps=6, gamma=0.7))
+    assert torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.1] * 5), bdia_sampler(net, z, num_steps=6, gamma=0.1))
+    assert not torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.1, 0.1, 0.1, 0.1, 0.05]),
+                           bdia_sampler(net, z, num_steps=6, gamma=0.1))
 
 
-@pytest.mark.parametrize('base', ['heun', 'euler'])
-@pytest.mark.parametrize('gamma', [1.0, 0.9, 0.5])
-def test_sample_invert_regenerate_round_trip(gamma, base):
+@pytest.mark.parametrize('base, gamma, num_steps', [
+    ('euler', 'obelm', 18), ('euler', 'obelm', 50), ('euler', 'obelm', 100),
+    ('heun', 1.0, 18), ('heun', 0.9, 18), ('heun', 0.5, 18), ('euler', 0.9, 18), ('euler', 0.5, 18)])
+def test_sample_invert_regenerate_round_trip(base, gamma, num_steps):
     net = TinyNonlinearNet(label_dim=4)
     labels = torch.eye(4)[[1, 3]]
     z = _latents()
-    x_last, x_prev = bdia_sampler(net, z, labels, num_steps=18, gamma=gamma, base=base, return_pair=True)
-    x0, x1 = bdia_invert(net, x_last, x_prev, labels, num_steps=18, gamma=gamma, base=base)
-    t0 = karras_sigmas(18)[0]
+    settings = dict(num_steps=num_steps, gamma=gamma, base=base)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the unstable settings warn; their round trip is exact all the same
+        x_last, x_prev = bdia_sampler(net, z, labels, return_pair=True, **settings)
+        x0, x1 = bdia_invert(net, x_last, x_prev, labels, **settings)
+        regenerated = bdia_sampler(net, None, labels, start_pair=(x0, x1), **settings)
+    t0 = karras_sigmas(num_steps)[0]
     assert _rel_err(x0 / t0, z) <= 1e-9
-    regenerated = bdia_sampler(net, None, labels, num_steps=18, gamma=gamma, base=base, start_pair=(x0, x1))
     assert _rel_err(regenerated, x_last) <= 1e-9
 
 
-@pytest.mark.parametrize('gamma', [1.0, 0.5])
-def test_encode_real_images_then_decode_returns_them(gamma):
-    gen = torch.Generator().manual_seed(4)
-    mean = 0.3 * torch.randn(3, 8, 8, generator=gen, dtype=torch.float64)
-    net = GaussianDenoiser(mean, 0.4)
-    images = mean + 0.4 * torch.randn(64, 3, 8, 8, generator=gen, dtype=torch.float64)  # true data samples
-    x0, x1 = bdia_encode(net, images, num_steps=18, gamma=gamma)
-    decoded = bdia_sampler(net, None, num_steps=18, gamma=gamma, start_pair=(x0, x1))
-    assert _rel_err(decoded, images) <= 1e-9
-    # Noise-like: close to the latents of the exact ODE flow, x(T) / T with x(T) - mu = (x0 - mu) sqrt(s^2 + T^2) / s,
-    # up to the sampler's own discretisation error at 18 steps (BDIA-Heun's output std is ~1.15x off here).
-    t0 = karras_sigmas(18)[0]
-    latents, exact = x0 / t0, (mean + (images - mean) * (0.4 ** 2 + t0 ** 2).sqrt() / 0.4) / t0
-    assert torch.corrcoef(torch.stack([latents.flatten(), exact.flatten()]))[0, 1] > 0.99
-    assert abs(latents.std().item() - 1) < 0.15
+def test_explicit_sigmas_sample_and_invert():
+    net = TinyNonlinearNet(label_dim=4)
+    labels = torch.eye(4)[[1, 3]]
+    z = _latents()
+    assert torch.equal(bdia_sampler(net, z, labels, sigmas=karras_sigmas(10)), bdia_sampler(net, z, labels, num_steps=10))
+    sigmas = [70.0, 20.0, 6.0, 2.0, 0.6, 0.2, 0.05, 0.01, 0.0]
+    pair = bdia_sampler(net, z, labels, sigmas=sigmas, return_pair=True)
+    x0, _ = bdia_invert(net, *pair, labels, sigmas=sigmas)
+    assert _rel_err(x0 / 70.0, z) <= 1e-9
 
 
-def test_encode_on_a_nonlinear_net_round_trips():
-    net = TinyNonlinearNet()
-    images = torch.tanh(_latents(seed=5))
-    pair = bdia_encode(net, images, num_steps=18, gamma=0.9)
-    assert _rel_err(bdia_sampler(net, None, num_steps=18, gamma=0.9, start_pair=pair), images) <= 1e-9
+def _observed_orders(sampler, steps=(64, 128, 256)):
+    net = _gaussian()
+    z = torch.randn(4, 3, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    errors = [_rms(sampler(net, z, n), net.exact_solution(z, karras_sigmas(n)[0])) for n in steps]
+    return np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
 
 
-@pytest.mark.parametrize('base, expected', [('heun', lambda n: 2 * n - 1), ('euler', lambda n: n)])
-def test_network_evaluation_counts(base, expected):
+def test_obelm_is_second_order_and_bdia_on_the_heun_base_is_first_order():
+    """On the exact Gaussian solution: O-BELM (the default) converges like N^-2; BDIA on the Heun base like N^-1 for
+    every gamma > 0 (its backward increment is an Euler step), and so does 'obelm' on the Heun base."""
+    obelm = _observed_orders(lambda net, z, n: bdia_sampler(net, z, num_steps=n))
+    assert np.all(np.abs(obelm - 2) < 0.15), obelm
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for gamma in (0.2, 0.5, 'obelm'):
+            orders = _observed_orders(lambda net, z, n: bdia_sampler(net, z, num_steps=n, gamma=gamma, base='heun'))
+            assert np.all(orders < 1.35), (gamma, orders)
+
+
+@pytest.mark.filterwarnings('ignore:.*unstable')  # (0.9, heun, 18) and (0.5, euler, 10) are unstable on purpose
+def test_parasitic_growth_is_what_the_sampler_does_to_a_perturbed_state():
+    """The linear analysis against the sampler itself: on data ~ N(0, 0.5^2) sampling is linear, so restarting from
+    a pair with a perturbed second state measures dx_N / dx_k directly; relative to the exact flow's
+    s / sqrt(s^2 + t_k^2) its maximum is `parasitic_growth`."""
+    net = GaussianDenoiser(torch.zeros(1, 1, 1, dtype=torch.float64), 0.5)
+    for gamma, base, n in ((0.9, 'heun', 18), (0.5, 'euler', 10), ('obelm', 'euler', 18)):
+        t = karras_sigmas(n)
+        states = bdia_sampler(net, torch.ones(1, 1, 1, 1, dtype=torch.float64), num_steps=n, gamma=gamma, base=base,
+                              return_trajectory=True)[1].states
+        measured = []
+        for k in range(1, n):
+            bumped = bdia_sampler(net, None, num_steps=n, gamma=gamma, base=base, start_step=k - 1,
+                                  start_pair=(states[k - 1], states[k] + 1e-3))
+            sensitivity = ((bumped - states[-1]) / 1e-3).item()
+            measured.append(abs(sensitivity) * (0.25 + t[k].item() ** 2) ** 0.5 / 0.5)
+        predicted = parasitic_growth(t, bdia_gammas(gamma, t), base, data_std=0.5, first=1)
+        assert max(measured) == pytest.approx(predicted, rel=1e-6)
+
+
+# Calibration of the stability rule on a stiff testbed: 100 near-point masses (per-pixel std 0.01) in 3x32x32.
+SHARP_STEPS = [10, 18, 35, 50]
+
+
+@pytest.fixture(scope='module')
+def sharp():
+    net = sharp_mixture()
+    z = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    labels = torch.eye(10, dtype=torch.float64)[[0, 3, 5, 8]]
+    return net, z, labels, edm_sampler(net, z, labels, num_steps=256)  # Heun at 256 steps: error ~6e-6
+
+
+@pytest.mark.slow
+def test_the_default_stays_within_2x_of_heun_at_equal_nfe_on_a_sharp_mixture(sharp):
+    net, z, labels, reference = sharp
+    for heun_steps in SHARP_STEPS:
+        nfe = 2 * heun_steps - 1
+        heun = _rms(edm_sampler(net, z, labels, num_steps=heun_steps), reference)
+        default = _rms(bdia_sampler(net, z, labels, num_steps=nfe), reference)  # O-BELM: one evaluation per step
+        assert default <= 2 * heun, (nfe, default, heun)
+
+
+@pytest.mark.slow
+def test_warned_settings_blow_up_and_the_suggested_gamma_does_not(sharp):
+    net, z, labels, reference = sharp
+    heun = _rms(edm_sampler(net, z, labels, num_steps=18), reference)
+    for gamma in (0.9, 1.0):
+        with pytest.warns(UserWarning, match=rf"gamma={gamma} on base='heun' with these 18 steps is unstable"):
+            error = _rms(bdia_sampler(net, z, labels, num_steps=18, gamma=gamma, base='heun'), reference)
+        assert error > 100 * heun
+    # the stability limit the warning suggests: no blow-up, though first order (several times Heun's error)
+    stable = largest_stable_gamma(karras_sigmas(18), 'heun')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert _rms(bdia_sampler(net, z, labels, num_steps=18, gamma=stable, base='heun'), reference) < 10 * heun
+
+
+@pytest.mark.parametrize('num_steps', [4, 6, 10, 18, 35, 50, 100, 200, 512])
+def test_the_default_is_stable_at_every_step_count(num_steps):
+    t = karras_sigmas(num_steps)
+    assert parasitic_growth(t, bdia_gammas('obelm', t), 'euler') <= 1.05
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        bdia_sampler(GaussianDenoiser(torch.zeros(1, 1, 1), 0.5), torch.ones(1, 1, 1, 1), num_steps=num_steps)
+
+
+@pytest.mark.parametrize('gamma, base, num_steps, message', [
+    (0.9, 'heun', 18, "gamma=0.9 on base='heun' with these 18 steps is unstable: .* or gamma <= 0.6"),
+    (0.7, 'heun', 18, 'grows x'),
+    (1.0, 'heun', 100, 'unstable'),
+    (1.0, 'euler', 200, 'unstable'),
+    (0.9, 'euler', 35, 'unstable'),
+    (0.5, 'euler', 6, 'unstable'),
+    ([0.9] * 17, 'heun', 18, 'this gamma sequence'),
+    ('obelm', 'heun', 18, "first order at 2 network evaluations per step .* use base='euler'"),
+])
+def test_unstable_or_mismatched_settings_warn_once_in_one_line(gamma, base, num_steps, message):
+    with pytest.warns(UserWarning, match=message) as record:
+        bdia_sampler(TinyNonlinearNet(), _latents(), num_steps=num_steps, gamma=gamma, base=base)
+    assert len(record) == 1 and '\n' not in str(record[0].message)
+    assert record[0].filename == __file__  # points at the caller
+
+
+@pytest.mark.parametrize('gamma, base, num_steps', [(0.5, 'heun', 18), (0.7, 'heun', 35), (0.9, 'heun', 100),
+                                                    (0.3, 'euler', 10), (0, 'heun', 18)])
+def test_stable_settings_do_not_warn(gamma, base, num_steps):
+    t = karras_sigmas(num_steps)
+    assert parasitic_growth(t, bdia_gammas(gamma, t), base) <= GROWTH_LIMIT
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        bdia_sampler(TinyNonlinearNet(), _latents(), num_steps=num_steps, gamma=gamma, base=base)
+
+
+@pytest.mark.parametrize('base, per_step', [('heun', 2), ('euler', 1)])
+def test_network_evaluation_counts(base, per_step):
     n = 7
     net = CountingNet(TinyNonlinearNet())
-    pair = bdia_sampler(net, _latents(), num_steps=n, base=base, return_pair=True)
-    assert net.calls == expected(n)
+    settings = dict(num_steps=n, gamma=0.2, base=base)
+    pair = bdia_sampler(net, _latents(), return_pair=True, **settings)
+    assert net.calls == per_step * n - (per_step - 1)  # the last step to t = 0 is Euler
     net.calls = 0
-    bdia_invert(net, *pair, num_steps=n, base=base)
-    assert net.calls == expected(n) - (2 if base == 'heun' else 1)  # every step but the first plain one
+    bdia_invert(net, *pair, **settings)
+    # steps N-1 .. 1 (the first plain step is not inverted), plus one repeat of the first call
+    assert net.calls == per_step * (n - 1) - (per_step - 1) + 1
     net.calls = 0
-    bdia_encode(net, pair[0], num_steps=n, base=base)
-    assert net.calls == expected(n) - (2 if base == 'heun' else 1) + 1  # plus the one step that forms x_{N-1}
+    bdia_sampler(net, None, start_pair=pair, start_step=3, **settings)  # steps 4 .. N-1
+    assert net.calls == per_step * (n - 4) - (per_step - 1)
 
 
-def test_callback_sees_every_step():
+def test_callback_and_trajectory_see_every_step():
     seen = []
-    out = bdia_sampler(TinyNonlinearNet(), _latents(), num_steps=5, callback=seen.append)
+    out, traj = bdia_sampler(TinyNonlinearNet(), _latents(), num_steps=5, callback=seen.append, return_trajectory=True)
     assert [s['i'] for s in seen] == [0, 1, 2, 3, 4]
     assert set(seen[0]) == {'i', 't_cur', 't_next', 'x', 'denoised'}
     assert torch.equal(seen[-1]['x'], out) and seen[-1]['t_next'] == 0
+    assert torch.equal(traj.sigmas, karras_sigmas(5)) and traj.states.shape == (6, 2, 3, 8, 8)
+    assert torch.equal(traj.states[0], _latents() * karras_sigmas(5)[0])
+    assert all(torch.equal(traj.states[s['i'] + 1], s['x']) for s in seen)
+
+
+def test_inversion_trajectory_retraces_the_sampling_trajectory():
+    net = TinyNonlinearNet()
+    (x_last, x_prev), forward = bdia_sampler(net, _latents(), num_steps=6, return_pair=True, return_trajectory=True)
+    (x0, x1), backward = bdia_invert(net, x_last, x_prev, num_steps=6, return_trajectory=True)
+    assert torch.equal(backward.sigmas, forward.sigmas)
+    scale = forward.states.flatten(1).abs().max(1).values[:, None, None, None, None]  # per state
+    assert ((backward.states - forward.states).abs() <= 1e-10 * scale).all()
+    assert torch.equal(backward.states[0], x0) and torch.equal(backward.states[1], x1)
+
+
+def test_partial_inversion_stops_at_the_strength_step_and_regenerates_from_it():
+    net = TinyNonlinearNet()
+    x_last, x_prev = bdia_sampler(net, _latents(), num_steps=10, return_pair=True)
+    (xk, xk1), traj = bdia_invert(net, x_last, x_prev, num_steps=10, strength=0.3, return_trajectory=True)
+    assert torch.equal(traj.sigmas, karras_sigmas(10)[7:])  # k = 10 - ceil(0.3 * 10) = 7
+    assert _rel_err(bdia_sampler(net, None, num_steps=10, start_pair=(xk, xk1), start_step=7), x_last) <= 1e-12
 
 
 @pytest.mark.parametrize('call, message', [
@@ -144,13 +300,38 @@ def test_callback_sees_every_step():
     (lambda net, z: bdia_sampler(net, z, S_churn=40), 'S_churn must be 0 for BDIA'),
     (lambda net, z: bdia_sampler(net, z, base='rk4'), "base must be 'heun' or 'euler'"),
     (lambda net, z: bdia_sampler(net, z, num_steps=1), 'num_steps must be an integer >= 2'),
+    (lambda net, z: bdia_sampler(net, z, sigma_min=1, sigma_max=0.5), r'sigma_min \(1\) must be below sigma_max'),
+    (lambda net, z: bdia_sampler(net, z, rho=float('nan')), 'rho must be a finite number > 0'),
+    (lambda net, z: bdia_sampler(net, z, sigmas=[80.0, 1.0]), 'at least 3 levels'),
+    (lambda net, z: bdia_sampler(net, z, sigmas=[80.0, 1.0, 0.0], num_steps=2), 'sigmas replaces num_steps'),
     (lambda net, z: bdia_sampler(net, z, start_pair=(z, z)), 'exactly one of latents and start_pair'),
     (lambda net, z: bdia_sampler(net, None), 'exactly one of latents and start_pair'),
     (lambda net, z: bdia_sampler(net, None, start_pair=(z, z[:1])), 'different shapes'),
+    (lambda net, z: bdia_sampler(net, None, start_pair=(z,)), 'start_pair must be a pair of tensors'),
+    (lambda net, z: bdia_sampler(net, None, start_pair=(z, z), num_steps=5, start_step=5), r'start_step must be an '
+                                                                                          r'integer in \[0, 4\]'),
+    (lambda net, z: bdia_sampler(net, z, start_step=2), 'start_step needs start_pair'),
+    (lambda net, z: bdia_sampler(net, z, torch.eye(4)[[0, 1]]), 'unconditional'),
     (lambda net, z: bdia_invert(net, z, z, gamma=0), 'gamma must be > 0 for inversion'),
     (lambda net, z: bdia_invert(net, z, z, num_steps=3, gamma=[1, 0]), 'gamma must be > 0 for inversion'),
-    (lambda net, z: bdia_encode(net, z[:, :1]), r'images have shape \(2, 1, 8, 8\)'),
+    (lambda net, z: bdia_invert(net, z, z[:, :1]), r'x_last, x_prev\) have shape \(2, 1, 8, 8\)'),
+    (lambda net, z: bdia_invert(net, z, z, strength=0), r'strength must be a number in \(0, 1\]'),
 ])
 def test_bdia_input_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call(TinyNonlinearNet(), _latents())
+
+
+def test_arguments_after_class_labels_are_keyword_only():
+    with pytest.raises(TypeError):
+        bdia_sampler(TinyNonlinearNet(), _latents(), None, 18)
+    with pytest.raises(TypeError):
+        bdia_invert(TinyNonlinearNet(), _latents(), _latents(), None, 18)
+
+
+def test_zero_gamma_steps_outside_a_partial_inversion_are_allowed():
+    net = TinyNonlinearNet()
+    settings = dict(num_steps=5, gamma=[0, 0.1, 0.1, 0.1])
+    pair = bdia_sampler(net, _latents(), return_pair=True, **settings)
+    x2, x3 = bdia_invert(net, *pair, strength=0.6, **settings)  # inverts steps 4 and 3 only
+    assert _rel_err(bdia_sampler(net, None, start_pair=(x2, x3), start_step=2, **settings), pair[0]) <= 1e-12

@@ -3,45 +3,61 @@
 States are indexed toward the data: x_0 = latents * t_0, ..., x_N at t_N = 0, with d(x, t) = (x - D(x; t)) / t.
 The first step is a plain `base` step; every later step i >= 1 (the last one included) is
 
-    x_{i+1} = gamma_i x_{i-1} + (1 - gamma_i) x_i - gamma_i B(x_i) + F(x_i)                      (BDIA, bdia.md §1)
+    x_{i+1} = gamma_i x_{i-1} + (1 - gamma_i) x_i - gamma_i B(x_i) + F(x_i)    (BDIA, as Wang et al. 2024 eq. 10)
 
-with F the forward increment from t_i to t_{i+1} (base 'heun': EDM's Heun step, Euler on the step to t = 0;
-base 'euler': Euler, i.e. DDIM in EDM coordinates) and B = (t_{i-1} - t_i) d(x_i, t_i) the backward Euler
-increment, which reuses the denoiser call already made at x_i. Both depend on x_i alone, so the map
-(x_{i-1}, x_i) -> (x_i, x_{i+1}) is affine in x_{i-1} and inverts exactly:
+with F the forward increment from t_i to t_{i+1} (base 'euler': Euler, i.e. DDIM in EDM coordinates; base 'heun':
+EDM's Heun step, Euler on the step to t = 0) and B = (t_{i-1} - t_i) d(x_i, t_i) the backward Euler increment,
+which reuses the denoiser call already made at x_i. Both depend on x_i alone, so the map (x_{i-1}, x_i) ->
+(x_i, x_{i+1}) is affine in x_{i-1} and inverts exactly:
 
     x_{i-1} = (x_{i+1} - (1 - gamma_i) x_i + gamma_i B(x_i) - F(x_i)) / gamma_i
 
-Rounding errors of the inverse grow like prod(1 / gamma_i) ~ (1/gamma)^N (the parasitic root -1/gamma of the
-two-step recurrence), so gamma near 1 inverts best: measured round-trip errors are in README.md.
-gamma = 0 is the base sampler itself (not invertible). gamma = 'obelm' uses gamma_i = (h_i / h_{i+1})^2, the
-O-BELM coefficients in EDM coordinates (bdia.md §5.4), which are exact O-BELM with base='euler'.
+gamma = 'obelm' uses gamma_i = min(1, (h_i / h_{i+1})^2) with h_i = t_i - t_{i+1}: on the Euler base these are the
+O-BELM coefficients (Wang et al., NeurIPS 2024, eq. 18) in EDM coordinates, a second-order method at one network
+evaluation per step, and the package default (`defaults.py`). docs/samplers.md derives all of this and gives the
+measurements: stability (`stability.py`), the cost of the Heun base (first order for every gamma > 0), and why
+the inverse amplifies rounding by prod(1 / gamma_i).
 """
 
+import math
 import numbers
 
 import torch
 
 from .checks import check_class_labels, check_gamma_value, check_latents
-from .evaluation import base_increment, edm_derivative
-from .schedules import karras_sigmas
+from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
+from .evaluation import base_increment
+from .exactness import check_exact_arithmetic, exact_network
+from .noise_levels import sampler_sigmas
+from .stability import warn_if_unstable
+from .trajectory import trajectory
 
 BASES = ('heun', 'euler')
+
+
+def obelm_gammas(t_steps):
+    """gamma_i = min(1, (h_i / h_{i+1})^2) for steps i = 1 .. N-1, h_i = t_i - t_{i+1} (the step being taken).
+
+    (h_i / h_{i+1})^2 turns BDIA on the Euler base into O-BELM (Wang et al. 2024, eq. 18 with alpha = 1, sigma-bar =
+    t). The limit 1 only acts where a step is longer than the one before, which on EDM's schedule happens only on
+    the final step to t = 0 for N >= 36 (ratio 2.5 at N = 50, 58 at N = 200): there gamma_i > 1 multiplies the
+    oscillating error component by 2 gamma_i - 1, which made O-BELM at N = 200 four times worse than at N = 50 on
+    a sharp mixture; with the limit it keeps improving with N (docs/samplers.md).
+    """
+    t = t_steps.tolist()
+    return [min(1.0, ((t[i] - t[i + 1]) / (t[i - 1] - t[i])) ** 2) for i in range(1, len(t) - 1)]
 
 
 def bdia_gammas(gamma, t_steps):
     """Per-step gamma_i for the BDIA steps i = 1 .. N-1 as Python floats (a list of N - 1 values).
 
-    `gamma` is a number in [0, 1], a sequence of N - 1 such numbers, or 'obelm'.
+    `gamma` is a number in [0, 1], a sequence of N - 1 such numbers, or 'obelm' (`obelm_gammas`).
     """
     num_steps = len(t_steps) - 1
     if isinstance(gamma, str):
         if gamma != 'obelm':
             raise ValueError(f"gamma must be a number in [0, 1], a sequence of them, or 'obelm', not {gamma!r}")
-        t = t_steps.tolist()
-        # O-BELM in EDM coordinates: gamma_i = (h_i / h_{i+1})^2, h_i = t_i - t_{i+1} the step being taken,
-        # h_{i+1} = t_{i-1} - t_i the previous one (bdia.md §5.4, paper indexing)
-        return [((t[i] - t[i + 1]) / (t[i - 1] - t[i])) ** 2 for i in range(1, num_steps)]
+        return obelm_gammas(t_steps)
     if isinstance(gamma, numbers.Real):
         check_gamma_value(gamma)
         return [float(gamma)] * (num_steps - 1)
@@ -54,12 +70,13 @@ def bdia_gammas(gamma, t_steps):
     return gammas
 
 
-def _check_base(base):
+def check_base(base):
     if base not in BASES:
         raise ValueError(f"base must be 'heun' or 'euler', not {base!r}")
 
 
-def _check_pair(net, pair, name):
+def check_pair(net, pair, name):
+    """The two tensors of a BDIA pair as float64, or one ValueError naming `name`."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise ValueError(f'{name} must be a pair of tensors')
     for x in pair:
@@ -69,50 +86,89 @@ def _check_pair(net, pair, name):
     return pair[0].to(torch.float64), pair[1].to(torch.float64)
 
 
+def strength_to_step(strength, num_steps):
+    """k = N - ceil(strength N): the state x_k at which a partial inversion stops (strength 1: x_0, pure noise).
+
+    Inverting with strength s walks back the last ceil(s N) steps, to the pair (x_k, x_{k+1}) at noise level t_k.
+    """
+    if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0 < strength <= 1:
+        raise ValueError(f'strength must be a number in (0, 1] (the fraction of the steps to invert), got {strength!r}')
+    return num_steps - math.ceil(round(strength * num_steps, 9))  # round: 0.3 * 10 is 3.0000000000000004
+
+
+def _check_start_step(start_step, num_steps):
+    if isinstance(start_step, bool) or not isinstance(start_step, numbers.Integral) or \
+            not 0 <= start_step <= num_steps - 1:
+        raise ValueError(f'start_step must be an integer in [0, {num_steps - 1}] (start_pair holds x_k, x_(k+1) with '
+                         f'k = start_step), got {start_step!r}')
+
+
 def _increments(net, x, t_steps, i, class_labels, base):
-    """(F(x_i), B(x_i), denoised) at step i: forward `base` increment to t_{i+1}, backward Euler increment to t_{i-1}."""
-    forward, d_cur, denoised = base_increment(net, x, t_steps[i], t_steps[i + 1], class_labels, base)
+    """(F(x_i), B(x_i), denoised) at step i: the forward `base` increment to t_{i+1} and the backward Euler
+    increment to t_{i-1}."""
+    forward, d_cur, denoised = base_increment(net, x, t_steps[i], t_steps[i + 1], class_labels=class_labels, base=base)
     backward = (t_steps[i - 1] - t_steps[i]) * d_cur  # B = (t_{i-1} - t_i) d(x_i, t_i): no extra network call
     return forward, backward, denoised
 
 
 def bdia_step(x_prev, x_cur, gamma, backward, forward):
-    """x_{i+1} = gamma x_{i-1} + (1 - gamma) x_i - gamma B(x_i) + F(x_i)."""
+    """x_{i+1} = gamma x_{i-1} + (1 - gamma) x_i - gamma B(x_i) + F(x_i)   (BDIA; Wang et al. 2024, eq. 10)."""
     return gamma * x_prev + (1 - gamma) * x_cur - gamma * backward + forward
 
 
 def bdia_step_inverse(x_next, x_cur, gamma, backward, forward):
-    """x_{i-1} = (x_{i+1} - (1 - gamma) x_i + gamma B(x_i) - F(x_i)) / gamma."""
+    """x_{i-1} = (x_{i+1} - (1 - gamma) x_i + gamma B(x_i) - F(x_i)) / gamma   (eq. 10 solved for x_{i-1})."""
     return (x_next - (1 - gamma) * x_cur + gamma * backward - forward) / gamma
 
 
-def bdia_sampler(net, latents, class_labels=None, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, gamma=1.0,
-                 base='heun', return_pair=False, start_pair=None, callback=None, S_churn=0):
-    """BDIA sampling from `latents` (or, with latents=None, from `start_pair` = (x_0, x_1) as returned by
-    `bdia_invert` / `bdia_encode`). Returns x_N, or (x_N, x_{N-1}) with `return_pair=True`.
+def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
+                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, start_pair=None, start_step=0, return_pair=False,
+                 return_trajectory=False, callback=None, S_churn=0):
+    """BDIA sampling from `latents` ~ N(0, I), or from `start_pair` = (x_k, x_{k+1}) with k = `start_step`, as
+    returned by `bdia_invert` / `bdia_encode` (k = 0 unless they were given a strength < 1).
 
-    Network evaluations: 2N - 1 with base='heun' (like `edm_sampler`), N with base='euler'.
+    Returns x_N (float64 images), or (x_N, x_{N-1}) with `return_pair=True`: the pair `bdia_invert` needs. With
+    `return_trajectory=True` the result comes with a `Trajectory` of every state, as (result, trajectory).
+
+    The default is O-BELM (gamma='obelm', base='euler'; N network evaluations). base='heun' is EDM's Heun sampler
+    with the BDIA correction (2N - 1 evaluations; gamma=0 is `edm_sampler` without churn, bit for bit), first order
+    for every gamma > 0. Settings whose parasitic mode grows (e.g. gamma >= 0.7 at N = 18, gamma = 1 at any N) give
+    a warning (`stability.py`). `sigmas`: explicit noise levels t_0 > ... > t_N = 0 instead of num_steps,
+    sigma_min, sigma_max and rho. `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step.
+    Regenerating from `start_pair` is half of a round trip: it refuses 16-bit and TF32 network arithmetic.
     """
     if S_churn:
         raise ValueError('S_churn must be 0 for BDIA: stochastic churn makes the sampler non-invertible; use '
                          'edm_sampler for stochastic sampling')
-    _check_base(base)
+    check_base(base)
     if (latents is None) == (start_pair is None):
         raise ValueError('pass exactly one of latents and start_pair')
     if start_pair is None:
         check_latents(net, latents)
-        t_steps = karras_sigmas(num_steps, sigma_min, sigma_max, rho, net=net, device=latents.device)
-        x_prev, x_cur, first = None, latents.to(torch.float64) * t_steps[0], 0
+        x_prev, x_cur, device = None, None, latents.device
+        if start_step != 0:
+            raise ValueError('start_step needs start_pair (sampling from latents starts at step 0)')
     else:
-        x_prev, x_cur = _check_pair(net, start_pair, 'start_pair')
-        t_steps = karras_sigmas(num_steps, sigma_min, sigma_max, rho, net=net, device=x_cur.device)
-        first = 1
+        x_prev, x_cur = check_pair(net, start_pair, 'start_pair')
+        device = x_cur.device
+    t_steps = sampler_sigmas(net, device, sigmas, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max,
+                             rho=rho)
+    num_steps = len(t_steps) - 1
     gammas = bdia_gammas(gamma, t_steps)
+    if start_pair is None:
+        x_cur = latents.to(torch.float64) * t_steps[0]
+        states, first_step = [x_cur], 0
+    else:
+        _check_start_step(start_step, num_steps)
+        check_exact_arithmetic(net, x_cur)
+        states, first_step = [x_prev, x_cur], start_step + 1
     check_class_labels(net, class_labels, x_cur.shape[0])
+    warn_if_unstable(t_steps, gammas, gamma, base, first=first_step - 1 if start_pair is not None else 0)
 
-    for i in range(first, num_steps):
+    for i in range(first_step, num_steps):
         if i == 0:
-            forward, _, denoised = base_increment(net, x_cur, t_steps[0], t_steps[1], class_labels, base)
+            forward, _, denoised = base_increment(net, x_cur, t_steps[0], t_steps[1], class_labels=class_labels,
+                                                  base=base)
             x_next = x_cur + forward  # the first step is a plain base step (no x_{-1} yet)
         else:
             forward, backward, denoised = _increments(net, x_cur, t_steps, i, class_labels, base)
@@ -120,47 +176,47 @@ def bdia_sampler(net, latents, class_labels=None, num_steps=18, sigma_min=0.002,
         if callback is not None:
             callback(dict(i=i, t_cur=t_steps[i], t_next=t_steps[i + 1], x=x_next, denoised=denoised))
         x_prev, x_cur = x_cur, x_next
-    return (x_cur, x_prev) if return_pair else x_cur
+        states.append(x_cur)
+    result = (x_cur, x_prev) if return_pair else x_cur
+    if return_trajectory:
+        return result, trajectory(t_steps, num_steps + 1 - len(states), states)
+    return result
 
 
-def bdia_invert(net, x_last, x_prev, class_labels=None, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7,
-                gamma=1.0, base='heun', callback=None):
-    """Run the BDIA recursion backwards from the final pair (x_N, x_{N-1}); returns (x_0, x_1).
+def bdia_invert(net, x_last, x_prev, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7,
+                sigmas=None, gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, strength=1.0, return_trajectory=False,
+                callback=None):
+    """Run the BDIA recursion backwards from the final pair (x_N, x_{N-1}); returns (x_k, x_{k+1}).
 
-    x_0 / t_0 recovers the latents, and `bdia_sampler(net, None, start_pair=(x_0, x_1))` regenerates x_2 .. x_N.
-    Costs the same network evaluations as sampling minus the first step.
+    k = 0 by default: x_0 / t_0 recovers the latents and `bdia_sampler(net, None, start_pair=(x_0, x_1))` regenerates
+    x_2 .. x_N. `strength` < 1 walks back only the last ceil(strength N) steps (k = `strength_to_step`); regenerate
+    with start_step=k. Costs the network evaluations of sampling steps k+1 .. N-1, plus one that checks the network
+    repeats its output; refuses 16-bit and TF32 arithmetic (`exactness.py`). With `return_trajectory=True` returns
+    ((x_k, x_{k+1}), trajectory), the trajectory in the sampler's order (noise to data).
+    `callback(dict(i, t_cur, t_next, x, denoised))` runs after each inverted step i, with x = x_{i-1} at t_next.
     """
-    _check_base(base)
-    x_next, x_cur = _check_pair(net, (x_last, x_prev), 'the final pair (x_last, x_prev)')
+    check_base(base)
+    x_next, x_cur = check_pair(net, (x_last, x_prev), 'the final pair (x_last, x_prev)')
     check_class_labels(net, class_labels, x_cur.shape[0])
-    t_steps = karras_sigmas(num_steps, sigma_min, sigma_max, rho, net=net, device=x_cur.device)
+    t_steps = sampler_sigmas(net, x_cur.device, sigmas, num_steps=num_steps, sigma_min=sigma_min,
+                             sigma_max=sigma_max, rho=rho)
+    num_steps = len(t_steps) - 1
     gammas = bdia_gammas(gamma, t_steps)
-    if min(gammas) == 0:
+    stop = strength_to_step(strength, num_steps)
+    if min(gammas[stop:], default=1) == 0:
         raise ValueError('gamma must be > 0 for inversion: gamma = 0 is the plain base sampler, which is not '
                          'invertible (the inverse divides by gamma)')
-    for i in range(num_steps - 1, 0, -1):
+    net = exact_network(net, x_cur)
+
+    states = [x_next, x_cur]  # x_N, x_{N-1}, ... (walking toward the noise)
+    for i in range(num_steps - 1, stop, -1):
         forward, backward, denoised = _increments(net, x_cur, t_steps, i, class_labels, base)
         x_before = bdia_step_inverse(x_next, x_cur, gammas[i - 1], backward, forward)
         if callback is not None:
             callback(dict(i=i, t_cur=t_steps[i], t_next=t_steps[i - 1], x=x_before, denoised=denoised))
         x_next, x_cur = x_cur, x_before
-    return x_cur, x_next
-
-
-def bdia_encode(net, images, class_labels=None, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, gamma=1.0,
-                base='heun', callback=None):
-    """Encode real images (float, in [-1, 1]) into the BDIA start pair (x_0, x_1); x_0 / t_0 are their latents.
-
-    An image has no stored x_{N-1}, so it is formed with one plain explicit Euler step from t_N = 0 up to
-    t_{N-1} (the smallest noise level), with the direction taken at the image: x_{N-1} = x_N + t_{N-1} d(x_N, t_{N-1})
-    (1 network evaluation, the reverse of sampling's final Euler step). The recursion is then inverted exactly, so
-    `bdia_sampler(net, None, start_pair=pair)` returns the images to float64 rounding, whatever this choice.
-    """
-    check_latents(net, images, name='images')
-    t_steps = karras_sigmas(num_steps, sigma_min, sigma_max, rho, net=net, device=images.device)
-    x_last = images.to(torch.float64)
-    check_class_labels(net, class_labels, x_last.shape[0])
-    d_last, _ = edm_derivative(net, x_last, t_steps[-2], class_labels)
-    x_prev = x_last + (t_steps[-2] - t_steps[-1]) * d_last
-    return bdia_invert(net, x_last, x_prev, class_labels, num_steps, sigma_min, sigma_max, rho, gamma, base,
-                       callback)
+        states.append(x_cur)
+    pair = (x_cur, x_next)
+    if return_trajectory:
+        return pair, trajectory(t_steps, stop, states[::-1])
+    return pair

@@ -2,31 +2,54 @@
 
 import torch
 
-from .checks import check_class_labels, check_latents
+from .checks import check_churn, check_class_labels, check_latents
 from .churn import churn_gamma
 from .evaluation import base_increment
-from .schedules import karras_sigmas
+from .noise_levels import sampler_sigmas
+
+
+def _churned_levels(net, t_steps, S_churn, S_min, S_max):
+    """t_hat_i = round_sigma(t_i + gamma_i t_i) of every step (EDM Algorithm 2, lines 4-5)."""
+    num_steps = len(t_steps) - 1
+    return [net.round_sigma(t_cur + churn_gamma(t_cur, num_steps, S_churn, S_min, S_max) * t_cur)
+            for t_cur in t_steps[:-1]]
 
 
 def edm_sampler(net, latents, class_labels=None, randn_like=torch.randn_like, num_steps=18, sigma_min=0.002,
-                sigma_max=80, rho=7, S_churn=0, S_min=0, S_max=float('inf'), S_noise=1, callback=None):
+                sigma_max=80, rho=7, S_churn=0, S_min=0, S_max=float('inf'), S_noise=1, callback=None, *,
+                sigmas=None):
     """Sample images from float32/float64 `latents` ~ N(0, I); returns float64 images in about [-1, 1].
 
     Same float64 state, same random draws in the same order (one `randn_like` per step, churn or not) and the same
-    result to the bit as NVlabs' sampler. `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step.
+    result to the bit as NVlabs' sampler; the positional order of NVlabs' arguments is kept.
+
+    `randn_like=None` draws nothing: on a step that does not churn (t_hat = t, e.g. everywhere with S_churn=0) the
+    noise term is sqrt(t_hat^2 - t^2) S_noise eps = 0 * eps, so the images equal those of a run with draws (up to
+    the sign of an exact zero). A step that churns needs draws: ValueError, checked before any network call.
+    `sigmas`: explicit noise levels t_0 > ... > t_N = 0 (float64, used as given) instead of num_steps, sigma_min,
+    sigma_max and rho. `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step.
     """
     check_latents(net, latents)
     check_class_labels(net, class_labels, latents.shape[0])
-    t_steps = karras_sigmas(num_steps, sigma_min, sigma_max, rho, net=net, device=latents.device)
+    check_churn(S_churn, S_min, S_max, S_noise)
+    t_steps = sampler_sigmas(net, latents.device, sigmas, num_steps=num_steps, sigma_min=sigma_min,
+                             sigma_max=sigma_max, rho=rho)
+    t_hats = _churned_levels(net, t_steps, S_churn, S_min, S_max)
+    if randn_like is None:
+        churning = [i for i, (t_cur, t_hat) in enumerate(zip(t_steps, t_hats)) if t_hat != t_cur]
+        if churning:
+            raise ValueError(f'randn_like is None, but {len(churning)} steps churn (the first is step {churning[0]} '
+                             f'at t={float(t_steps[churning[0]]):g}); pass randn_like or set S_churn=0')
 
     x_next = latents.to(torch.float64) * t_steps[0]  # Algorithm 2, line 1: x_0 ~ N(0, t_0^2 I)
-    for i, (t_cur, t_next) in enumerate(zip(t_steps[:-1], t_steps[1:])):
+    for i, (t_cur, t_next, t_hat) in enumerate(zip(t_steps[:-1], t_steps[1:], t_hats)):
         x_cur = x_next
-        gamma = churn_gamma(t_cur, num_steps, S_churn, S_min, S_max)
-        t_hat = net.round_sigma(t_cur + gamma * t_cur)  # line 5: t_hat = t_i + gamma_i t_i
-        # line 6: x_hat = x_i + sqrt(t_hat^2 - t_i^2) S_noise eps_i (eps drawn every step, NVlabs' RNG contract)
-        x_hat = x_cur + (t_hat ** 2 - t_cur ** 2).sqrt() * S_noise * randn_like(x_cur)
-        increment, _, denoised = base_increment(net, x_hat, t_hat, t_next, class_labels, 'heun')  # lines 7-11
+        x_hat = x_cur  # line 6 without draws: t_hat = t_i here, so the noise term is exactly 0 * eps
+        if randn_like is not None:
+            # line 6: x_hat = x_i + sqrt(t_hat^2 - t_i^2) S_noise eps_i (eps drawn every step, NVlabs' RNG contract)
+            x_hat = x_cur + (t_hat ** 2 - t_cur ** 2).sqrt() * S_noise * randn_like(x_cur)
+        increment, _, denoised = base_increment(net, x_hat, t_hat, t_next, class_labels=class_labels,
+                                                base='heun')  # lines 7-11
         x_next = x_hat + increment
         if callback is not None:
             callback(dict(i=i, t_cur=t_cur, t_next=t_next, x=x_next, denoised=denoised))

@@ -1,4 +1,4 @@
-"""Evaluating the denoiser from the sampler's float64 state, and the EDM probability-flow derivative."""
+"""Evaluating the denoiser from the sampler's float64 state, the EDM probability-flow derivative, one base step."""
 
 import torch
 
@@ -14,16 +14,15 @@ def edm_derivative(net, x, t, class_labels):
     return (x - denoised) / t, denoised
 
 
-def base_increment(net, x, t_cur, t_next, class_labels, base, d_cur=None, denoised=None):
-    """The increment F = x_{next} - x of one plain step from t_cur to t_next (EDM Algorithm 1 / 2, lines 7-11).
+def base_increment(net, x, t_cur, t_next, *, class_labels, base):
+    """The increment F = x_next - x of one plain step from t_cur to t_next (EDM Algorithm 1 / 2, lines 7-11).
 
     `base='heun'`: Euler predictor x' = x + (t_next - t_cur) d, then the trapezoidal corrector
     F = (t_next - t_cur) (d/2 + d'/2), except on the step to t = 0 where the Euler increment is used.
     `base='euler'`: F = (t_next - t_cur) d (DDIM in EDM coordinates).
-    Returns (F, d_cur, denoised at x). A precomputed (d_cur, denoised) at (x, t_cur) may be passed in.
+    Returns (F, d at x, D at x).
     """
-    if d_cur is None:
-        d_cur, denoised = edm_derivative(net, x, t_cur, class_labels)
+    d_cur, denoised = edm_derivative(net, x, t_cur, class_labels)
     h = t_next - t_cur
     if base == 'euler' or t_next == 0:
         return h * d_cur, d_cur, denoised

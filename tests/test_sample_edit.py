@@ -1,0 +1,257 @@
+"""Real images through BDIA: noise-like encodings, exact round trips, edits across classes, strength, trajectories,
+the exactness checks of round trips, and input errors."""
+
+import math
+import warnings
+
+import pytest
+import torch
+
+from edm_bdia.analytic import GaussianDenoiser, sharp_mixture, toy_mixture_32x32_cond
+from edm_bdia.sample import bdia_edit, bdia_encode, bdia_invert, bdia_sampler, karras_sigmas, strength_to_step
+from edm_bdia.speed import accelerate
+from sampler_nets import CountingNet, NoisyNet, TinyNonlinearNet, tiny_edm_net
+
+
+def _rel_err(a, b):
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def _real_images(net, classes, seed=7):
+    """Exact draws from the model's data distribution: real-looking images with known classes."""
+    return net.sample_data(torch.tensor(classes), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope='module')
+def toy():
+    net = toy_mixture_32x32_cond()
+    classes = [0, 3, 5, 8]
+    return net, _real_images(net, classes), torch.eye(10, dtype=torch.float64)[classes]
+
+
+@pytest.mark.parametrize('num_steps', [18, 35, 50])
+def test_real_images_encode_to_noise_like_latents_and_decode_exactly(toy, num_steps):
+    net, images, labels = toy
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # no "not noise-like" warning for the default
+        x0, x1 = bdia_encode(net, images, labels, num_steps=num_steps)
+    latents = x0 / karras_sigmas(num_steps)[0]
+    assert 0.9 < latents.std().item() < 1.2 and abs(latents.mean().item()) < 0.1
+    decoded = bdia_sampler(net, None, labels, num_steps=num_steps, start_pair=(x0, x1))
+    assert _rel_err(decoded, images) <= 1e-9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('num_steps', [18, 50])
+def test_real_images_of_a_sharp_mixture_encode_to_noise_like_latents(num_steps):
+    net = sharp_mixture()
+    classes = [1, 4, 6, 9]
+    images, labels = _real_images(net, classes), torch.eye(10, dtype=torch.float64)[classes]
+    x0, x1 = bdia_encode(net, images, labels, num_steps=num_steps)
+    assert 0.9 < (x0 / karras_sigmas(num_steps)[0]).std().item() < 1.2
+    assert _rel_err(bdia_sampler(net, None, labels, num_steps=num_steps, start_pair=(x0, x1)), images) <= 1e-9
+
+
+def test_encoded_latents_converge_to_the_exact_ode_latents_at_second_order():
+    """On a Gaussian the ODE encoding x(t_0) / t_0 of an image is known in closed form. Second order while O-BELM's
+    coefficients are exact (N <= 35 on EDM's schedule); from N = 36 on the final gamma is limited to 1 (better
+    sampling), which leaves the latents about 1% (rms) from the exact ones."""
+    gen = torch.Generator().manual_seed(0)
+    net = GaussianDenoiser(torch.rand(3, 4, 4, generator=gen, dtype=torch.float64) - 0.5,
+                           0.3 + 0.4 * torch.rand(3, 4, 4, generator=gen, dtype=torch.float64))
+    images = net.mean + net.std * torch.randn(8, 3, 4, 4, generator=gen, dtype=torch.float64)
+    errors = []
+    for n in (8, 16, 32, 128):
+        t0 = karras_sigmas(n)[0]
+        latents = bdia_encode(net, images, num_steps=n)[0] / t0
+        errors.append(((latents - net.exact_latents(images, t0)) ** 2).mean().sqrt().item())
+    orders = [math.log2(a / b) for a, b in zip(errors[:2], errors[1:3])]
+    assert all(abs(order - 2) < 0.5 for order in orders), (errors, orders)
+    assert errors[3] < 0.02, errors
+
+
+def test_a_small_gamma_encodes_exactly_but_not_to_noise_and_says_so(toy):
+    """gamma = 0.5 at N = 50: the inverse recursion multiplies errors by up to 2^49, so the latents explode; the
+    round trip stays exact, which is why the warning looks at the latents themselves."""
+    net, images, labels = toy
+    settings = dict(num_steps=50, gamma=0.5, base='euler')
+    with pytest.warns(UserWarning, match=r"encoded latents have std .*not noise-like.*use gamma='obelm'") as record:
+        x0, x1 = bdia_encode(net, images, labels, **settings)
+    assert len(record) == 1
+    assert (x0 / karras_sigmas(50)[0]).std() > 100
+    assert _rel_err(bdia_sampler(net, None, labels, start_pair=(x0, x1), **settings), images) <= 1e-9
+
+
+def test_too_few_obelm_steps_for_noise_like_latents_are_reported(toy):
+    net, images, labels = toy
+    with pytest.warns(UserWarning, match=r'not noise-like.*use more steps'):
+        bdia_encode(net, images, labels, num_steps=6)
+
+
+@pytest.mark.parametrize('strength', [1.0, 0.5])
+def test_editing_with_the_source_labels_returns_the_images(toy, strength):
+    net, images, labels = toy
+    assert _rel_err(bdia_edit(net, images, labels, labels, strength=strength), images) <= 1e-9
+
+
+@pytest.mark.parametrize('num_steps', [18, 50])
+def test_full_edits_land_in_the_target_class_and_stay_in_range(toy, num_steps):
+    net, images, labels = toy
+    targets = [2, 9, 1, 4]
+    edited = bdia_edit(net, images, labels, torch.eye(10, dtype=torch.float64)[targets], num_steps=num_steps)
+    posterior = net.class_posterior(edited)
+    assert (posterior[torch.arange(4), targets] > 0.99).all()
+    assert edited.abs().max() < 1.5  # the toy data lie in about [-1.2, 1.2]
+
+
+def test_an_unstable_gamma_warns_and_breaks_the_edit(toy):
+    """BDIA-Heun with gamma = 1 at N = 18, the old default: the warning is deserved."""
+    net, images, labels = toy
+    with pytest.warns(UserWarning, match='unstable'):
+        edited = bdia_edit(net, images, labels, torch.eye(10, dtype=torch.float64)[[2, 9, 1, 4]], num_steps=18,
+                           gamma=1.0, base='heun')
+    assert edited.abs().max() > 3
+
+
+@pytest.mark.parametrize('strength, num_steps, step', [(1.0, 18, 0), (0.5, 18, 9), (0.3, 10, 7), (1 / 18, 18, 17),
+                                                      (0.01, 18, 17), (0.99, 18, 0), (0.95, 18, 0), (0.9, 10, 1)])
+def test_strength_to_step_walks_back_the_last_ceil_strength_n_steps(strength, num_steps, step):
+    assert strength_to_step(strength, num_steps) == step
+
+
+def test_strength_sets_the_start_level_and_how_far_the_edit_goes(toy):
+    net, images, labels = toy
+    targets = torch.eye(10, dtype=torch.float64)[[2, 9, 1, 4]]
+    changes = []
+    for strength in (0.25, 0.5, 1.0):
+        edited, inversion, regeneration = bdia_edit(net, images, labels, targets, strength=strength,
+                                                    return_trajectory=True)
+        k = strength_to_step(strength, 18)
+        assert torch.equal(inversion.sigmas, karras_sigmas(18)[k:])
+        assert torch.equal(regeneration.sigmas, karras_sigmas(18)[k:])
+        assert torch.equal(inversion.states[-1], images) and torch.equal(regeneration.states[-1], edited)
+        assert torch.equal(regeneration.states[:2], inversion.states[:2])  # the regeneration starts from the pair
+        changes.append((edited - images).pow(2).mean().sqrt().item())
+    assert changes[0] < changes[1] < changes[2], changes
+    # strength <= 1/N inverts nothing and regenerates nothing
+    assert torch.equal(bdia_edit(net, images, labels, targets, strength=1 / 18), images)
+
+
+def test_network_evaluation_counts_of_encode_and_edit(toy):
+    net, images, labels = toy
+    counting = CountingNet(net)
+    bdia_encode(counting, images, labels, num_steps=10)
+    assert counting.calls == 1 + 1 + 9  # x_{N-1}, the repeat check, steps 9 .. 1 (O-BELM: one per step)
+    counting.calls = 0
+    bdia_edit(counting, images, labels, labels, num_steps=10, strength=0.5)
+    assert counting.calls == 1 + 1 + 4 + 4  # x_{N-1}, the repeat check, steps 9 .. 6 inverted, 6 .. 9 regenerated
+
+
+@pytest.mark.filterwarnings('ignore:the encoded latents')  # 6 O-BELM steps are too few for noise-like latents
+def test_callback_sees_both_halves_of_an_edit(toy):
+    net, images, labels = toy
+    seen = []
+    bdia_edit(net, images, labels, labels, num_steps=6, callback=seen.append)
+    # x_{N-1} from the image, steps 5 .. 1 inverted, steps 1 .. 5 regenerated
+    assert [s['i'] for s in seen] == [6, 5, 4, 3, 2, 1, 1, 2, 3, 4, 5]
+
+
+# Exactness: what a round trip refuses, on a real edm_bdia network in the package's speed modes.
+
+@pytest.mark.parametrize('call', [
+    lambda net, x: bdia_invert(net, x, x),
+    lambda net, x: bdia_encode(net, x),
+    lambda net, x: bdia_edit(net, x, None, None),
+    lambda net, x: bdia_sampler(net, None, start_pair=(x, x)),
+])
+def test_round_trips_refuse_a_16_bit_network(call):
+    net = accelerate(tiny_edm_net(), mode='bf16')
+    with pytest.raises(ValueError, match="net runs in speed mode 'bf16'.*use mode 'reference' or 'fast'"):
+        call(net, torch.zeros(2, 3, 8, 8, dtype=torch.float64))
+
+
+def test_round_trips_work_in_the_fast_speed_mode():
+    net = accelerate(tiny_edm_net(), mode='fast')
+    images = torch.tanh(torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # random weights: these images are far from the "data"
+        pair = bdia_encode(net, images, num_steps=12)
+        assert _rel_err(bdia_sampler(net, None, num_steps=12, start_pair=pair), images) <= 1e-9
+
+
+def test_sampling_alone_is_not_refused_in_16_bit_mode():
+    net = accelerate(tiny_edm_net(), mode='bf16')
+    with torch.no_grad():
+        bdia_sampler(net, torch.randn(1, 3, 8, 8), num_steps=3)
+
+
+def test_a_network_that_does_not_repeat_its_output_is_refused_on_its_first_call():
+    with pytest.raises(ValueError, match=r'net gave different outputs for the same input \(max relative difference '
+                                         r'.*use_deterministic_algorithms'):
+        bdia_encode(NoisyNet(), torch.zeros(2, 3, 8, 8))
+
+
+class FakeCudaNet(TinyNonlinearNet):
+    """Reports a CUDA network device (as an accelerated network does) while computing on the CPU."""
+    net_device = torch.device('cuda')
+
+
+@pytest.fixture
+def cuda_precision_flags():
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+             torch.get_float32_matmul_precision())
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[:2]
+    torch.set_float32_matmul_precision(saved[2])
+
+
+@pytest.mark.filterwarnings('ignore:the encoded latents')  # zero images: far from this net's "data"
+@pytest.mark.parametrize('matmul, cudnn', [(True, False), (False, True)])
+def test_tf32_on_cuda_is_refused(cuda_precision_flags, matmul, cudnn):
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+    with pytest.raises(ValueError, match=r'TF32 is enabled on CUDA.*allow_tf32 = False'):
+        bdia_encode(FakeCudaNet(), torch.zeros(2, 3, 8, 8))
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    bdia_encode(FakeCudaNet(), torch.zeros(2, 3, 8, 8), num_steps=3)  # TF32 off: accepted
+
+
+def test_fp16_networks_on_cuda_and_reduced_matmul_precision_are_refused(cuda_precision_flags):
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    net = FakeCudaNet()
+    net.use_fp16 = True
+    with pytest.raises(ValueError, match=r'use_fp16=True.*net.use_fp16 = False'):
+        bdia_invert(net, torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8))
+    torch.set_float32_matmul_precision('medium')
+    with pytest.raises(ValueError, match=r"float32 matmul precision is 'medium'"):
+        bdia_invert(TinyNonlinearNet(), torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize('call, message', [
+    (lambda net, x, c: bdia_edit(net, x, c, c, strength=0), r'strength must be a number in \(0, 1\]'),
+    (lambda net, x, c: bdia_edit(net, x, c, c, strength=1.5), r'strength must be a number in \(0, 1\]'),
+    (lambda net, x, c: bdia_edit(net, x, c, c, strength=float('nan')), r'strength must be a number in \(0, 1\]'),
+    (lambda net, x, c: bdia_edit(net, x, c, c, strength=True), r'strength must be a number in \(0, 1\]'),
+    (lambda net, x, c: bdia_encode(net, x, c, strength=-0.5), r'strength must be a number in \(0, 1\]'),
+    (lambda net, x, c: bdia_edit(net, x, c, torch.eye(4)[[0, 1, 2]]), r'target_labels have shape \(3, 4\)'),
+    (lambda net, x, c: bdia_edit(net, x, c[:, :3], c), r'class_labels have shape \(2, 3\)'),
+    (lambda net, x, c: bdia_edit(net, x[:, :2], c, c), r'images have shape \(2, 2, 8, 8\)'),
+    (lambda net, x, c: bdia_encode(net, x[0], c), 'images must be a 4-D tensor'),
+    (lambda net, x, c: bdia_edit(net, x, c, c, base='rk4'), "base must be 'heun' or 'euler'"),
+    (lambda net, x, c: bdia_edit(net, x, c, c, sigmas=[80.0, 1.0, 2.0, 0.0]), 'strictly decreasing'),
+    (lambda net, x, c: bdia_edit(net, x, c, c, sigma_min=-1), 'sigma_min must be a finite number > 0'),
+    (lambda net, x, c: bdia_edit(net, x, c, c, gamma=0), 'gamma must be > 0 for inversion'),
+    (lambda net, x, c: bdia_edit(TinyNonlinearNet(), x, None, c), 'target_labels were given, but the network is '
+                                                                   'unconditional'),
+])
+def test_edit_and_encode_input_errors(call, message):
+    net = TinyNonlinearNet(label_dim=4)
+    with pytest.raises(ValueError, match=message):
+        call(net, torch.zeros(2, 3, 8, 8), torch.eye(4)[[0, 1]])
+
+
+def test_arguments_after_the_labels_are_keyword_only(toy):
+    net, images, labels = toy
+    with pytest.raises(TypeError):
+        bdia_edit(net, images, labels, labels, 0.5)
+    with pytest.raises(TypeError):
+        bdia_encode(net, images, labels, 18)
