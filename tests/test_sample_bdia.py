@@ -69,7 +69,8 @@ def test_gamma_zero_heun_is_edm_sampler_bitwise(label_dim):
 def test_gamma_zero_euler_is_the_euler_sampler_bitwise():
     net = TinyNonlinearNet()
     z = _latents()
-    assert torch.equal(bdia_sampler(net, z, num_steps=8, gamma=0, base='euler'), euler_restated(net, z, karras_sigmas(8)))
+    assert torch.equal(bdia_sampler(net, z, num_steps=8, gamma=0, base='euler'),
+                       euler_restated(net, z, karras_sigmas(8)))
 
 
 def test_obelm_gammas_and_sampler_match_the_belm_coefficients():
@@ -94,7 +95,8 @@ def test_the_default_is_obelm_on_the_euler_base():
     assert (DEFAULT_GAMMA, DEFAULT_BASE) == ('obelm', 'euler')
     net = TinyNonlinearNet()
     z = _latents()
-    assert torch.equal(bdia_sampler(net, z, num_steps=9), bdia_sampler(net, z, num_steps=9, gamma='obelm', base='euler'))
+    assert torch.equal(bdia_sampler(net, z, num_steps=9),
+                       bdia_sampler(net, z, num_steps=9, gamma='obelm', base='euler'))
 
 
 def test_per_step_gamma_sequence_equals_the_scalar():
@@ -127,7 +129,8 @@ def test_explicit_sigmas_sample_and_invert():
     net = TinyNonlinearNet(label_dim=4)
     labels = torch.eye(4)[[1, 3]]
     z = _latents()
-    assert torch.equal(bdia_sampler(net, z, labels, sigmas=karras_sigmas(10)), bdia_sampler(net, z, labels, num_steps=10))
+    assert torch.equal(bdia_sampler(net, z, labels, sigmas=karras_sigmas(10)),
+                       bdia_sampler(net, z, labels, num_steps=10))
     sigmas = [70.0, 20.0, 6.0, 2.0, 0.6, 0.2, 0.05, 0.01, 0.0]
     pair = bdia_sampler(net, z, labels, sigmas=sigmas, return_pair=True)
     x0, _ = bdia_invert(net, *pair, labels, sigmas=sigmas)

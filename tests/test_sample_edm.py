@@ -148,11 +148,11 @@ def _gaussian():
     return GaussianDenoiser(mean, std)
 
 
-def _error_at_sigma_min(sampler, net, latents, num_steps, exact, to_unscaled=lambda x, t: x):
+def _error_at_sigma_min(sampler, net, latents, num_steps, exact):
     """Max |x - exact| at the last nonzero noise level (before the fixed-size final Euler step to t = 0)."""
     states = {}
-    sampler(net, latents, num_steps=num_steps, callback=lambda s: states.setdefault('x', to_unscaled(s['x'], s['t_next']))
-            if s['i'] == num_steps - 2 else None)
+    sampler(net, latents, num_steps=num_steps,
+            callback=lambda s: states.setdefault('x', s['x']) if s['i'] == num_steps - 2 else None)
     return (states['x'] - exact).abs().max().item()
 
 

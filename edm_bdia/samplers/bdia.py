@@ -157,13 +157,15 @@ def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.0
     gammas = bdia_gammas(gamma, t_steps)
     if start_pair is None:
         x_cur = latents.to(torch.float64) * t_steps[0]
-        states, first_step = [x_cur], 0
+        first_step = 0
     else:
         _check_start_step(start_step, num_steps)
         check_exact_arithmetic(net, x_cur)
-        states, first_step = [x_prev, x_cur], start_step + 1
+        first_step = start_step + 1
     check_class_labels(net, class_labels, x_cur.shape[0])
-    warn_if_unstable(t_steps, gammas, gamma, base, first=first_step - 1 if start_pair is not None else 0)
+    first_state = max(first_step - 1, 0)  # index of the first state of this run
+    warn_if_unstable(t_steps, gammas, gamma, base, first=first_state)
+    states = [x for x in (x_prev, x_cur) if x is not None] if return_trajectory else None
 
     for i in range(first_step, num_steps):
         if i == 0:
@@ -176,11 +178,10 @@ def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.0
         if callback is not None:
             callback(dict(i=i, t_cur=t_steps[i], t_next=t_steps[i + 1], x=x_next, denoised=denoised))
         x_prev, x_cur = x_cur, x_next
-        states.append(x_cur)
+        if return_trajectory:
+            states.append(x_cur)
     result = (x_cur, x_prev) if return_pair else x_cur
-    if return_trajectory:
-        return result, trajectory(t_steps, num_steps + 1 - len(states), states)
-    return result
+    return (result, trajectory(t_steps, first_state, states)) if return_trajectory else result
 
 
 def bdia_invert(net, x_last, x_prev, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7,
@@ -208,15 +209,14 @@ def bdia_invert(net, x_last, x_prev, class_labels=None, *, num_steps=18, sigma_m
                          'invertible (the inverse divides by gamma)')
     net = exact_network(net, x_cur)
 
-    states = [x_next, x_cur]  # x_N, x_{N-1}, ... (walking toward the noise)
+    states = [x_next, x_cur] if return_trajectory else None  # x_N, x_{N-1}, ... (walking toward the noise)
     for i in range(num_steps - 1, stop, -1):
         forward, backward, denoised = _increments(net, x_cur, t_steps, i, class_labels, base)
         x_before = bdia_step_inverse(x_next, x_cur, gammas[i - 1], backward, forward)
         if callback is not None:
             callback(dict(i=i, t_cur=t_steps[i], t_next=t_steps[i - 1], x=x_before, denoised=denoised))
         x_next, x_cur = x_cur, x_before
-        states.append(x_cur)
+        if return_trajectory:
+            states.append(x_cur)
     pair = (x_cur, x_next)
-    if return_trajectory:
-        return pair, trajectory(t_steps, stop, states[::-1])
-    return pair
+    return (pair, trajectory(t_steps, stop, states[::-1])) if return_trajectory else pair

@@ -1,13 +1,14 @@
 """Checks that a network can carry an exact round trip (image -> noise -> image).
 
 Inversion replays the denoiser calls of sampling at states it rebuilds to float64 rounding and divides by gamma_i,
-so D must give the same output again: 1e-3 relative noise in D moved regenerated images by 0.78 (images in
-[-1, 1]). Non-deterministic kernels break this outright. 16-bit arithmetic and TF32 (10-bit mantissas inside
-float32 convolutions and matmuls) put ~1e-3 relative differences between any two ways of computing the same call
-(batch size, tiling, the kernel a library picks for a shape, a last-bit change of the input), where float32
-differs by ~1e-7; on CPU with fixed tiles a bf16 round trip did repeat exactly, but nothing promises that. Round
-trips therefore refuse 16-bit network arithmetic and TF32, and check on the first call that the network gives the
-same output twice.
+so D must give the same output again. 1e-3 relative noise in D during inversion moved regenerated images (in
+[-1, 1]) by 0.007 with the default O-BELM at 18 steps, 0.17 with BDIA-Heun gamma = 0.9 and 11 with gamma = 0.5 at
+50 steps (toy model, benchmarks/bdia_defaults.py). Non-deterministic kernels break this outright. 16-bit
+arithmetic and TF32 (10-bit mantissas inside float32 convolutions and matmuls) put ~1e-3 relative differences
+between any two ways of computing the same call (batch size, tiling, the kernel a library picks for a shape, a
+last-bit change of the input), where float32 differs by ~1e-7; on CPU with fixed tiles a bf16 round trip did
+repeat exactly, but nothing promises that. Round trips therefore refuse 16-bit network arithmetic and TF32, and
+check on the first call that the network gives the same output twice.
 """
 
 import torch
