@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import torch
 
 from edm_bdia.sample import bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
+from edm_bdia.samplers.bdia import bdia_gammas
 from edm_bdia.samplers.reversible_heun import (reversible_heun_encode, reversible_heun_invert,
                                                reversible_heun_sampler)
 
@@ -90,17 +91,29 @@ def heun():
 
 
 def bdia(base, gamma, label=None):
-    """BDIA on EDM (`edm_bdia.sample.bdia_sampler`) with base 'heun' (2N - 1 NFE) or 'euler' (N NFE)."""
-    options = dict(gamma=gamma, base=base)
+    """BDIA on EDM (`edm_bdia.sample.bdia_sampler`) with base 'heun' (2N - 1 NFE) or 'euler' (N NFE); `gamma` is
+    what bdia_sampler takes, or a function of N returning it (a per-step schedule)."""
+    def options(n):
+        return dict(gamma=gamma(n) if callable(gamma) else gamma, base=base)
     name = label or f'BDIA-{base} g={gamma:g}'
     return Method(
         name, 'invertible', heun_steps if base == 'heun' else _same,
         (lambda n: 2 * n - 1) if base == 'heun' else _same,
-        sample=lambda net, z, c, n: _with_state(bdia_sampler(net, z, c, num_steps=n, return_pair=True, **options)),
-        invert=lambda net, pair, c, n: bdia_invert(net, *pair, c, num_steps=n, **options),
-        encode=lambda net, x, c, n: bdia_encode(net, x, c, num_steps=n, **options),
-        regenerate=lambda net, start, c, n: bdia_sampler(net, None, c, num_steps=n, start_pair=start, **options),
+        sample=lambda net, z, c, n: _with_state(bdia_sampler(net, z, c, num_steps=n, return_pair=True,
+                                                             **options(n))),
+        invert=lambda net, pair, c, n: bdia_invert(net, *pair, c, num_steps=n, **options(n)),
+        encode=lambda net, x, c, n: bdia_encode(net, x, c, num_steps=n, **options(n)),
+        regenerate=lambda net, start, c, n: bdia_sampler(net, None, c, num_steps=n, start_pair=start, **options(n)),
         exact_inverse=True)
+
+
+def obelm_floored(floor):
+    """O-BELM's per-step gamma_i = (h_i / h_{i+1})^2, raised to at least `floor` (a study variant): the inverse
+    amplifies errors by prod(1 / gamma_i), which the floor bounds, while sampling keeps O-BELM's coefficients
+    wherever they are above it."""
+    def gammas(n):
+        return [max(g, floor) for g in bdia_gammas('obelm', karras_sigmas(n))]
+    return bdia('euler', gammas, label=f'O-BELM, gamma_i >= {floor:g}')
 
 
 def reversible_heun():
@@ -131,6 +144,6 @@ def all_methods(gammas):
     methods = [euler(), heun(), dpmpp_2m()]
     methods += [bdia('heun', g) for g in gammas]
     methods += [bdia('euler', g) for g in gammas]
-    methods += [bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'),
+    methods += [bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'), obelm_floored(0.5),
                 bdia('heun', 'obelm', label='BDIA-heun g=obelm'), reversible_heun()]
     return [m for m in methods if m is not None]

@@ -8,7 +8,8 @@ from loglog_plot import DASHED, save_panels
 from .recommend import BLOWUP_FACTOR, image_growth, recommend
 
 PLOTTED = ['Euler', 'Heun (EDM)', 'DPM-Solver++(2M)', 'BDIA-heun g=1', 'BDIA-heun g=0.9', 'BDIA-heun g=0.5',
-           'BDIA-euler g=0.9', 'BDIA-euler g=0.5', 'O-BELM (BDIA-euler g=obelm)', 'BDIA-heun g=obelm',
+           'BDIA-euler g=0.9', 'BDIA-euler g=0.5', 'O-BELM (BDIA-euler g=obelm)', 'O-BELM, gamma_i >= 0.5',
+           'BDIA-heun g=obelm',
            'Reversible Heun']
 
 

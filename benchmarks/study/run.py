@@ -1,6 +1,7 @@
 """Running one method on one testbed at one NFE, and the whole grid of them."""
 
 import time
+import warnings
 
 import torch
 
@@ -19,7 +20,14 @@ def _sample_counted(method, net, latents, labels, num_steps, nfe):
 
 
 def measure(bed, method, nfe, inverse=True, edit=False):
-    """One record: the metrics of `method` on testbed `bed` at `nfe` network evaluations per image."""
+    """One record: the metrics of `method` on testbed `bed` at `nfe` network evaluations per image (the samplers'
+    warnings about unstable settings are silenced: the study runs such settings on purpose, to measure them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        return _measure(bed, method, nfe, inverse, edit)
+
+
+def _measure(bed, method, nfe, inverse, edit):
     n = method.steps(nfe)
     if method.nfe(n) != nfe:
         return None  # this NFE is not reachable by the method
