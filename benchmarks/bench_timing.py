@@ -60,19 +60,39 @@ class Stopwatch:
                         max(0.0, (busy - self._busy - own) / (self.seconds * os.cpu_count())))
 
 
-def round_robin(variants, rounds, warmup=None, sync=None, log=print):
+def wait_for_quiet(max_foreign, timeout=60.0, interval=1.0):
+    """Wait (up to `timeout` seconds) until other processes use at most `max_foreign` of the CPUs for one
+    `interval`; returns the last share seen (None where /proc/stat is missing)."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        with Stopwatch() as watch:
+            time.sleep(interval)
+        if watch.foreign is None or watch.foreign <= max_foreign or time.perf_counter() > deadline:
+            return watch.foreign
+
+
+def round_robin(variants, rounds, warmup=None, sync=None, log=print, max_foreign=0.1, retries=1):
     """Run every variant once per round, `rounds` times, after `warmup` (calls each variant's warm-up function, or
-    the variant itself). Returns {name: dict(median, min, max, foreign, result)} with `result` the last output."""
+    the variant itself). A repeat during which other processes used more than `max_foreign` of the CPUs is run
+    again once the machine is quiet (wait_for_quiet), up to `retries` times; the least disturbed repeat is kept.
+    Returns {name: dict(median, min, max, foreign, result)} with `result` the last output and `foreign` the
+    largest share other processes took during a kept repeat."""
     for name, fn in variants.items():
         (warmup or {}).get(name, fn)()
     runs = {name: [] for name in variants}
     results = {}
     for round_index in range(rounds):
         for name, fn in variants.items():
-            with Stopwatch(sync) as watch:
-                results[name] = fn()
-            runs[name].append(watch)
-        log(f'  round {round_index + 1}/{rounds}: ' + ', '.join(f'{n} {r[-1].seconds:.2f}s' for n, r in runs.items()))
+            attempts = []
+            while not attempts or (attempts[-1].foreign or 0) > max_foreign and len(attempts) <= retries:
+                if attempts:
+                    wait_for_quiet(max_foreign)
+                with Stopwatch(sync) as watch:
+                    results[name] = fn()
+                attempts.append(watch)
+            runs[name].append(min(attempts, key=lambda w: w.foreign or 0))
+        log(f'  round {round_index + 1}/{rounds}: ' + ', '.join(
+            f'{n} {r[-1].seconds:.2f}s ({100 * (r[-1].foreign or 0):.0f}%)' for n, r in runs.items()))
     return {name: dict(median=statistics.median(w.seconds for w in watches),
                        min=min(w.seconds for w in watches), max=max(w.seconds for w in watches),
                        foreign=max((w.foreign or 0) for w in watches), result=results[name])

@@ -66,7 +66,7 @@ def run_restated(network, outdir, seeds, batch, steps):
     from edm_bdia.distributed.batching import num_batches, batch_bounds
     from edm_bdia.files.images import save_png, to_hwc_arrays, to_uint8
     from edm_bdia.generation.seeds import parse_seeds
-    from edm_bdia.loading import load_network
+    from edm_bdia import load_network
     from edm_bdia.sample import StackedRandomGenerator, edm_sampler
 
     net = load_network(network, device=CPU)
