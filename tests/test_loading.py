@@ -1,6 +1,8 @@
-"""edm_bdia.loading: NVlabs-format snapshots of every preconditioner and architecture, loaded in fresh processes
-safely and trusted (also behind a foreign `torch_utils`), refusal of code-carrying pickles, clear errors."""
+"""edm_bdia.checkpoints: NVlabs-format snapshots of every preconditioner and architecture, loaded in fresh processes
+safely and trusted (also behind a foreign `torch_utils`), refusal of code-carrying pickles, clear errors, and a
+checkpoint resolved and read once (its sha256 from the same read)."""
 
+import hashlib
 import importlib
 import json
 import os
@@ -10,10 +12,13 @@ import sys
 import pytest
 import torch
 
-from edm_bdia import download
-from edm_bdia.loading import InertPersistentObject, PickleLoadError, load_network, load_pickle
+from edm_bdia import analytic
+from edm_bdia.checkpoints import download, source
+from edm_bdia.checkpoints.hashing import sha256_state
+from edm_bdia.checkpoints.presets import PRESETS
+from edm_bdia.checkpoints.source import load_network, load_pickle, resolve_checkpoint
+from edm_bdia.checkpoints.unpickle import InertPersistentObject, PickleLoadError
 from edm_bdia.networks import EDMPrecond, VEPrecond, VPPrecond, iDDPMPrecond
-from edm_bdia.presets import PRESETS
 from torch_utils import persistence
 from test_persistence_fixtures import (TRAINING_MODULE, run_python, training_snapshot, write_foreign_torch_utils,
                                        write_training_module)
@@ -38,8 +43,8 @@ NETWORKS = {
 
 LOAD_SCRIPT = '''
 import json, pickle, sys, torch
-from edm_bdia.loading import InertPersistentObject, load_network, load_pickle
-from edm_bdia.own_torch_utils import aliased_torch_utils, own_persistence
+from edm_bdia.checkpoints.source import load_network, load_pickle
+from edm_bdia.checkpoints.own_torch_utils import aliased_torch_utils, own_persistence
 directory, force_exec = sys.argv[1], sys.argv[2] == 'exec'
 if force_exec:  # a changed source text cannot match an imported module: the trusted loader must exec it
     own_persistence().import_hook(lambda meta: meta.update(module_src=meta.module_src + '\\n# variant') or meta)
@@ -151,7 +156,7 @@ def test_safe_loader_never_runs_embedded_code(tmp_path, class_name):
         load_network(path)
     assert not marker.exists()
     if class_name == 'Evil':
-        assert 'trust_pickle_code=True' in str(error.value) and '--trust-pickle-code' in str(error.value)
+        assert 'allow `trust_pickle_code`' in str(error.value) and '--' not in str(error.value)  # no command-line words
         load_pickle(path, trust_pickle_code=True)  # the control: the same file does run code when trusted
         assert marker.read_text() == 'ran'
 
@@ -164,7 +169,7 @@ def test_safe_loader_refuses_foreign_globals(tmp_path):
             return os.system, (f'touch {marker}',)
     path = tmp_path / 'exploit.pkl'
     path.write_bytes(pickle.dumps(dict(ema=Exploit())))
-    with pytest.raises(PickleLoadError, match=r'\bsystem\b.*not on the allow-list.*--trust-pickle-code'):
+    with pytest.raises(PickleLoadError, match=r'\bsystem\b.*not on the allow-list.*allow `trust_pickle_code`'):
         load_network(path)
     assert not marker.exists()
 
@@ -220,6 +225,19 @@ def test_snapshot_without_ema(tmp_path):
 def test_missing_file_points_to_presets(tmp_path):
     with pytest.raises(PickleLoadError, match='no such file.*python -m edm_bdia presets'):
         load_network(tmp_path / 'nothing.pkl')
+    with pytest.raises(PickleLoadError, match='did you mean the preset edm-cifar10-32x32-cond-vp'):
+        load_network('edm-cifar10-32x32-cond-pv')
+
+
+def test_a_folder_is_called_a_folder_and_its_pickles_are_listed(tmp_path):
+    with pytest.raises(PickleLoadError, match='is a folder, not a checkpoint file, and holds no .pkl file'):
+        load_network(tmp_path)
+    for step in (0, 200, 400, 600):
+        (tmp_path / f'network-snapshot-{step:06d}.pkl').write_bytes(b'')
+    with pytest.raises(PickleLoadError, match=r'is a folder, not a checkpoint file; pass one of its .pkl files: '
+                                              r'network-snapshot-000200.pkl, network-snapshot-000400.pkl, '
+                                              r'network-snapshot-000600.pkl \(and 1 more\)'):
+        resolve_checkpoint(str(tmp_path))
 
 
 def test_inert_objects_keep_their_data_but_cannot_run():
@@ -227,7 +245,7 @@ def test_inert_objects_keep_their_data_but_cannot_run():
     assert loss.P_mean == -1.2 and loss.class_name == 'EDMLoss'
     with pytest.raises(AttributeError, match='sigma_data'):
         _ = loss.sigma_data
-    with pytest.raises(TypeError, match='safe mode.*trust_pickle_code=True'):
+    with pytest.raises(TypeError, match='safe mode.*allow `trust_pickle_code`'):
         loss(None)
 
 
@@ -236,18 +254,43 @@ def test_preset_name_loads_from_the_download_cache_offline(snapshots, tmp_path, 
     cached = tmp_path / f'{download.url_md5(url)}_{download.safe_name(url)}'
     cached.write_bytes((snapshots / 'edm-ddpmpp-cond.pkl').read_bytes())
     monkeypatch.setenv('EDM_BDIA_CACHE_DIR', str(tmp_path))
-    monkeypatch.setattr(download, '_fetch', lambda *args, **kwargs: pytest.fail('tried the network'))
+    monkeypatch.setenv('EDM_BDIA_OFFLINE', '1')  # a cache miss would fail at once
     inputs = torch.load(snapshots / 'edm-ddpmpp-cond.io.pt')
     net = load_network('edm-cifar10-32x32-cond-vp', device='cpu')
     assert torch.equal(net(inputs['x'], inputs['sigma'], inputs['labels']), inputs['expected'])
 
 
+def test_checkpoint_is_read_once_and_hashed_on_the_way(snapshots, tmp_path, monkeypatch):
+    blob = (snapshots / 'edm-ddpmpp-cond.pkl').read_bytes() + b'trailing bytes after the pickle'
+    path = tmp_path / 'snapshot.pkl'
+    path.write_bytes(blob)
+    url = PRESETS['edm-cifar10-32x32-cond-vp'].url
+    (tmp_path / f'{download.url_md5(url)}_{download.safe_name(url)}').write_bytes(blob)
+    monkeypatch.setenv('EDM_BDIA_CACHE_DIR', str(tmp_path))
+    monkeypatch.setattr(source, 'sha256_file', lambda path: pytest.fail('the file was read a second time'))
+    for name in (str(path), path.as_uri(), 'edm-cifar10-32x32-cond-vp'):
+        checkpoint = resolve_checkpoint(name)
+        net = checkpoint.load_network(device='cpu')
+        assert isinstance(net, EDMPrecond) and checkpoint.source == name
+        assert checkpoint.sha256 == hashlib.sha256(blob).hexdigest()  # the whole file, trailing bytes included
+    assert checkpoint.url == url and checkpoint.preset is PRESETS[name]
+
+
+def test_sha256_before_loading_reads_the_file_itself(snapshots):
+    checkpoint = resolve_checkpoint(str(snapshots / 'edm-ddpmpp-cond.pkl'))
+    assert checkpoint.sha256 == hashlib.sha256((snapshots / 'edm-ddpmpp-cond.pkl').read_bytes()).hexdigest()
+
+
 def test_toy_model_name_returns_the_builtin_model():
-    from edm_bdia import analytic as toy
-    net = load_network(toy.TOY_MODEL_NAME)
-    reference = toy.toy_mixture_32x32_cond()
+    net = load_network(analytic.TOY_MODEL_NAME)
+    reference = analytic.toy_mixture_32x32_cond()
     x, sigma = torch.randn(2, 3, 32, 32, dtype=torch.float64), torch.tensor([0.5, 2.0], dtype=torch.float64)
     labels = torch.eye(10)[[1, 2]]
     assert (net.img_resolution, net.img_channels, net.label_dim) == (32, 3, 10)
     assert torch.equal(net(x, sigma, labels), reference(x, sigma, labels))
-    assert load_pickle(toy.TOY_MODEL_NAME).keys() == {'ema'}
+    assert load_pickle(analytic.TOY_MODEL_NAME).keys() == {'ema'}
+    checkpoint = resolve_checkpoint(analytic.TOY_MODEL_NAME)
+    assert checkpoint.builtin and checkpoint.path is None
+    assert checkpoint.sha256 == sha256_state(reference)  # no file: the identity is the hash of its tensors
+    perturbed = analytic.toy_mixture_32x32_cond(seed=1)
+    assert sha256_state(perturbed) != checkpoint.sha256

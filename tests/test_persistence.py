@@ -1,4 +1,4 @@
-"""torch_utils.persistence (pickle format version 6, edm-format.md §1) and torch_utils.misc."""
+"""torch_utils.persistence (pickle format version 6, docs/checkpoints.md) and torch_utils.misc."""
 
 import importlib
 import io
@@ -50,7 +50,7 @@ def _read_stream(blob):
 
 def test_pickle_layout_matches_format_version_6(training):
     metas, stream_globals = _read_stream(pickle.dumps(_snapshot(training)))
-    assert stream_globals == {  # the global set of edm-format.md §1.3
+    assert stream_globals == {  # the globals an NVlabs training snapshot names
         ('torch_utils.persistence', '_reconstruct_persistent_obj'), ('torch.nn.modules.container', 'ModuleDict'),
         ('torch._utils', '_rebuild_parameter'), ('torch._utils', '_rebuild_tensor_v2'),
         ('torch.storage', '_load_from_bytes'), ('collections', 'OrderedDict'),

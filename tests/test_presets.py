@@ -1,12 +1,14 @@
-"""edm_bdia.presets: the published NVlabs checkpoints (edm-format.md §2) and `python -m edm_bdia presets`."""
+"""edm_bdia.checkpoints.presets: the published NVlabs checkpoints, their settings and FID references, and
+`python -m edm_bdia presets`."""
 
 import json
 import re
 
 import pytest
+from click.testing import CliRunner
 
 from edm_bdia.__main__ import main
-from edm_bdia.presets import PRESETS
+from edm_bdia.checkpoints.presets import PRESETS, presets_using_reference
 
 FID_REFS = {'cifar10-32x32', 'ffhq-64x64', 'afhqv2-64x64', 'imagenet-64x64', 'imagenet-64x64-baseline'}
 EDM_NAMES = [f'edm-cifar10-32x32-{c}-{a}' for c in ('cond', 'uncond') for a in ('vp', 've')] + [
@@ -30,7 +32,7 @@ def test_preset_is_consistent_with_its_name(name):
     assert preset.resolution == int(resolution) and preset.conditional == (cond == 'cond')
     assert preset.arch == dict(vp='DDPM++', ve='NCSN++', adm='ADM')[arch]  # the suffix names the architecture
     baseline_precond = dict(vp='VP', ve='VE', adm='iDDPM')[arch]
-    assert preset.precond == ('EDM' if kind == 'edm' else baseline_precond)  # §2.2
+    assert preset.precond == ('EDM' if kind == 'edm' else baseline_precond)  # every edm-* pickle is EDMPrecond
     assert preset.nfe == 2 * preset.sampler['num_steps'] - 1  # Heun with an Euler last step
     expected_ref = 'imagenet-64x64-baseline' if name == 'baseline-imagenet-64x64-cond-adm' else f'{dataset}-{resolution}x{resolution}'
     assert preset.fid_ref == expected_ref and preset.fid_ref in FID_REFS
@@ -45,13 +47,28 @@ def test_headline_numbers_from_the_paper():
                                                                S_noise=1.003)
 
 
-def test_command_line_table_and_json(capsys):
-    main(['presets'])
-    table = capsys.readouterr().out
+def test_command_line_table_and_json():
+    runner = CliRunner()
+    table = runner.invoke(main, ['presets']).output
     for name, preset in PRESETS.items():
         row = next(line for line in table.splitlines() if line.startswith(name + ' '))
         assert str(preset.nfe) in row.split() and (preset.fid_ref or '-') in row.split()
-    main(['presets', '--json'])
-    records = json.loads(capsys.readouterr().out)
+    records = json.loads(runner.invoke(main, ['presets', '--json']).output)
     assert [record['name'] for record in records] == list(PRESETS)
     assert records[0]['url'] == PRESETS[records[0]['name']].url
+
+
+def test_generation_settings_are_what_the_preset_says_and_a_fresh_copy():
+    imagenet = PRESETS['edm-imagenet-64x64-cond-adm'].generation_settings()
+    assert imagenet.network == 'edm-imagenet-64x64-cond-adm' and imagenet.fid_ref == 'imagenet-64x64'
+    assert imagenet.sampler_options == dict(num_steps=256, S_churn=40, S_min=0.05, S_max=50, S_noise=1.003)
+    imagenet.sampler_options['num_steps'] = 2  # a caller changing its copy does not change the preset
+    assert PRESETS['edm-imagenet-64x64-cond-adm'].sampler['num_steps'] == 256
+    toy = PRESETS['toy-mixture-32x32-cond']
+    assert toy.builtin and toy.generation_settings().fid_ref is None
+
+
+def test_reference_users_are_derived_from_the_presets():
+    assert presets_using_reference('imagenet-64x64-baseline') == ['baseline-imagenet-64x64-cond-adm']
+    assert presets_using_reference('ffhq-64x64') == [name for name in EDM_NAMES + BASELINE_NAMES if '-ffhq-' in name]
+    assert sum(len(presets_using_reference(ref)) for ref in FID_REFS) == len(EDM_NAMES + BASELINE_NAMES)

@@ -1,4 +1,4 @@
-"""Helpers that NVlabs-pickled sources call (edm-format.md §1.5, §5): `constant`, `assert_shape`,
+"""Helpers that NVlabs-pickled sources call (docs/checkpoints.md): `constant`, `assert_shape`,
 `suppress_tracer_warnings`, `profiled_function`. Independent implementations, no dnnlib."""
 
 import contextlib

@@ -1,4 +1,4 @@
-"""NVlabs-compatible persistent classes: pickle format version 6 (see edm-format.md §1).
+"""NVlabs-compatible persistent classes: pickle format version 6 (docs/checkpoints.md).
 
 A class decorated with `persistent_class` pickles as a call to
 `torch_utils.persistence._reconstruct_persistent_obj(meta)`, where `meta` carries the source text of the
@@ -7,7 +7,7 @@ source in a fresh synthetic module (once per distinct source text) and restores 
 instance without calling the constructor. This file is an independent implementation of that format,
 without dnnlib; NVlabs' own loader reads the pickles it writes and vice versa.
 
-Executing embedded source runs arbitrary code: only do it for trusted files. `edm_bdia.loading` offers a
+Executing embedded source runs arbitrary code: only do it for trusted files. `edm_bdia.checkpoints` offers a
 safe loader that never calls into this module's reconstruction path.
 """
 
@@ -24,14 +24,14 @@ import uuid
 import numpy as np
 import torch
 
-_version = 6                 # Pickle format version written and accepted (edm-format.md §1.1).
+_version = 6                 # Pickle format version written and accepted.
 _decorators = set()          # Every Decorator class created by persistent_class.
 _import_hooks = []           # Callables meta -> meta, run before each reconstruction.
 _module_to_src_dict = {}     # Module object -> its source text.
 _src_to_module_dict = {}     # Source text -> synthetic (or original) module.
 
 # The package this file belongs to. Normally 'torch_utils'; edm_bdia may load it under a private name when
-# another project's `torch_utils` shadows ours on sys.path (edm-format.md §1.5).
+# another project's `torch_utils` shadows ours on sys.path (edm_bdia.checkpoints.own_torch_utils).
 _own_package = __name__.rpartition('.')[0]
 
 
@@ -84,7 +84,7 @@ def persistent_class(orig_class):
 
         def __reduce__(self):
             # Start from the default reduction (copyreg._reconstructor, (cls, object, None), state) and swap in
-            # the persistent reconstructor with the meta dict; key order matters for byte layout (§1.3).
+            # the persistent reconstructor with the meta dict; the key order is NVlabs' (same byte layout).
             fields = list(super().__reduce__())
             fields += [None] * (3 - len(fields))
             if fields[0] is not _reconstruct_persistent_obj:
@@ -120,7 +120,7 @@ def import_hook(hook):
 
 
 def _reconstruct_persistent_obj(meta):
-    """Pickle entry point: rebuild one persistent object from its meta dict (edm-format.md §1.2)."""
+    """Pickle entry point: rebuild one persistent object from its meta dict."""
     meta = EasyDict(meta)
     meta.state = EasyDict(meta.state)
     for hook in _import_hooks:
@@ -142,7 +142,7 @@ def _reconstruct_persistent_obj(meta):
     return obj
 
 
-# Pickles must name the entry point by this global so that NVlabs' loader finds it (§1.1), also when this file
+# Pickles must name the entry point by this global so that NVlabs' loader finds it, also when this file
 # was loaded under a private package name.
 _reconstruct_persistent_obj.__module__ = 'torch_utils.persistence'
 
@@ -163,7 +163,7 @@ def _src_to_module(src):
     if module is None:
         module = types.ModuleType('_imported_module_' + uuid.uuid4().hex)
         module.__dict__['__builtins__'] = _routed_builtins()
-        # Registered before exec: the source's own @persistent_class calls look the text up (§1.2 step 4).
+        # Registered before exec: the source's own @persistent_class calls look the text up (no inspect.getsource).
         sys.modules[module.__name__] = module
         _module_to_src_dict[module] = src
         _src_to_module_dict[src] = module
@@ -173,7 +173,7 @@ def _src_to_module(src):
 
 def _routed_builtins():
     """Builtins whose __import__ sends `torch_utils[.x]` to this package, whatever `torch_utils` is first on
-    sys.path (the namespaced approach of edm-format.md §1.5)."""
+    sys.path (so the exec'd source binds our `torch_utils`, not a foreign one)."""
     routed = dict(builtins.__dict__)
     routed['__import__'] = _routed_import
     return routed

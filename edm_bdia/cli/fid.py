@@ -15,7 +15,8 @@ import click
 from edm_bdia.cli.errors import command_errors
 
 OPTIONS = {'reference': '--ref', 'images': '--images', 'num': '--num', 'detector': '--detector', 'device': '--device',
-           'dataset': '--data', 'dest': '--dest', 'batch_size': '--batch', 'method': '--fd-method'}
+           'dataset': '--data', 'dest': '--dest', 'batch_size': '--batch', 'method': '--fd-method',
+           'trust_pickle_code': '--trust-pickle-code'}
 DEVICES = ['auto', 'cpu', 'cuda', 'mps']
 
 
@@ -115,8 +116,8 @@ def main():
               default=50000, show_default=True)
 @click.option('--seed', help='Random seed for selecting the images', metavar='INT', type=int, default=0,
               show_default=True)
-@click.option('--fd-method', help='How tr sqrt(S1 S2) is computed', type=click.Choice(['eigh', 'svd', 'scipy']),
-              default='eigh', show_default=True)
+@click.option('--fd-method', help='How tr sqrt(S1 S2) is computed', type=click.Choice(['svd', 'scipy']),
+              default='svd', show_default=True)
 @_shared_options
 def calc(image_path, ref_source, num_expected, seed, fd_method, batch, detector, trust_pickle_code, workers, device,
          as_json):

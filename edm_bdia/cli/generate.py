@@ -16,7 +16,7 @@ OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', '
            'solver': '--solver', 'discretization': '--disc', 'schedule': '--schedule', 'scaling': '--scaling',
            'gamma': '--gamma', 'bdia_base': '--bdia-base', 'device': '--device', 'outdir': '--outdir',
            'reference': '--fid-ref', 'detector': '--detector', 'mode': '--speed', 'tile': '--tile',
-           'compile': '--compile', 'cuda_graphs': '--cuda-graphs',
+           'compile': '--compile', 'cuda_graphs': '--cuda-graphs', 'trust_pickle_code': '--trust-pickle-code',
            'grid': '--grid', 'npz': '--npz'}
 SAMPLER_OPTIONS = ('num_steps', 'sigma_min', 'sigma_max', 'rho', 'S_churn', 'S_min', 'S_max', 'S_noise', 'solver',
                    'discretization', 'schedule', 'scaling', 'gamma', 'bdia_base')
@@ -25,7 +25,7 @@ PRESET_REFERENCE = 'preset'  # `--fid-ref` given without a value: the preset's r
 
 def apply_preset(ctx, options):
     """Fill every option the user did not give from `--preset` (network, sampler settings, FID reference)."""
-    from edm_bdia.presets import PRESETS
+    from edm_bdia.checkpoints.presets import PRESETS
     name = options.pop('preset')
     given = {key for key in options if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT}
     if name is None:

@@ -36,5 +36,5 @@ class Gamma(click.ParamType):
 
 def preset_choice():
     """click.Choice over the preset names (python -m edm_bdia presets)."""
-    from edm_bdia.presets import PRESETS
+    from edm_bdia.checkpoints.presets import PRESETS
     return click.Choice(list(PRESETS))

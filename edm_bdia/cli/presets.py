@@ -10,7 +10,7 @@ import click
 @click.option('--json', 'as_json', is_flag=True, help='Print the full records as JSON')
 def main(as_json):
     """List the named checkpoints (NVlabs EDM pickles, the built-in model) and their paper settings."""
-    from edm_bdia.presets import PRESETS, format_table
+    from edm_bdia.checkpoints.presets import PRESETS, format_table
     if as_json:
         print(json.dumps([dataclasses.asdict(p) for p in PRESETS.values()], indent=1))
     else:

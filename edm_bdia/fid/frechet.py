@@ -1,80 +1,86 @@
-"""Frechet distance between Gaussians N(mu1, sigma1), N(mu2, sigma2) in float64 (fid.md §3).
+"""Frechet distance between Gaussians N(mu1, sigma1), N(mu2, sigma2) in float64: the FID of two sets of features.
 
-FID = ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr sqrt(sigma1 sigma2). The trace term is computed from
-symmetric forms, so the result is real and finite by construction:
+    FID = ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr sqrt(sigma1 sigma2)
 
-* ``eigh`` (default): R = sigma1^(1/2); tr sqrt(sigma1 sigma2) = sum sqrt(eig(R sigma2 R)), eigenvalues clipped at 0.
-* ``svd``: tr sqrt(sigma1 sigma2) = nuclear norm of sigma2^(1/2) sigma1^(1/2) (most accurate, about 2x the cost).
-* ``scipy``: EDM's formula, trace of ``scipy.linalg.sqrtm(sigma1 @ sigma2)`` (real part), for cross-checks.
-  ``disp`` is never passed (removed in SciPy 1.18), and SciPy 1.11.2-1.12.x (garbage on ill-conditioned input) is
-  refused.
+The covariance part is the squared Bures-Wasserstein distance, which is also a least-squares (Procrustes) problem:
+for any factors L1 L1^T = sigma1, L2 L2^T = sigma2 it equals min over orthogonal U of ||L1 - L2 U||_F^2, reached
+at U = P Q^T where L2^T L1 = P S Q^T is an SVD (Bhatia, Jain & Lim 2019, "On the Bures-Wasserstein distance
+between positive definite matrices", Theorem 1). Methods:
+
+* ``svd`` (default): that residual, computed as a sum of squares, so the result is never negative and is ~1e-13 for
+  identical statistics. The factors come from eigendecompositions with the negative eigenvalues (rounding noise
+  of a singular covariance) set to 0. Forming sigma1^(1/2) sigma2 sigma1^(1/2) and taking square roots of its
+  eigenvalues instead (the "eigh" shortcut) turns rounding noise of size 1e-14 in the zero eigenvalues of a
+  singular covariance (fewer images than features) into errors of 1e-7 each, -1e-4 in total: it is not offered.
+* ``scipy``: EDM's formula, trace of ``scipy.linalg.sqrtm(sigma1 @ sigma2)`` (real part), for cross-checks; like
+  EDM it can give tiny negative values. ``disp`` is never passed (removed in SciPy 1.18), and SciPy 1.11.2-1.12.x
+  (garbage on ill-conditioned input) is refused.
 """
 
 import numpy as np
 
-from edm_bdia.fid.errors import FidError
+from edm_bdia.fid.errors import FidArgumentError, FidError
 
-METHODS = ('eigh', 'svd', 'scipy')
-
-
-class FrechetError(FidError):
-    """Statistics that cannot be compared, or a method that cannot give a trustworthy value."""
+METHODS = ('svd', 'scipy')
+DEFAULT_METHOD = 'svd'
 
 
-def psd_sqrt(sigma):
-    """Symmetric square root of a PSD matrix; tiny negative eigenvalues from rounding are clipped to 0."""
+class StatisticsError(FidError):
+    """Feature statistics that are malformed or cannot be compared."""
+
+
+def checked_statistics(mu, sigma, label):
+    """(mu, sigma) as float64 arrays, checked: shapes [D] and [D, D], finite, sigma symmetric (a covariance).
+    `label` names them in the StatisticsError."""
+    mu = np.asarray(mu, dtype=np.float64)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise StatisticsError(f'{label}: mu must be [D] and sigma [D, D], got {mu.shape} and {sigma.shape}')
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise StatisticsError(f'{label}: the statistics contain NaN or infinity')
+    if not np.allclose(sigma, sigma.T, rtol=0, atol=1e-6 * max(np.abs(sigma).max(initial=0), 1e-300)):
+        raise StatisticsError(f'{label}: sigma is not symmetric, so it is not a covariance matrix')
+    return mu, sigma
+
+
+def psd_factor(sigma):
+    """L with L L^T = sigma, after setting sigma's negative eigenvalues (rounding noise) to 0."""
     w, v = np.linalg.eigh(sigma)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return v * np.sqrt(np.clip(w, 0, None))
 
 
-def _trace_sqrt_eigh(sigma1, sigma2):
-    r = psd_sqrt(sigma1)
-    m = r @ sigma2 @ r
-    m = (m + m.T) / 2  # similar to sigma1 sigma2, symmetric up to rounding
-    return np.sqrt(np.clip(np.linalg.eigvalsh(m), 0, None)).sum()
+def _covariance_term_svd(sigma1, sigma2):
+    l1, l2 = psd_factor(sigma1), psd_factor(sigma2)
+    p, _, qt = np.linalg.svd(l2.T @ l1)
+    # Bhatia, Jain & Lim 2019, Thm. 1: tr s1 + tr s2 - 2 tr sqrt(s1^(1/2) s2 s1^(1/2)) = min_U ||L1 - L2 U||_F^2
+    return np.square(l1 - l2 @ (p @ qt)).sum()
 
 
-def _trace_sqrt_svd(sigma1, sigma2):
-    return np.linalg.svd(psd_sqrt(sigma2) @ psd_sqrt(sigma1), compute_uv=False).sum()
-
-
-def _trace_sqrt_scipy(sigma1, sigma2):
+def _covariance_term_scipy(sigma1, sigma2):
     import scipy
     import scipy.linalg
     version = tuple(int(part) for part in scipy.__version__.split('.')[:3] if part.isdigit())
     if (1, 11, 2) <= version < (1, 13):
-        raise FrechetError(f'--fd-method scipy: SciPy {scipy.__version__} has a broken sqrtm (SciPy 1.11.2-1.12.x '
-                           'return garbage for ill-conditioned input); upgrade SciPy or use --fd-method eigh')
+        raise FidArgumentError('method', f'scipy: SciPy {scipy.__version__} has a broken sqrtm (SciPy 1.11.2-1.12.x '
+                                         'return garbage for ill-conditioned input); upgrade SciPy or use `method` svd')
     root = scipy.linalg.sqrtm(sigma1 @ sigma2)
     trace = np.trace(root)
     if not np.isfinite(trace):
-        raise FrechetError('--fd-method scipy: sqrtm returned a non-finite matrix; use --fd-method eigh or svd')
-    return float(np.real(trace))
+        raise FidArgumentError('method', 'scipy: sqrtm returned a non-finite matrix; use `method` svd')
+    # Heusel et al. 2017 (FID), as EDM computes it: tr s1 + tr s2 - 2 tr sqrtm(s1 s2)
+    return np.trace(sigma1) + np.trace(sigma2) - 2 * float(np.real(trace))
 
 
-_TRACE_SQRT = {'eigh': _trace_sqrt_eigh, 'svd': _trace_sqrt_svd, 'scipy': _trace_sqrt_scipy}
+_COVARIANCE_TERM = {'svd': _covariance_term_svd, 'scipy': _covariance_term_scipy}
 
 
-def _validated(mu, sigma, which):
-    mu = np.asarray(mu, dtype=np.float64)
-    sigma = np.asarray(sigma, dtype=np.float64)
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise FrechetError(f'{which} statistics: mu must be [D] and sigma [D, D], got {mu.shape} and {sigma.shape}')
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise FrechetError(f'{which} statistics contain NaN or infinity')
-    return mu, sigma
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2, method='eigh') -> float:
-    """FID between two sets of statistics, a Python float (may be a tiny negative number for identical inputs)."""
-    if method not in _TRACE_SQRT:
-        raise FrechetError(f'unknown Frechet distance method {method!r}; choose one of {", ".join(METHODS)}')
-    mu1, sigma1 = _validated(mu1, sigma1, 'first')
-    mu2, sigma2 = _validated(mu2, sigma2, 'second')
+def frechet_distance(mu1, sigma1, mu2, sigma2, method=DEFAULT_METHOD) -> float:
+    """FID between two sets of statistics, a Python float (see the module docstring for the methods)."""
+    if method not in _COVARIANCE_TERM:
+        raise FidArgumentError('method', f'{method!r} is unknown; choose one of {", ".join(METHODS)}')
+    mu1, sigma1 = checked_statistics(mu1, sigma1, 'first statistics')
+    mu2, sigma2 = checked_statistics(mu2, sigma2, 'second statistics')
     if mu1.shape != mu2.shape:
-        raise FrechetError(f'feature dimensions differ: {mu1.shape[0]} vs {mu2.shape[0]} '
-                           '(statistics from different detectors?)')
-    mean_term = np.square(mu1 - mu2).sum()
-    # fid.md §3.1: FID = ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr sqrt(sigma1 sigma2)
-    fid = mean_term + np.trace(sigma1) + np.trace(sigma2) - 2 * _TRACE_SQRT[method](sigma1, sigma2)
-    return float(fid)
+        raise StatisticsError(f'feature dimensions differ: {mu1.shape[0]} vs {mu2.shape[0]} '
+                              '(statistics from different detectors?)')
+    return float(np.square(mu1 - mu2).sum() + _COVARIANCE_TERM[method](sigma1, sigma2))

@@ -7,7 +7,7 @@ batch-composition rounding, ~1e-7 relative in mu and sigma).
 
 import torch
 
-from edm_bdia.fid.frechet import frechet_distance
+from edm_bdia.fid.frechet import DEFAULT_METHOD, frechet_distance
 from edm_bdia.fid.stats import FeatureStats
 
 
@@ -48,6 +48,6 @@ class FidPipeline:
         """(mu, sigma) of everything seen (on all ranks, after `all_reduce`), float64 numpy."""
         return self.stats.mean_cov()
 
-    def distance(self, reference, method='eigh'):
+    def distance(self, reference, method=DEFAULT_METHOD):
         """FID of everything seen against `reference` = (mu, sigma)."""
         return frechet_distance(*self.statistics(), *reference, method=method)

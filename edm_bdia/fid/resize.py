@@ -1,7 +1,7 @@
 """Front end of NVIDIA's FID detector: TF1-legacy bilinear resize to 299x299 and (x-128)/128.
 
 The resize reproduces TensorFlow 1 ``resize_bilinear(align_corners=False)`` (source coordinate = dst * in/out,
-no half-pixel centres, clamped upper neighbour, no antialias) through ``affine_grid``/``grid_sample`` (fid.md §1.3).
+no half-pixel centres, clamped upper neighbour, no antialias) through ``affine_grid``/``grid_sample``.
 It always runs in float32, whatever precision the network body uses.
 """
 
@@ -15,8 +15,8 @@ def tf1_bilinear_resize(images: torch.Tensor, size: int = INCEPTION_SIZE) -> tor
     """Resize NCHW images (any dtype, values 0..255) to ``size`` x ``size`` in float32, TF1-legacy bilinear."""
     images = images.to(torch.float32)
     n, c, h, w = images.shape
-    # fid.md §1.3: with align_corners=False, output i samples ((2i+1)/size + t)*W/2 - 1/2; t = 1/W - 1/size
-    # turns that into exactly i*W/size, TF1's legacy source coordinate.
+    # With align_corners=False, output i samples ((2i+1)/size + t)*W/2 - 1/2 for a translation t (in [-1, 1]
+    # units); t = 1/W - 1/size turns that into exactly i*W/size, TF1's legacy source coordinate.
     theta = torch.eye(2, 3, dtype=torch.float32, device=images.device)
     theta[0, 2] += 1 / w - 1 / size
     theta[1, 2] += 1 / h - 1 / size

@@ -1,4 +1,4 @@
-"""Read the tensors of a TorchScript archive without ``torch.jit`` and without running its code (fid.md §1.7).
+"""Read the tensors of a TorchScript archive without ``torch.jit`` and without running its code.
 
 A TorchScript ``.pt`` is a zip with ``<root>/data.pkl`` (a pickle of the module tree whose classes are named
 ``__torch__.*``) and raw storages under ``<root>/data/<key>``. A restricted unpickler maps the ``__torch__`` classes to
@@ -14,7 +14,7 @@ import zipfile
 
 import torch
 
-from edm_bdia.safe_pickle import RestrictedUnpickler
+from edm_bdia.checkpoints.restricted import RestrictedUnpickler
 
 _STORAGE_DTYPES = {
     'FloatStorage': torch.float32, 'DoubleStorage': torch.float64, 'HalfStorage': torch.float16,

@@ -5,13 +5,11 @@ never mixes images from different settings. The manifest holds only what determi
 size or process count, which do not change them), so a resumed run leaves it byte-identical.
 """
 
-import hashlib
 import json
 import math
 import os
 
-import torch
-
+from edm_bdia.checkpoints.hashing import sha256_state
 from edm_bdia.files import atomic_write, sha256_file
 from edm_bdia.files.lock import locked
 
@@ -19,21 +17,11 @@ MANIFEST_NAME = 'edm_bdia_manifest.json'
 LOCK_NAME = '.edm_bdia_manifest.lock'
 
 
-def sha256_state(module):
-    """sha256 over the names, dtypes, shapes and bytes of a module's parameters and buffers."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)};'.encode())
-        digest.update(tensor.reshape(-1).view(dtype=torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def network_sha256(source, net):
     """sha256 of the pickle `source` names (a path, URL or preset, from the download cache after loading), or of
     the parameters and buffers for a built-in network that has no file."""
-    from edm_bdia.download import open_url
-    from edm_bdia.presets import PRESETS
+    from edm_bdia.checkpoints.download import open_url
+    from edm_bdia.checkpoints.presets import PRESETS
 
     location = PRESETS[source].url if source in PRESETS else source  # presets first, as load_network
     if location is None:

@@ -27,10 +27,10 @@ class NetworkSource:
 
     def sha256(self, net):
         """sha256 of the checkpoint file (from the download cache), or of the tensors of a module without file."""
-        from edm_bdia.download import open_url
+        from edm_bdia.checkpoints.download import open_url
         from edm_bdia.files import sha256_file
-        from edm_bdia.generation.manifest import sha256_state
-        from edm_bdia.presets import PRESETS
+        from edm_bdia.checkpoints.hashing import sha256_state
+        from edm_bdia.checkpoints.presets import PRESETS
         if self.module is not None or self.label == TOY_MODEL_NAME:
             return sha256_state(net)
         location = PRESETS[self.label].url if self.label in PRESETS else self.label
@@ -42,8 +42,9 @@ def open_network(source, device, trust_pickle_code=False):
     if source.module is not None:
         module = source.module
         return module.to(device) if isinstance(module, torch.nn.Module) else module
-    from edm_bdia.download import DownloadError
-    from edm_bdia.loading import PickleLoadError, load_network
+    from edm_bdia.checkpoints.download import DownloadError
+    from edm_bdia.checkpoints.source import load_network
+    from edm_bdia.checkpoints.unpickle import PickleLoadError
     try:
         return load_network(source.label, device=device, trust_pickle_code=trust_pickle_code)
     except (PickleLoadError, DownloadError, OSError) as exc:

@@ -1,10 +1,10 @@
 """Find edm_bdia's own `torch_utils`, even when another project's `torch_utils` comes first on sys.path.
 
 StyleGAN2-ADA, StyleGAN3, EDM and EDM2 checkouts all ship a top-level `torch_utils`; whichever is first on
-sys.path wins a plain `import torch_utils` (edm-format.md §6.2). The loaders therefore never rely on that name:
-our package is imported from its files under the private name `_edm_bdia_torch_utils` when the public name
-belongs to someone else, and `sys.modules['torch_utils']` is pointed at ours only for the duration of
-`aliased_torch_utils()` (importing edm_bdia.networks, writing NVlabs-format pickles) (§1.5).
+sys.path wins a plain `import torch_utils`. The loaders therefore never rely on that name: our package is
+imported from its files under the private name `_edm_bdia_torch_utils` when the public name belongs to someone
+else, and `sys.modules['torch_utils']` is pointed at ours only for the duration of `aliased_torch_utils()`
+(importing edm_bdia.networks, writing NVlabs-format pickles). docs/checkpoints.md has the details.
 """
 
 import contextlib
@@ -14,7 +14,8 @@ import os
 import sys
 
 PRIVATE_NAME = '_edm_bdia_torch_utils'
-OWN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'torch_utils')
+# torch_utils/ sits beside edm_bdia/ (in the checkout and in site-packages); this file is edm_bdia/checkpoints/x.py
+OWN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'torch_utils')
 SUBMODULES = ('persistence', 'misc')
 
 
