@@ -89,7 +89,7 @@ def test_resumed_run_streams_the_same_fid(tmp_path, files):
 
 
 @pytest.mark.parametrize('args, fragment', [
-    (['--fid-ref', 'no-such-ref.npz', '--detector', 'DET'], '--fid-ref no-such-ref.npz: cannot open'),
+    (['--fid-ref', 'no-such-ref.npz', '--detector', 'DET'], '--fid-ref no-such-ref.npz: no such file'),
     (['--fid-ref', 'REF', '--seeds', '3'], 'at least 2 seeds'),
     (['--fid-ref', 'REF', '--detector', 'missing.pt'], 'missing.pt'),
     (['--detector', 'DET', '--outdir', 'out'], '--detector is only used with --fid-ref'),

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from edm_bdia import files
+from edm_bdia.checkpoints.hashing import sha256_state
 from edm_bdia.files import images
 from edm_bdia.distributed import batching
 from edm_bdia.generation import manifest
@@ -236,7 +237,7 @@ def test_manifest_refuses_resume_into_unknown_images(tmp_path):
 
 def test_state_hash_sees_every_weight():
     a, b = TinyNonlinearNet(seed=0), TinyNonlinearNet(seed=0)
-    assert manifest.sha256_state(a) == manifest.sha256_state(b)
+    assert sha256_state(a) == sha256_state(b)
     w = b.weight.data[0, 0, 0, 0]
     b.weight.data[0, 0, 0, 0] = torch.nextafter(w, w + 1)  # one ulp
-    assert manifest.sha256_state(a) != manifest.sha256_state(b)
+    assert sha256_state(a) != sha256_state(b)

@@ -168,6 +168,8 @@ def ref(dataset_path, dest_path, batch, detector, trust_pickle_code, workers, de
 @main.command('refs')
 def list_refs():
     """List NVIDIA's published reference statistics usable as --ref NAME."""
+    from edm_bdia.checkpoints.presets import presets_using_reference
     from edm_bdia.fid import refs
     for name, entry in refs.registry().items():
-        print(f'{name:26s} {entry["url"]}\n{"":26s} {entry["dataset"]}; used by: {", ".join(entry["checkpoints"])}')
+        used_by = ', '.join(presets_using_reference(name)) or '-'
+        print(f'{name:26s} {entry["url"]}\n{"":26s} {entry["dataset"]}; used by: {used_by}')

@@ -18,8 +18,6 @@ OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', '
            'reference': '--fid-ref', 'detector': '--detector', 'mode': '--speed', 'tile': '--tile',
            'compile': '--compile', 'cuda_graphs': '--cuda-graphs', 'trust_pickle_code': '--trust-pickle-code',
            'grid': '--grid', 'npz': '--npz'}
-SAMPLER_OPTIONS = ('num_steps', 'sigma_min', 'sigma_max', 'rho', 'S_churn', 'S_min', 'S_max', 'S_noise', 'solver',
-                   'discretization', 'schedule', 'scaling', 'gamma', 'bdia_base')
 PRESET_REFERENCE = 'preset'  # `--fid-ref` given without a value: the preset's reference statistics
 
 
@@ -33,16 +31,16 @@ def apply_preset(ctx, options):
             raise click.UsageError('--fid-ref without a value takes the reference of --preset; give --preset, or '
                                    '--fid-ref=NAME|PATH|URL')
         return options
-    preset = PRESETS[name]
+    settings = PRESETS[name].generation_settings()
     if 'network_pkl' not in given:
-        options['network_pkl'] = name
-    for key, value in preset.sampler.items():
+        options['network_pkl'] = settings.network
+    for key, value in settings.sampler_options.items():
         if key not in given:
             options[key] = value
     if options['fid_ref'] == PRESET_REFERENCE:
-        if preset.fid_ref is None:
+        if settings.fid_ref is None:
             raise click.UsageError(f'--preset {name} has no FID reference statistics; give --fid-ref=NAME|PATH|URL')
-        options['fid_ref'] = preset.fid_ref
+        options['fid_ref'] = settings.fid_ref
     return options
 
 
@@ -78,7 +76,7 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
     for _ in generate_images(network_pkl, seeds, sampler=sampler, class_idx=class_idx, max_batch_size=max_batch_size,
                              device=torch_device, speed=plan, outdir=outdir, subdirs=subdirs, resume=resume,
                              grid=grid, npz=npz, trust_pickle_code=trust_pickle_code,
-                             consume=fid[0].update if fid else None, progress=True):
+                             consume=(lambda batch: fid[0].update(batch.images)) if fid else None, progress=True):
         pass
     distributed.print0('Done.')
     if fid is not None:

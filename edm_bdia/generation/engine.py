@@ -28,7 +28,7 @@ from edm_bdia.files import check_writable_file, remove_stale_temp_files
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.generation.inputs import batch_inputs
 from edm_bdia.generation.manifest import claim_outdir, make_manifest
-from edm_bdia.generation.network import NetworkSource, open_network
+from edm_bdia.generation.network import open_network
 from edm_bdia.generation.outputs import has_png, read_images, write_collections
 from edm_bdia.generation.sampler import SamplerSettings, choose_sampler
 from edm_bdia.generation.seeds import as_seeds, image_path
@@ -166,9 +166,9 @@ def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_s
     sampler = sampler if sampler is not None else choose_sampler()
     device = distributed.attempt(lambda: distributed.init(device))
     plan = distributed.attempt(lambda: _speed_plan(speed, device))
-    source = distributed.attempt(lambda: NetworkSource.of(network))
     with distributed.rank_zero_first():  # rank 0 downloads into the cache first, then the others read it
-        net = open_network(source, device=device, trust_pickle_code=trust_pickle_code)
+        opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code)
+    net = opened.net
     distributed.attempt(lambda: (check_network(net, class_idx), sampler.check(net)))
     sampling_net = distributed.attempt(lambda: apply_plan(net, plan, device))
     if (grid or npz) and outdir is None:
@@ -176,7 +176,7 @@ def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_s
     if outdir is not None:
         distributed.attempt(lambda: check_outputs(outdir, grid, npz))
         manifest = distributed.on_rank_zero(lambda: make_manifest(
-            version=edm_bdia.__version__, network_source=source.label, network_sha256=source.sha256(net),
+            version=edm_bdia.__version__, network_source=opened.label, network_sha256=opened.sha256,
             sampler=sampler.record()[0], sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
             device_type=device.type, speed=sampling_net.plan.record()))
         distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)))

@@ -9,24 +9,11 @@ import json
 import math
 import os
 
-from edm_bdia.checkpoints.hashing import sha256_state
-from edm_bdia.files import atomic_write, sha256_file
+from edm_bdia.files import atomic_write
 from edm_bdia.files.lock import locked
 
 MANIFEST_NAME = 'edm_bdia_manifest.json'
 LOCK_NAME = '.edm_bdia_manifest.lock'
-
-
-def network_sha256(source, net):
-    """sha256 of the pickle `source` names (a path, URL or preset, from the download cache after loading), or of
-    the parameters and buffers for a built-in network that has no file."""
-    from edm_bdia.checkpoints.download import open_url
-    from edm_bdia.checkpoints.presets import PRESETS
-
-    location = PRESETS[source].url if source in PRESETS else source  # presets first, as load_network
-    if location is None:
-        return sha256_state(net)
-    return sha256_file(open_url(location, return_filename=True, verbose=False))
 
 
 def _jsonable(value):

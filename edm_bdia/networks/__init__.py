@@ -5,15 +5,22 @@ bit-identical fp32 CPU outputs.
 Modules: `layers` (Linear, Conv2d, GroupNorm, init), `attention` (AttentionOp), `embeddings`
 (Positional/FourierEmbedding), `unet_block` (UNetBlock), `songunet` (DDPM++/NCSN++), `dhariwal` (ADM),
 `precond` (VP/VE/iDDPM/EDM preconditioners).
+
+The modules say `from torch_utils import persistence`, as the source NVlabs pickles embed must; they are imported
+here with that name pointed at our `torch_utils`, so that an NVlabs checkout first on sys.path (whose
+`torch_utils` owns the name) cannot change what they bind, however this package is first imported.
 """
 
-from edm_bdia.networks.attention import AttentionOp
-from edm_bdia.networks.dhariwal import DhariwalUNet
-from edm_bdia.networks.embeddings import FourierEmbedding, PositionalEmbedding
-from edm_bdia.networks.layers import Conv2d, GroupNorm, Linear
-from edm_bdia.networks.precond import EDMPrecond, VEPrecond, VPPrecond, iDDPMPrecond
-from edm_bdia.networks.songunet import SongUNet
-from edm_bdia.networks.unet_block import UNetBlock
+from edm_bdia.checkpoints.own_torch_utils import aliased_torch_utils
+
+with aliased_torch_utils():
+    from edm_bdia.networks.attention import AttentionOp
+    from edm_bdia.networks.dhariwal import DhariwalUNet
+    from edm_bdia.networks.embeddings import FourierEmbedding, PositionalEmbedding
+    from edm_bdia.networks.layers import Conv2d, GroupNorm, Linear
+    from edm_bdia.networks.precond import EDMPrecond, VEPrecond, VPPrecond, iDDPMPrecond
+    from edm_bdia.networks.songunet import SongUNet
+    from edm_bdia.networks.unet_block import UNetBlock
 
 # Class name (as stored in a pickle's meta `class_name`) -> our persistent class.
 PERSISTENT_CLASSES = {cls.__name__: cls for cls in (
