@@ -43,7 +43,7 @@ class SamplerSettings:
 
     def sample(self, net, latents, class_labels, randn_like):
         """Float64 images from `latents`; `randn_like` draws the per-seed noise (used when `draws_noise`)."""
-        noise = dict(randn_like=randn_like) if self.name != 'bdia_sampler' else {}
+        noise = dict(randn_like=randn_like if self.draws_noise else None) if self.name != 'bdia_sampler' else {}
         return SAMPLERS[self.name](net, latents, class_labels, **noise, **self.options)
 
     def _option(self, name):
