@@ -1,7 +1,6 @@
 """An exclusive lock on a file, across processes (and ranks on a shared filesystem that supports flock)."""
 
 import contextlib
-import os
 
 try:
     import fcntl

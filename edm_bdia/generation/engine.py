@@ -15,25 +15,21 @@ From a notebook::
 import contextlib
 import dataclasses
 import os
-import sys
 
 import torch
-import tqdm
 
 import edm_bdia
 from edm_bdia import distributed
-from edm_bdia.distributed.batching import batch_bounds, num_batches
 from edm_bdia.errors import ArgumentError
 from edm_bdia.files import check_writable_file, remove_stale_temp_files
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.generation.inputs import batch_inputs
 from edm_bdia.generation.manifest import claim_outdir, make_manifest
-from edm_bdia.generation.network import open_network
+from edm_bdia.generation.runtime import lockstep_batches, open_runtime
 from edm_bdia.generation.outputs import has_png, read_images, write_collections
 from edm_bdia.generation.sampler import SamplerSettings, choose_sampler
 from edm_bdia.generation.seeds import as_seeds, image_path
 from edm_bdia.generation.writer import ImageWriter
-from edm_bdia.speed import SpeedPlan, apply_plan, make_plan, state_device_for
 
 
 class NonFiniteImagesError(ValueError):
@@ -136,13 +132,6 @@ def _process_batch(run, seeds):
     return GeneratedBatch(list(seeds), images, indices, resumed=False)
 
 
-def _speed_plan(speed, device):
-    """The speed plan: given, or built for `device` from a mode name with batch-size invariance on CPU/MPS."""
-    if isinstance(speed, SpeedPlan):
-        return speed
-    return make_plan(speed, device, batch_invariant=True)
-
-
 def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_size=64, device='auto',
                     speed='reference', outdir=None, subdirs=False, resume=False, grid=None, npz=None,
                     trust_pickle_code=False, consume=None, progress=False):
@@ -164,51 +153,27 @@ def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_s
     """
     seeds = as_seeds(seeds)
     sampler = sampler if sampler is not None else choose_sampler()
-    device = distributed.attempt(lambda: distributed.init(device))
-    plan = distributed.attempt(lambda: _speed_plan(speed, device))
-    with distributed.rank_zero_first():  # rank 0 downloads into the cache first, then the others read it
-        opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code)
-    net = opened.net
-    distributed.attempt(lambda: (check_network(net, class_idx), sampler.check(net)))
-    sampling_net = distributed.attempt(lambda: apply_plan(net, plan, device))
     if (grid or npz) and outdir is None:
-        raise ArgumentError('outdir', 'is needed for grid and npz, which are made from the PNG files')
+        raise ArgumentError('outdir', 'is needed for `grid` and `npz`, which are made from the PNG files')
+    runtime = open_runtime(network, device=device, speed=speed, trust_pickle_code=trust_pickle_code,
+                           check=lambda net: (check_network(net, class_idx), sampler.check(net)))
     if outdir is not None:
         distributed.attempt(lambda: check_outputs(outdir, grid, npz))
         manifest = distributed.on_rank_zero(lambda: make_manifest(
-            version=edm_bdia.__version__, network_source=opened.label, network_sha256=opened.sha256,
+            version=edm_bdia.__version__, network_source=runtime.opened.label, network_sha256=runtime.opened.sha256,
             sampler=sampler.record()[0], sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
-            device_type=device.type, speed=sampling_net.plan.record()))
+            device_type=runtime.device.type, speed=runtime.net.plan.record()))
         distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)))
 
-    rank, world_size = distributed.get_rank(), distributed.get_world_size()
     with ImageWriter() if outdir is not None else contextlib.nullcontext() as writer:
-        run = _Run(net=sampling_net, state_device=state_device_for(device), sampler=sampler, class_idx=class_idx,
+        run = _Run(net=runtime.net, state_device=runtime.state_device, sampler=sampler, class_idx=class_idx,
                    outdir=outdir, subdirs=subdirs, resume=resume, writer=writer)
-        yield from _run_batches(run, seeds, max_batch_size, rank, world_size, consume, progress)
+        yield from lockstep_batches(seeds, max_batch_size, lambda batch: _process_batch(run, batch), consume=consume,
+                                    progress=progress)
         if writer is not None:
             distributed.attempt(writer.close)
     if grid or npz:
-        distributed.on_rank_zero(lambda: write_collections(outdir, seeds, subdirs, grid, npz, net,
-                                                           state_device_for(device), class_idx))
+        distributed.on_rank_zero(lambda: write_collections(outdir, seeds, subdirs, grid, npz, runtime.opened.net,
+                                                           runtime.state_device, class_idx))
 
 
-def _run_batches(run, seeds, max_batch_size, rank, world_size, consume, progress):
-    """This rank's batches, in lockstep with the others: after each round every rank knows of any failure."""
-    count = num_batches(len(seeds), max_batch_size, world_size)
-    with tqdm.tqdm(total=len(seeds), unit='img', disable=not progress or rank != 0, file=sys.stderr,
-                   dynamic_ncols=True) as bar:
-        for first in range(0, count, world_size):
-            start, stop = batch_bounds(len(seeds), count, first + rank)
-
-            def step():
-                batch = _process_batch(run, seeds[start:stop]) if stop > start else None
-                if batch is not None and consume is not None:
-                    consume(batch)
-                return batch
-
-            batch = distributed.attempt(step)
-            round_stop = batch_bounds(len(seeds), count, first + world_size - 1)[1]
-            bar.update(round_stop - batch_bounds(len(seeds), count, first)[0])
-            if batch is not None:
-                yield batch
