@@ -19,6 +19,8 @@ from edm_bdia.samplers.bdia import bdia_gammas
 from edm_bdia.samplers.reversible_heun import (reversible_heun_encode, reversible_heun_invert,
                                                reversible_heun_sampler)
 
+from .reference import first_encoding_step
+
 
 @dataclasses.dataclass(frozen=True)
 class Method:
@@ -46,11 +48,10 @@ def _derivative(net, x, t, labels):
 
 
 def ode_encode(net, images, labels, num_steps, base):
-    """Approximate inversion: the base solver run from t_N = 0 up to t_0 (first step: Euler with the slope at the
-    image taken at t_{N-1}, as the exact encoders do). Returns (x_0,)."""
+    """Approximate inversion: the base solver run from t_N = 0 up to t_0, after the trapezoidal first step up to
+    t_{N-1} that `bdia_encode` also takes. Returns (x_0,)."""
     t = karras_sigmas(num_steps, net=net)
-    x = images.to(torch.float64)
-    x = x + t[-2] * _derivative(net, x, t[-2], labels)
+    x = first_encoding_step(net, images.to(torch.float64), labels, t[-2])
     for i in range(num_steps - 1, 0, -1):
         h = t[i - 1] - t[i]
         d = _derivative(net, x, t[i], labels)
@@ -107,13 +108,18 @@ def bdia(base, gamma, label=None):
         exact_inverse=True)
 
 
-def obelm_floored(floor):
-    """O-BELM's per-step gamma_i = (h_i / h_{i+1})^2, raised to at least `floor` (a study variant): the inverse
-    amplifies errors by prod(1 / gamma_i), which the floor bounds, while sampling keeps O-BELM's coefficients
-    wherever they are above it."""
+def obelm_clipped(floor, exact_below=0.0):
+    """O-BELM's per-step gamma_i = (h_i / h_{i+1})^2 clipped to [floor, 1], and set to 1 on the steps from noise
+    levels t_i < `exact_below` (study variants; explicit gamma sequences must lie in [0, 1]). The inverse amplifies
+    errors by prod(1 / gamma_i): the floor bounds that where O-BELM's gamma_i are small (few steps), and gamma_i = 1
+    at the smallest noise levels stops the amplification of local errors made where trained networks are roughest."""
     def gammas(n):
-        return [max(g, floor) for g in bdia_gammas('obelm', karras_sigmas(n))]
-    return bdia('euler', gammas, label=f'O-BELM, gamma_i >= {floor:g}')
+        t = karras_sigmas(n)
+        # gammas(n)[k] belongs to step i = k + 1, which starts from t_i
+        return [1.0 if t[k + 1] < exact_below else min(1.0, max(g, floor))
+                for k, g in enumerate(bdia_gammas('obelm', t))]
+    label = f'O-BELM, gamma_i in [{floor:g}, 1]' + (f', 1 below t = {exact_below:g}' if exact_below else '')
+    return bdia('euler', gammas, label=label)
 
 
 def reversible_heun():
@@ -144,6 +150,7 @@ def all_methods(gammas):
     methods = [euler(), heun(), dpmpp_2m()]
     methods += [bdia('heun', g) for g in gammas]
     methods += [bdia('euler', g) for g in gammas]
-    methods += [bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'), obelm_floored(0.5),
+    methods += [bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'), obelm_clipped(0.5),
+                obelm_clipped(0.5, exact_below=0.01),
                 bdia('heun', 'obelm', label='BDIA-heun g=obelm'), reversible_heun()]
     return [m for m in methods if m is not None]

@@ -8,7 +8,8 @@ from loglog_plot import DASHED, save_panels
 from .recommend import BLOWUP_FACTOR, image_growth, recommend
 
 PLOTTED = ['Euler', 'Heun (EDM)', 'DPM-Solver++(2M)', 'BDIA-heun g=1', 'BDIA-heun g=0.9', 'BDIA-heun g=0.5',
-           'BDIA-euler g=0.9', 'BDIA-euler g=0.5', 'O-BELM (BDIA-euler g=obelm)', 'O-BELM, gamma_i >= 0.5',
+           'BDIA-euler g=0.9', 'BDIA-euler g=0.5', 'O-BELM (BDIA-euler g=obelm)', 'O-BELM, gamma_i in [0.5, 1]',
+           'O-BELM, gamma_i in [0.5, 1], 1 below t = 0.01',
            'BDIA-heun g=obelm',
            'Reversible Heun']
 
@@ -63,6 +64,11 @@ def testbed_tables(records, beds, methods, config):
 
         def table(cell, caption):
             return [method_table(records, bed.name, names, config.nfes, cell, caption), '']
+        if bed.final_step_floor is None:
+            reference += ' to sigma_min, then x = D(x; sigma_min) (the network is undefined below sigma_min)'
+        else:
+            reference += (f' to t = 0; EDM\'s final step x = D(x; sigma_min) alone lands {bed.final_step_floor:.1e} '
+                          '(RMS) from it, the floor below which errors count as equal')
         out += [f'### {bed.title}', '',
                 f'{bed.notes}. {len(bed.latents)} samples, {len(bed.real)} real images; reference: {reference}.', '']
         out += table(lambda r: _sci(r['rms']), '**RMS error** of the images against the reference, at equal NFE')

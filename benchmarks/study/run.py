@@ -36,7 +36,8 @@ def _measure(bed, method, nfe, inverse, edit):
     with torch.no_grad():
         images, state = _sample_counted(method, net, bed.latents, bed.labels, n, nfe)
         record = dict(testbed=bed.name, method=method.name, kind=method.kind, nfe=nfe, steps=n,
-                      rms=rms(images, bed.reference), max_abs=max_abs(images), reference_max_abs=max_abs(bed.reference))
+                      rms=rms(images, bed.reference), final_step_floor=bed.final_step_floor or 0.0,
+                      max_abs=max_abs(images), reference_max_abs=max_abs(bed.reference))
         if bed.modes is not None:
             record['wrong_mode'] = (bed.modes(images) != bed.modes(bed.reference)).double().mean().item()
         if bed.classify is not None and bed.labels is not None:

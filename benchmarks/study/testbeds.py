@@ -1,9 +1,14 @@
 """The study's testbeds: a network, latents to sample from, real images to encode, and their reference solutions.
 
-Analytic testbeds are solved to t = 0 (the Gaussian in closed form, the mixtures by DOP853 down to t = 1e-9, where
-x(t) no longer moves at float64 precision). The digits network was never trained below sigma_min = 0.002, so its
-reference is DOP853 down to sigma_min followed by the final denoising step x = D(x; sigma_min) that every EDM
-sampler takes, and its encoding reference starts with the encoders' own first step up to sigma_min.
+Reference images: the exact solution of the probability-flow ODE at t = 0 (closed form for the Gaussian, DOP853
+down to t = 1e-9 for the mixtures). Every sampler on EDM's schedule ends with an Euler step from sigma_min = 0.002
+to 0, x = D(x; sigma_min), or a short extrapolation over that interval; the distance from that step's landing point
+to the exact x(0) is reported per analytic testbed (`final_step_floor`): no sampler on this schedule gets
+systematically closer, so errors below it are compared as equal (benchmarks/study/recommend.py).
+Reference latents: the exact ODE encoding of the real images, from t = 0 (closed form; DOP853 from t = 1e-9) up to
+t_0. The digits network was never trained below sigma_min, so its ODE there is undefined: its reference images are
+DOP853 down to sigma_min followed by x = D(x; sigma_min), and its reference latents start at sigma_min, reached by
+the trapezoidal step that `bdia_encode` also takes (`first_encoding_step`).
 """
 
 import dataclasses
@@ -17,7 +22,7 @@ from edm_bdia.sample import karras_sigmas
 from .reference import final_denoising_step, first_encoding_step, ode_solve
 
 SIGMA_MIN = 0.002
-T_ZERO = 1e-9  # where the analytic references stop: "t = 0" for the ODE's purposes
+T_ZERO = 1e-9  # "t = 0" for the exact solves: x(t) no longer moves at float64 precision there
 
 
 @dataclasses.dataclass
@@ -35,6 +40,7 @@ class Testbed:
     modes: Optional[Callable] = None  # images -> nearest mode [n] (the 2-D grid)
     held_out: Optional[torch.Tensor] = None  # real data for a distribution distance (digits)
     reference_nfe: int = 0
+    final_step_floor: Optional[float] = None  # RMS of the final denoising step's own error against the exact x(0)
     notes: str = ''
 
     def one_hot(self, classes):
@@ -45,11 +51,19 @@ def _randn(shape, seed):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-def _analytic_references(net, latents, labels, real, real_labels, tolerance):
+def references(net, latents, labels, real, real_labels, tolerance, exact_to_zero=True):
+    """(reference images, reference latents, network evaluations, final-step floor) by the module's convention."""
     t0 = karras_sigmas(2)[0].item()
-    images, nfe_forward = ode_solve(net, latents * t0, labels, t0, T_ZERO, tolerance)
+    near_zero, nfe_forward = ode_solve(net, latents * t0, labels, t0, SIGMA_MIN, tolerance)
+    final_step = final_denoising_step(net, near_zero, labels, SIGMA_MIN)
+    if not exact_to_zero:
+        start = first_encoding_step(net, real, real_labels, SIGMA_MIN)
+        encoded, nfe_backward = ode_solve(net, start, real_labels, SIGMA_MIN, t0, tolerance)
+        return final_step, encoded / t0, nfe_forward + nfe_backward, None
+    images, nfe_zero = ode_solve(net, near_zero, labels, SIGMA_MIN, T_ZERO, tolerance)
     encoded, nfe_backward = ode_solve(net, real, real_labels, T_ZERO, t0, tolerance)
-    return images, encoded / t0, nfe_forward + nfe_backward
+    floor = ((final_step - images) ** 2).mean().sqrt().item()
+    return images, encoded / t0, nfe_forward + nfe_zero + nfe_backward, floor
 
 
 def _mixture_testbed(name, title, net, config, seed, conditional=True, notes=''):
@@ -60,10 +74,10 @@ def _mixture_testbed(name, title, net, config, seed, conditional=True, notes='')
     real_classes = torch.arange(config.real[name]) % net.label_dim
     real = net.sample_data(real_classes, generator=torch.Generator().manual_seed(seed + 1))
     real_labels = torch.nn.functional.one_hot(real_classes, net.label_dim).to(torch.float64)
-    reference, reference_latents, nfe = _analytic_references(net, latents, labels, real, real_labels,
-                                                             config.tolerance)
+    reference, reference_latents, nfe, floor = references(net, latents, labels, real, real_labels, config.tolerance)
     return Testbed(name, title, net, latents, labels, reference, real, real_classes, reference_latents,
-                   classify=lambda x: net.class_posterior(x).argmax(1), reference_nfe=nfe, notes=notes)
+                   classify=lambda x: net.class_posterior(x).argmax(1), reference_nfe=nfe, final_step_floor=floor,
+                   notes=notes)
 
 
 def gaussian(config):
@@ -73,8 +87,11 @@ def gaussian(config):
     t0 = karras_sigmas(2)[0].item()
     latents = _randn((config.samples['gaussian'], 3, 32, 32), 10)
     real = net.mean + net.std * _randn((config.real['gaussian'], 3, 32, 32), 11)
-    return Testbed('gaussian', 'Gaussian (exact solution)', net, latents, None, net.exact_solution(latents, t0),
-                   real, None, net.exact_latents(real, t0),
+    reference = net.exact_solution(latents, t0)
+    final_step = final_denoising_step(net, net.exact_solution(latents, t0, SIGMA_MIN), None, SIGMA_MIN)
+    floor = ((final_step - reference) ** 2).mean().sqrt().item()
+    return Testbed('gaussian', 'Gaussian (exact solution)', net, latents, None, reference, real, None,
+                   net.exact_latents(real, t0), final_step_floor=floor,
                    notes='per-pixel mean and std of the built-in mixture; closed-form ODE solution')
 
 
@@ -112,15 +129,11 @@ def digits(config):
     pick = torch.arange(min(config.real['digits'], len(held_x)))
     real, real_classes = held_x[pick], held_y[pick]
     real_labels = torch.nn.functional.one_hot(real_classes, 10).to(torch.float64)
-    t0 = karras_sigmas(2)[0].item()
     with torch.no_grad():
-        near_zero, nfe_forward = ode_solve(net, latents * t0, labels, t0, SIGMA_MIN, config.tolerance)
-        reference = final_denoising_step(net, near_zero, labels, SIGMA_MIN)
-        start = first_encoding_step(net, real, real_labels, SIGMA_MIN)
-        encoded, nfe_backward = ode_solve(net, start, real_labels, SIGMA_MIN, t0, config.tolerance)
+        reference, reference_latents, nfe, _ = references(net, latents, labels, real, real_labels,
+                                                          config.tolerance, exact_to_zero=False)
     return Testbed('digits', 'digits net (8x8, trained here)', net, latents, labels, reference, real, real_classes,
-                   encoded / t0, classify=digit_classifier(), held_out=held_x,
-                   reference_nfe=nfe_forward + nfe_backward,
+                   reference_latents, classify=digit_classifier(), held_out=held_x, reference_nfe=nfe,
                    notes='class-conditional EDM-preconditioned MLP trained on scikit-learn digits; real = held-out')
 
 

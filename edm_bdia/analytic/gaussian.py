@@ -27,19 +27,18 @@ class GaussianDenoiser(AnalyticDenoiser):
         # Posterior mean of a Gaussian: D(x; sigma) = mu + s^2 / (s^2 + sigma^2) (x - mu)
         return self.mean + var / (var + sigma ** 2) * (x - self.mean)
 
-    def _growth(self, sigma_from, sigma_to):
-        """x(sigma_to) - mu = (x(sigma_from) - mu) sqrt((s^2 + sigma_to^2) / (s^2 + sigma_from^2))."""
-        var = self.std ** 2
-        return ((var + sigma_to ** 2) / (var + sigma_from ** 2)).sqrt()
-
-    def exact_solution(self, latents, sigma_max, sigma=0):
-        """The PF-ODE state at noise level `sigma` starting from x(sigma_max) = latents * sigma_max.
+    def exact_transport(self, x, sigma_from, sigma_to):
+        """The PF-ODE state at noise level `sigma_to` from state `x` at `sigma_from` (either direction).
 
         dx/dt = (x - D(x; t)) / t = (x - mu) t / (s^2 + t^2), so x(t) - mu is proportional to sqrt(s^2 + t^2).
         """
-        x_start = latents.to(torch.float64) * sigma_max
-        return self.mean + (x_start - self.mean) * self._growth(sigma_max, sigma)
+        var = self.std ** 2
+        return self.mean + (x.to(torch.float64) - self.mean) * ((var + sigma_to ** 2) / (var + sigma_from ** 2)).sqrt()
+
+    def exact_solution(self, latents, sigma_max, sigma=0):
+        """The PF-ODE state at noise level `sigma` starting from x(sigma_max) = latents * sigma_max."""
+        return self.exact_transport(latents.to(torch.float64) * sigma_max, sigma_max, sigma)
 
     def exact_latents(self, images, sigma_max):
         """The exact ODE encoding of clean images: x(sigma_max) / sigma_max for x(0) = images."""
-        return (self.mean + (images.to(torch.float64) - self.mean) * self._growth(0, sigma_max)) / sigma_max
+        return self.exact_transport(images, 0, sigma_max) / sigma_max
