@@ -2,7 +2,7 @@
 
 import click
 
-from edm_bdia.cli import fid, generate, presets
+from edm_bdia.cli import edit, fid, generate, presets
 
 
 @click.group(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
@@ -13,3 +13,5 @@ def main():
 main.add_command(generate.main, 'generate')
 main.add_command(fid.main, 'fid')
 main.add_command(presets.main, 'presets')
+main.add_command(edit.invert, 'invert')
+main.add_command(edit.edit, 'edit')

@@ -38,3 +38,45 @@ def preset_choice():
     """click.Choice over the preset names (python -m edm_bdia presets)."""
     from edm_bdia.checkpoints.presets import PRESETS
     return click.Choice(list(PRESETS))
+
+
+def invertible_sampler_options(command):
+    """The options of an invertible round trip (invert, edit): noise levels, BDIA gamma and base, strength."""
+    from edm_bdia.samplers.defaults import DEFAULT_BASE, DEFAULT_GAMMA
+    options = [
+        click.option('--steps', 'num_steps', metavar='INT', type=click.IntRange(min=2), default=18, show_default=True,
+                     help='Number of sampling steps'),
+        click.option('--sigma_min', metavar='FLOAT', type=float, default=0.002, show_default=True,
+                     help='Lowest noise level'),
+        click.option('--sigma_max', metavar='FLOAT', type=float, default=80, show_default=True,
+                     help='Highest noise level'),
+        click.option('--rho', metavar='FLOAT', type=float, default=7, show_default=True, help='Time step exponent'),
+        click.option('--gamma', metavar='FLOAT|obelm', type=Gamma(), default=DEFAULT_GAMMA, show_default=True,
+                     help='BDIA gamma in (0, 1], or "obelm" (O-BELM step-dependent gamma, the stable default)'),
+        click.option('--bdia-base', 'base', type=click.Choice(['euler', 'heun']), default=DEFAULT_BASE,
+                     show_default=True, help='Base solver of BDIA'),
+        click.option('--strength', metavar='FLOAT', type=float, default=1.0, show_default=True,
+                     help='Fraction of the steps inverted, in (0, 1]: 1 = all the way to the latents; less keeps '
+                          'more of the image (SDEdit-style)'),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_options(command):
+    """The options every sharded run over a network shares."""
+    options = [
+        click.option('--network', 'network_pkl', metavar='PATH|URL|PRESET', default='toy-mixture-32x32-cond',
+                     show_default=True, help='Network pickle (path or URL), a preset name or the built-in model'),
+        click.option('--batch', 'max_batch_size', metavar='INT', type=click.IntRange(min=1), default=64,
+                     show_default=True, help='Maximum batch size'),
+        click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto',
+                     show_default=True, help='Compute device (auto: CUDA if available, else CPU)'),
+        click.option('--resume', is_flag=True, help='Continue a killed run (same settings only)'),
+        click.option('--trust-pickle-code', is_flag=True,
+                     help='Allow pickles whose classes are not known to edm_bdia to run their embedded code'),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -21,19 +21,14 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.errors import ArgumentError
-from edm_bdia.files import check_writable_file, remove_stale_temp_files
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.generation.inputs import batch_inputs
 from edm_bdia.generation.manifest import claim_outdir, make_manifest
 from edm_bdia.generation.runtime import lockstep_batches, open_runtime
-from edm_bdia.generation.outputs import has_png, read_images, write_collections
+from edm_bdia.generation.outputs import check_finite, check_outputs, has_png, read_images, write_collections
 from edm_bdia.generation.sampler import SamplerSettings, choose_sampler
 from edm_bdia.generation.seeds import as_seeds, image_path
 from edm_bdia.generation.writer import ImageWriter
-
-
-class NonFiniteImagesError(ValueError):
-    """The sampler produced NaN or infinite values: nothing is written for those seeds."""
 
 
 @dataclasses.dataclass
@@ -59,33 +54,6 @@ class _Run:
     writer: ImageWriter | None
 
 
-def check_outdir(outdir):
-    """Create `outdir`, prove it is writable and remove temporary files left by a killed run; OSError otherwise."""
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise ArgumentError('outdir', f'{outdir} is a file, not a folder; choose a folder for the images')
-    try:
-        os.makedirs(outdir, exist_ok=True)
-        probe = os.path.join(outdir, f'.write-test-{os.getpid()}')
-        with open(probe, 'wb'):
-            pass
-        os.remove(probe)
-    except OSError as exc:
-        raise ArgumentError('outdir', f'{outdir} is not writable ({exc.strerror or exc}); choose another folder') \
-            from None
-    remove_stale_temp_files(outdir)
-
-
-def check_outputs(outdir, grid=None, npz=None):
-    """The image folder and the collection files can be written (checked before any sampling)."""
-    check_outdir(outdir)
-    for path in (grid, npz):
-        if path:
-            try:
-                check_writable_file(path)
-            except OSError as exc:
-                raise ArgumentError('grid' if path == grid else 'npz', str(exc)) from None
-
-
 def check_network(net, class_idx):
     """A network the engine can make PNGs with, and a class index it has; ValueError otherwise."""
     if net.img_channels not in (1, 3):
@@ -104,12 +72,7 @@ def _sample_batch(run, seeds):
     rnd, latents, class_labels = batch_inputs(run.net, seeds, run.state_device, run.class_idx)
     with torch.no_grad():
         images = run.sampler.sample(run.net, latents, class_labels, rnd.randn_like)
-    finite = torch.isfinite(images.flatten(1)).all(dim=1)
-    if not finite.all():
-        bad = [seed for seed, ok in zip(seeds, finite.tolist()) if not ok]
-        raise NonFiniteImagesError(f'sampling gave NaN or infinite values for seed(s) {", ".join(map(str, bad[:10]))}'
-                                   f'{" ..." if len(bad) > 10 else ""}; check the sampler settings (noise levels, '
-                                   'S_noise, gamma) and the network')
+    check_finite(images, [f'seed {seed}' for seed in seeds])
     indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
     return to_uint8(images), indices
 

@@ -1,17 +1,64 @@
-"""Collections assembled after generation from the PNGs in the output folder: grid image and npz archive.
+"""What a run writes: the output folder and file checks made before any work, the check that sampled images are
+finite, and the collections assembled at the end from the PNGs in the output folder (grid image, npz archive).
 
-They are read back from disk, so a resumed run (whose earlier images came from another process) produces the
-same files as an uninterrupted one, and all ranks' images end up in seed order."""
+The collections are read back from disk, so a resumed run (whose earlier images came from another process)
+produces the same files as an uninterrupted one, and all ranks' images end up in seed order."""
 
 import os
 
 import numpy as np
+import torch
+
+from edm_bdia.errors import ArgumentError
+from edm_bdia.files import check_writable_file, remove_stale_temp_files
 
 from edm_bdia.generation.inputs import class_indices
 from edm_bdia.generation.seeds import image_path
 from edm_bdia.files.images import read_png, save_grid, save_npz
 
 GRID_IMAGES = 64
+
+
+class NonFiniteImagesError(ValueError):
+    """The sampler produced NaN or infinite values: nothing is written for those images."""
+
+
+def check_finite(images, names):
+    """NonFiniteImagesError naming the images (`names`, one per image) with NaN or infinite values."""
+    finite = torch.isfinite(images.flatten(1)).all(dim=1)
+    if not finite.all():
+        bad = [name for name, ok in zip(names, finite.tolist()) if not ok]
+        raise NonFiniteImagesError(f'sampling gave NaN or infinite values for {", ".join(map(str, bad[:10]))}'
+                                   f'{" ..." if len(bad) > 10 else ""}; check the sampler settings (noise levels, '
+                                   'S_noise, gamma) and the network')
+
+
+def check_outdir(outdir, argument='outdir'):
+    """Create `outdir`, prove it is writable and remove temporary files left by a killed run; ArgumentError naming
+    `argument` otherwise."""
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise ArgumentError(argument, f'{outdir} is a file, not a folder; choose a folder')
+    try:
+        os.makedirs(outdir, exist_ok=True)
+        probe = os.path.join(outdir, f'.write-test-{os.getpid()}')
+        with open(probe, 'wb'):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise ArgumentError(argument, f'{outdir} is not writable ({exc.strerror or exc}); choose another folder') \
+            from None
+    remove_stale_temp_files(outdir)
+
+
+def check_outputs(outdir, grid=None, npz=None):
+    """The image folder and the collection files can be written (checked before any sampling)."""
+    check_outdir(outdir)
+    for path in (grid, npz):
+        if path:
+            try:
+                check_writable_file(path)
+            except OSError as exc:
+                raise ArgumentError('grid' if path == grid else 'npz', str(exc)) from None
 
 
 def has_png(outdir):

@@ -1,0 +1,92 @@
+"""`python -m edm_bdia invert` and `python -m edm_bdia edit`: real images to BDIA latents and back, regenerated
+under another class; sharded over processes with torchrun and resumable like generate.py."""
+
+import click
+
+from edm_bdia.cli.errors import command_errors
+from edm_bdia.cli.options import invertible_sampler_options, run_options
+
+OPTIONS = {'network': '--network', 'images': '--images', 'out': '--out', 'outdir': '--outdir', 'latents': '--latents',
+           'class_idx': '--class', 'target_class': '--class', 'source_class': '--source-class',
+           'num_steps': '--steps', 'sigma_min': '--sigma_min', 'sigma_max': '--sigma_max', 'rho': '--rho',
+           'gamma': '--gamma', 'base': '--bdia-base', 'strength': '--strength', 'device': '--device',
+           'max_batch_size': '--batch', 'trust_pickle_code': '--trust-pickle-code'}
+CONTEXT = dict(help_option_names=['-h', '--help'], max_content_width=110)
+
+
+def _settings(num_steps, sigma_min, sigma_max, rho, gamma, base, strength):
+    from edm_bdia.editing.runs import EditSettings
+    return EditSettings(num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho, gamma=gamma,
+                        base=base, strength=strength)
+
+
+def _run(body):
+    from edm_bdia.distributed import shutdown
+    with command_errors(OPTIONS, cleanup=shutdown):
+        body()
+
+
+@click.command(context_settings=CONTEXT)
+@click.option('--images', metavar='PATH|ZIP|NPZ', required=True, help='Images: a folder, a .zip or a generate.py .npz')
+@click.option('--out', metavar='NPZ', required=True, help='The latents file to write')
+@click.option('--class', 'class_idx', metavar='INT', type=click.IntRange(min=0),
+              help='Class of the images (conditional networks; a generate.py .npz brings its labels)')
+@invertible_sampler_options
+@run_options
+def invert(images, out, class_idx, network_pkl, max_batch_size, device, resume, trust_pickle_code, **sampler):
+    """Invert real images into BDIA latents: one .npz with the state pairs, labels, settings and the network's
+    sha256, from which `edit` regenerates them exactly or under another class.
+
+    \b
+    Examples:
+      python -m edm_bdia invert --images=out --out=latents.npz --class=3
+      torchrun --standalone --nproc_per_node=2 -m edm_bdia invert --images=photos.zip --out=latents.npz \\
+          --network=edm-cifar10-32x32-cond-vp --class=3
+    """
+    def body():
+        from edm_bdia import distributed
+        from edm_bdia.editing.runs import invert_images
+        for _ in invert_images(network_pkl, images, out, class_idx=class_idx, settings=_settings(**sampler),
+                               max_batch_size=max_batch_size, device=device, trust_pickle_code=trust_pickle_code,
+                               resume=resume, progress=True):
+            pass
+        distributed.print0(f'Wrote {out}')
+    _run(body)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option('--latents', metavar='NPZ', help='A latents file from `invert` (its settings are used)')
+@click.option('--images', metavar='PATH|ZIP|NPZ', help='Or images to invert and edit in one go')
+@click.option('--outdir', metavar='DIR', required=True, help='Where to save the edited images')
+@click.option('--class', 'target_class', metavar='INT', type=click.IntRange(min=0),
+              help='Class to regenerate the images under  [default: their own: a reconstruction]')
+@click.option('--source-class', metavar='INT', type=click.IntRange(min=0),
+              help='Class of --images (conditional networks; a generate.py .npz brings its labels)')
+@invertible_sampler_options
+@run_options
+def edit(latents, images, outdir, target_class, source_class, network_pkl, max_batch_size, device, resume,
+         trust_pickle_code, **sampler):
+    """Edit images: regenerate inverted images (a latents file from `invert`, or --images inverted here) under
+    another class, as PNG files `{index:06d}.png`. --strength below 1 inverts only part of the way and keeps more
+    of each image.
+
+    \b
+    Examples:
+      python -m edm_bdia edit --latents=latents.npz --class=5 --outdir=edited
+      python -m edm_bdia edit --images=out --source-class=3 --class=5 --strength=0.6 --outdir=edited
+    """
+    ctx = click.get_current_context()
+    given = [f'--{name}' for name in ('steps', 'sigma_min', 'sigma_max', 'rho', 'gamma', 'bdia-base', 'strength')
+             if ctx.get_parameter_source(name.replace('-', '_').replace('steps', 'num_steps').replace(
+                 'bdia_base', 'base')) is not click.core.ParameterSource.DEFAULT]
+    if latents is not None and given:
+        raise click.UsageError(f'{", ".join(given)}: a latents file carries its sampler settings; drop them, or '
+                               'invert again with other settings')
+
+    def body():
+        from edm_bdia.editing.runs import edit_images
+        for _ in edit_images(network_pkl, outdir, latents=latents, images=images, source_class=source_class,
+                             target_class=target_class, settings=_settings(**sampler), max_batch_size=max_batch_size,
+                             device=device, trust_pickle_code=trust_pickle_code, resume=resume, progress=True):
+            pass
+    _run(body)

@@ -1,0 +1,71 @@
+"""Real images for inversion and editing: an image folder, a .zip or a generate.py .npz, as the float [-1, 1]
+NCHW tensors and the class labels a network takes."""
+
+import os
+
+import numpy as np
+import torch
+
+from edm_bdia.errors import ArgumentError
+from edm_bdia.fid.datasets import check_image_sizes, open_images
+
+
+class ImageSource:
+    """The images of `path` (sorted like NVlabs' datasets) and, for a generate.py .npz, its class labels."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.dataset = open_images(self.path)
+        self.names = [self.dataset.describe(index) for index in range(len(self.dataset))]
+        self.labels = self._npz_labels()
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def _npz_labels(self):
+        if not self.path.lower().endswith('.npz'):
+            return None
+        with np.load(self.path, allow_pickle=False) as npz:
+            return npz['arr_1'].astype(np.int64) if 'arr_1' in npz.files else None
+
+    def check_for(self, net):
+        """The images fit `net`: one size, the network's resolution."""
+        width, height = check_image_sizes(self.dataset, range(len(self.dataset)))
+        if (width, height) != (net.img_resolution, net.img_resolution):
+            raise ArgumentError('images', f'{self.path} holds {width}x{height} images, but the network makes '
+                                          f'{net.img_resolution}x{net.img_resolution}; resize them first')
+
+    def batch(self, indices, channels, device):
+        """float64 images in [-1, 1] (uint8 v -> v / 127.5 - 1), NCHW with `channels` (1: the first of the RGB
+        channels, which are equal for grayscale files)."""
+        images = torch.stack([self.dataset[int(index)] for index in indices])[:, :channels]
+        return (images.to(torch.float64) / 127.5 - 1).to(device)
+
+
+def class_indices(net, source, indices, class_idx):
+    """Class index per image: `class_idx` for all, else the .npz's labels; None for an unconditional network."""
+    if not net.label_dim:
+        if class_idx is not None:
+            raise ArgumentError('class_idx', f'is {class_idx}, but the network is unconditional; drop it')
+        return None
+    if class_idx is not None:
+        if not 0 <= class_idx < net.label_dim:
+            raise ArgumentError('class_idx', f'is {class_idx}, but the network has {net.label_dim} classes '
+                                             f'(0 to {net.label_dim - 1})')
+        return np.full(len(indices), class_idx, dtype=np.int64)
+    if source.labels is None:
+        raise ArgumentError('class_idx', 'is needed: the network is class-conditional and the images carry no labels '
+                                         '(only a generate.py .npz with arr_1 does); give the class of the images')
+    if len(source.labels) != len(source):
+        raise ArgumentError('images', f'{source.path} holds {len(source)} images but {len(source.labels)} labels')
+    labels = source.labels[list(indices)]
+    if labels.min() < 0 or labels.max() >= net.label_dim:
+        raise ArgumentError('images', f'{source.path} has labels outside 0..{net.label_dim - 1}')
+    return labels
+
+
+def one_hot(net, indices, device):
+    """One-hot float32 rows for class indices (None stays None)."""
+    if indices is None:
+        return None
+    return torch.eye(net.label_dim, device=device)[torch.as_tensor(indices, device=device)]
