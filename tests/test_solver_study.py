@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # about 20 s: the quick study builds five testbeds and runs every method twice
 def test_quick_study_measures_every_method_at_equal_nfe(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', 'solver_study.py'), '--quick',
                              '--out', str(tmp_path)], capture_output=True, text=True, timeout=600)
