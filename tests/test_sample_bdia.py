@@ -84,11 +84,14 @@ def test_obelm_gammas_and_sampler_match_the_belm_coefficients():
     assert _rel_err(ours, obelm_restated(net, z, karras_sigmas(12))) < 1e-12
 
 
-def test_obelm_gamma_is_limited_to_one_where_a_step_outgrows_the_previous_one():
+def test_obelm_keeps_its_final_gamma_above_one_and_still_matches_belm():
     t = karras_restated(50)
     raw = [((t[i] - t[i + 1]) / (t[i - 1] - t[i])).item() ** 2 for i in range(1, 50)]
     assert raw[-1] > 2 and max(raw[:-1]) < 1  # on EDM's schedule only the final step to t = 0 is longer
-    assert obelm_gammas(karras_sigmas(50)) == pytest.approx(raw[:-1] + [1.0], rel=1e-12)
+    assert obelm_gammas(karras_sigmas(50)) == pytest.approx(raw, rel=1e-12)
+    net = TinyNonlinearNet()
+    z = _latents()
+    assert _rel_err(bdia_sampler(net, z, num_steps=50), obelm_restated(net, z, karras_sigmas(50))) < 1e-12
 
 
 def test_the_default_is_obelm_on_the_euler_base():
@@ -102,9 +105,10 @@ def test_the_default_is_obelm_on_the_euler_base():
 def test_per_step_gamma_sequence_equals_the_scalar():
     net = TinyNonlinearNet()
     z = _latents()
-    assert torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.1] * 5), bdia_sampler(net, z, num_steps=6, gamma=0.1))
-    assert not torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.1, 0.1, 0.1, 0.1, 0.05]),
-                           bdia_sampler(net, z, num_steps=6, gamma=0.1))
+    assert torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.05] * 5),
+                       bdia_sampler(net, z, num_steps=6, gamma=0.05))
+    assert not torch.equal(bdia_sampler(net, z, num_steps=6, gamma=[0.05, 0.05, 0.05, 0.05, 0.02]),
+                           bdia_sampler(net, z, num_steps=6, gamma=0.05))
 
 
 @pytest.mark.parametrize('base, gamma, num_steps', [
@@ -159,25 +163,31 @@ def test_obelm_is_second_order_and_bdia_on_the_heun_base_is_first_order():
 @pytest.mark.filterwarnings('ignore:.*unstable')  # (0.9, heun, 18) and (0.5, euler, 10) are unstable on purpose
 def test_parasitic_growth_is_what_the_sampler_does_to_a_perturbed_state():
     """The linear analysis against the sampler itself: on data ~ N(0, 0.5^2) sampling is linear, so restarting from
-    a pair with a perturbed second state measures dx_N / dx_k directly; relative to the exact flow's
-    s / sqrt(s^2 + t_k^2) its maximum is `parasitic_growth`."""
+    a pair with a perturbed second state measures dx_{N-1} / dx_k directly; over the same for gamma = 0 (the base
+    solver) its maximum is `parasitic_growth`."""
     net = GaussianDenoiser(torch.zeros(1, 1, 1, dtype=torch.float64), 0.5)
-    for gamma, base, n in ((0.9, 'heun', 18), (0.5, 'euler', 10), ('obelm', 'euler', 18)):
-        t = karras_sigmas(n)
+
+    def sensitivities(gamma, base, n):
         states = bdia_sampler(net, torch.ones(1, 1, 1, 1, dtype=torch.float64), num_steps=n, gamma=gamma, base=base,
                               return_trajectory=True)[1].states
-        measured = []
+        out = []
         for k in range(1, n):
             bumped = bdia_sampler(net, None, num_steps=n, gamma=gamma, base=base, start_step=k - 1,
-                                  start_pair=(states[k - 1], states[k] + 1e-3))
-            sensitivity = ((bumped - states[-1]) / 1e-3).item()
-            measured.append(abs(sensitivity) * (0.25 + t[k].item() ** 2) ** 0.5 / 0.5)
+                                  start_pair=(states[k - 1], states[k] + 1e-3), return_trajectory=True)[1].states
+            out.append(((bumped[-2] - states[-2]) / 1e-3).item())  # x_{N-1}
+        return np.array(out)
+
+    for gamma, base, n in ((0.9, 'heun', 18), (0.5, 'euler', 10), ('obelm', 'euler', 18), ('obelm', 'euler', 60)):
+        t = karras_sigmas(n)
+        measured = np.abs(sensitivities(gamma, base, n)) / sensitivities(0, base, n)
         predicted = parasitic_growth(t, bdia_gammas(gamma, t), base, data_std=0.5, first=1)
-        assert max(measured) == pytest.approx(predicted, rel=1e-6)
+        assert measured.max() == pytest.approx(predicted, rel=1e-6)
 
 
-# Calibration of the stability rule on a stiff testbed: 100 near-point masses (per-pixel std 0.01) in 3x32x32.
-SHARP_STEPS = [10, 18, 35, 50]
+# Calibration on a stiff testbed: 100 near-point masses (per-pixel std 0.01) in 3x32x32, against the exact ODE
+# solution at t = 0. (EDM's schedule ends with an Euler jump from 0.002 to 0 that is off by 1.9e-4 here; Heun's
+# error crosses zero near 99 evaluations, where no ratio to it means anything, so the comparison stops at 69.)
+SHARP_STEPS = [10, 18, 35]
 
 
 @pytest.fixture(scope='module')
@@ -185,7 +195,7 @@ def sharp():
     net = sharp_mixture()
     z = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     labels = torch.eye(10, dtype=torch.float64)[[0, 3, 5, 8]]
-    return net, z, labels, edm_sampler(net, z, labels, num_steps=256)  # Heun at 256 steps: error ~6e-6
+    return net, z, labels, edm_sampler(net, z, labels, num_steps=512, sigma_min=1e-5)  # the ODE to t = 0, ~1e-6
 
 
 @pytest.mark.slow
@@ -216,7 +226,7 @@ def test_warned_settings_blow_up_and_the_suggested_gamma_does_not(sharp):
 @pytest.mark.parametrize('num_steps', [4, 6, 10, 18, 35, 50, 100, 200, 512])
 def test_the_default_is_stable_at_every_step_count(num_steps):
     t = karras_sigmas(num_steps)
-    assert parasitic_growth(t, bdia_gammas('obelm', t), 'euler') <= 1.05
+    assert parasitic_growth(t, bdia_gammas('obelm', t), 'euler') <= (1.2 if num_steps >= 6 else GROWTH_LIMIT)
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         bdia_sampler(GaussianDenoiser(torch.zeros(1, 1, 1), 0.5), torch.ones(1, 1, 1, 1), num_steps=num_steps)
@@ -231,6 +241,7 @@ def test_the_default_is_stable_at_every_step_count(num_steps):
     (0.5, 'euler', 6, 'unstable'),
     ([0.9] * 17, 'heun', 18, 'this gamma sequence'),
     ('obelm', 'heun', 18, "first order at 2 network evaluations per step .* use base='euler'"),
+    ('obelm', 'euler', 5, "gamma='obelm' on base='euler' with these 5 steps is unstable: .*; use more steps$"),
 ])
 def test_unstable_or_mismatched_settings_warn_once_in_one_line(gamma, base, num_steps, message):
     with pytest.warns(UserWarning, match=message) as record:
@@ -267,12 +278,12 @@ def test_network_evaluation_counts(base, per_step):
 
 def test_callback_and_trajectory_see_every_step():
     seen = []
-    out, traj = bdia_sampler(TinyNonlinearNet(), _latents(), num_steps=5, callback=seen.append, return_trajectory=True)
-    assert [s['i'] for s in seen] == [0, 1, 2, 3, 4]
+    out, traj = bdia_sampler(TinyNonlinearNet(), _latents(), num_steps=6, callback=seen.append, return_trajectory=True)
+    assert [s['i'] for s in seen] == [0, 1, 2, 3, 4, 5]
     assert set(seen[0]) == {'i', 't_cur', 't_next', 'x', 'denoised'}
     assert torch.equal(seen[-1]['x'], out) and seen[-1]['t_next'] == 0
-    assert torch.equal(traj.sigmas, karras_sigmas(5)) and traj.states.shape == (6, 2, 3, 8, 8)
-    assert torch.equal(traj.states[0], _latents() * karras_sigmas(5)[0])
+    assert torch.equal(traj.sigmas, karras_sigmas(6)) and traj.states.shape == (7, 2, 3, 8, 8)
+    assert torch.equal(traj.states[0], _latents() * karras_sigmas(6)[0])
     assert all(torch.equal(traj.states[s['i'] + 1], s['x']) for s in seen)
 
 
@@ -334,7 +345,7 @@ def test_arguments_after_class_labels_are_keyword_only():
 
 def test_zero_gamma_steps_outside_a_partial_inversion_are_allowed():
     net = TinyNonlinearNet()
-    settings = dict(num_steps=5, gamma=[0, 0.1, 0.1, 0.1])
+    settings = dict(num_steps=5, gamma=[0, 0.05, 0.05, 0.05])
     pair = bdia_sampler(net, _latents(), return_pair=True, **settings)
     x2, x3 = bdia_invert(net, *pair, strength=0.6, **settings)  # inverts steps 4 and 3 only
     assert _rel_err(bdia_sampler(net, None, start_pair=(x2, x3), start_step=2, **settings), pair[0]) <= 1e-12

@@ -53,21 +53,18 @@ def test_real_images_of_a_sharp_mixture_encode_to_noise_like_latents(num_steps):
 
 
 def test_encoded_latents_converge_to_the_exact_ode_latents_at_second_order():
-    """On a Gaussian the ODE encoding x(t_0) / t_0 of an image is known in closed form. Second order while O-BELM's
-    coefficients are exact (N <= 35 on EDM's schedule); from N = 36 on the final gamma is limited to 1 (better
-    sampling), which leaves the latents about 1% (rms) from the exact ones."""
+    """On a Gaussian the ODE encoding x(t_0) / t_0 of an image is known in closed form."""
     gen = torch.Generator().manual_seed(0)
     net = GaussianDenoiser(torch.rand(3, 4, 4, generator=gen, dtype=torch.float64) - 0.5,
                            0.3 + 0.4 * torch.rand(3, 4, 4, generator=gen, dtype=torch.float64))
     images = net.mean + net.std * torch.randn(8, 3, 4, 4, generator=gen, dtype=torch.float64)
     errors = []
-    for n in (8, 16, 32, 128):
+    for n in (16, 32, 64, 128):
         t0 = karras_sigmas(n)[0]
         latents = bdia_encode(net, images, num_steps=n)[0] / t0
         errors.append(((latents - net.exact_latents(images, t0)) ** 2).mean().sqrt().item())
-    orders = [math.log2(a / b) for a, b in zip(errors[:2], errors[1:3])]
-    assert all(abs(order - 2) < 0.5 for order in orders), (errors, orders)
-    assert errors[3] < 0.02, errors
+    orders = [math.log2(a / b) for a, b in zip(errors[:-1], errors[1:])]
+    assert all(abs(order - 2) < 0.25 for order in orders), (errors, orders)
 
 
 def test_a_small_gamma_encodes_exactly_but_not_to_noise_and_says_so(toy):
@@ -255,3 +252,12 @@ def test_arguments_after_the_labels_are_keyword_only(toy):
         bdia_edit(net, images, labels, labels, 0.5)
     with pytest.raises(TypeError):
         bdia_encode(net, images, labels, 18)
+
+
+@pytest.mark.parametrize('settings', [dict(gamma=0), dict(strength=2), dict(sigmas=[1.0, 2.0, 0.0]), dict(base='x'),
+                                      dict(gamma=[0.5] * 3)])
+def test_bad_settings_fail_before_any_network_call(settings):
+    net = CountingNet(TinyNonlinearNet())
+    with pytest.raises(ValueError):
+        bdia_edit(net, torch.zeros(2, 3, 8, 8), None, None, **settings)
+    assert net.calls == 0

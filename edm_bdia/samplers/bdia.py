@@ -12,7 +12,7 @@ which reuses the denoiser call already made at x_i. Both depend on x_i alone, so
 
     x_{i-1} = (x_{i+1} - (1 - gamma_i) x_i + gamma_i B(x_i) - F(x_i)) / gamma_i
 
-gamma = 'obelm' uses gamma_i = min(1, (h_i / h_{i+1})^2) with h_i = t_i - t_{i+1}: on the Euler base these are the
+gamma = 'obelm' uses gamma_i = (h_i / h_{i+1})^2 with h_i = t_i - t_{i+1}: on the Euler base these are the
 O-BELM coefficients (Wang et al., NeurIPS 2024, eq. 18) in EDM coordinates, a second-order method at one network
 evaluation per step, and the package default (`defaults.py`). docs/samplers.md derives all of this and gives the
 measurements: stability (`stability.py`), the cost of the Heun base (first order for every gamma > 0), and why
@@ -36,16 +36,15 @@ BASES = ('heun', 'euler')
 
 
 def obelm_gammas(t_steps):
-    """gamma_i = min(1, (h_i / h_{i+1})^2) for steps i = 1 .. N-1, h_i = t_i - t_{i+1} (the step being taken).
+    """gamma_i = (h_i / h_{i+1})^2 for steps i = 1 .. N-1, h_i = t_i - t_{i+1} (the step being taken).
 
-    (h_i / h_{i+1})^2 turns BDIA on the Euler base into O-BELM (Wang et al. 2024, eq. 18 with alpha = 1, sigma-bar =
-    t). The limit 1 only acts where a step is longer than the one before, which on EDM's schedule happens only on
-    the final step to t = 0 for N >= 36 (ratio 2.5 at N = 50, 58 at N = 200): there gamma_i > 1 multiplies the
-    oscillating error component by 2 gamma_i - 1, which made O-BELM at N = 200 four times worse than at N = 50 on
-    a sharp mixture; with the limit it keeps improving with N (docs/samplers.md).
+    These turn BDIA on the Euler base into O-BELM (Wang et al. 2024, eq. 18 with alpha = 1, sigma-bar = t). On
+    EDM's schedule gamma_i < 1 except on the final step to t = 0 for N >= 36, which is longer than the one before
+    (2.5 at N = 50, 58 at N = 200): that step integrates the last interval [t_{N-1}, 0] to second order, where
+    EDM's own samplers take a first-order Euler jump (docs/samplers.md, "The final step").
     """
     t = t_steps.tolist()
-    return [min(1.0, ((t[i] - t[i + 1]) / (t[i - 1] - t[i])) ** 2) for i in range(1, len(t) - 1)]
+    return [((t[i] - t[i + 1]) / (t[i - 1] - t[i])) ** 2 for i in range(1, len(t) - 1)]
 
 
 def bdia_gammas(gamma, t_steps):
@@ -96,6 +95,13 @@ def strength_to_step(strength, num_steps):
     return num_steps - math.ceil(round(strength * num_steps, 9))  # round: 0.3 * 10 is 3.0000000000000004
 
 
+def check_invertible(gammas, stop):
+    """The steps stop+1 .. N-1 that an inversion to x_stop undoes must have gamma_i > 0."""
+    if min(gammas[stop:], default=1) == 0:
+        raise ValueError('gamma must be > 0 for inversion: gamma = 0 is the plain base sampler, which is not '
+                         'invertible (the inverse divides by gamma)')
+
+
 def _check_start_step(start_step, num_steps):
     if isinstance(start_step, bool) or not isinstance(start_step, numbers.Integral) or \
             not 0 <= start_step <= num_steps - 1:
@@ -103,7 +109,7 @@ def _check_start_step(start_step, num_steps):
                          f'k = start_step), got {start_step!r}')
 
 
-def _increments(net, x, t_steps, i, class_labels, base):
+def _increments(net, x, t_steps, i, *, class_labels, base):
     """(F(x_i), B(x_i), denoised) at step i: the forward `base` increment to t_{i+1} and the backward Euler
     increment to t_{i-1}."""
     forward, d_cur, denoised = base_increment(net, x, t_steps[i], t_steps[i + 1], class_labels=class_labels, base=base)
@@ -173,7 +179,7 @@ def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.0
                                                   base=base)
             x_next = x_cur + forward  # the first step is a plain base step (no x_{-1} yet)
         else:
-            forward, backward, denoised = _increments(net, x_cur, t_steps, i, class_labels, base)
+            forward, backward, denoised = _increments(net, x_cur, t_steps, i, class_labels=class_labels, base=base)
             x_next = bdia_step(x_prev, x_cur, gammas[i - 1], backward, forward)
         if callback is not None:
             callback(dict(i=i, t_cur=t_steps[i], t_next=t_steps[i + 1], x=x_next, denoised=denoised))
@@ -204,14 +210,12 @@ def bdia_invert(net, x_last, x_prev, class_labels=None, *, num_steps=18, sigma_m
     num_steps = len(t_steps) - 1
     gammas = bdia_gammas(gamma, t_steps)
     stop = strength_to_step(strength, num_steps)
-    if min(gammas[stop:], default=1) == 0:
-        raise ValueError('gamma must be > 0 for inversion: gamma = 0 is the plain base sampler, which is not '
-                         'invertible (the inverse divides by gamma)')
+    check_invertible(gammas, stop)
     net = exact_network(net, x_cur)
 
     states = [x_next, x_cur] if return_trajectory else None  # x_N, x_{N-1}, ... (walking toward the noise)
     for i in range(num_steps - 1, stop, -1):
-        forward, backward, denoised = _increments(net, x_cur, t_steps, i, class_labels, base)
+        forward, backward, denoised = _increments(net, x_cur, t_steps, i, class_labels=class_labels, base=base)
         x_before = bdia_step_inverse(x_next, x_cur, gammas[i - 1], backward, forward)
         if callback is not None:
             callback(dict(i=i, t_cur=t_steps[i], t_next=t_steps[i - 1], x=x_before, denoised=denoised))

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import torch
 
-from .bdia import bdia_gammas, bdia_invert, bdia_sampler, check_base, strength_to_step
+from .bdia import bdia_gammas, bdia_invert, bdia_sampler, check_base, check_invertible, strength_to_step
 from .checks import check_class_labels, check_latents
 from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
 from .evaluation import edm_derivative
@@ -38,7 +38,7 @@ class EditResult(NamedTuple):
     regeneration: Trajectory  # target labels, x_k -> edited images
 
 
-def image_pair(net, images, t_steps, class_labels, callback=None):
+def image_pair(net, images, t_steps, class_labels, *, callback=None):
     """(x_N, x_{N-1}) for real images: x_{N-1} = x_N + (t_{N-1} / 2) d(x_N, t_{N-1}) (trapezoid from t = 0)."""
     x_last = images.to(torch.float64)
     t_prev = t_steps[-2]
@@ -76,8 +76,9 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
     t_steps = sampler_sigmas(net, images.device, sigmas, num_steps=num_steps, sigma_min=sigma_min,
                              sigma_max=sigma_max, rho=rho)
     stop = strength_to_step(strength, len(t_steps) - 1)
+    check_invertible(bdia_gammas(gamma, t_steps), stop)
     net = exact_network(net, images)
-    x_last, x_prev = image_pair(net, images, t_steps, class_labels, callback)
+    x_last, x_prev = image_pair(net, images, t_steps, class_labels, callback=callback)
     result = bdia_invert(net, x_last, x_prev, class_labels, sigmas=t_steps, gamma=gamma, base=base,
                          strength=strength, return_trajectory=return_trajectory, callback=callback)
     if stop == 0:

@@ -8,10 +8,11 @@ from .evaluation import base_increment
 from .noise_levels import sampler_sigmas
 
 
-def _churned_levels(net, t_steps, S_churn, S_min, S_max):
+def _churned_levels(net, t_steps, *, S_churn, S_min, S_max):
     """t_hat_i = round_sigma(t_i + gamma_i t_i) of every step (EDM Algorithm 2, lines 4-5)."""
     num_steps = len(t_steps) - 1
-    return [net.round_sigma(t_cur + churn_gamma(t_cur, num_steps, S_churn, S_min, S_max) * t_cur)
+    return [net.round_sigma(t_cur + churn_gamma(t_cur, num_steps=num_steps, S_churn=S_churn, S_min=S_min,
+                                                S_max=S_max) * t_cur)
             for t_cur in t_steps[:-1]]
 
 
@@ -34,7 +35,7 @@ def edm_sampler(net, latents, class_labels=None, randn_like=torch.randn_like, nu
     check_churn(S_churn, S_min, S_max, S_noise)
     t_steps = sampler_sigmas(net, latents.device, sigmas, num_steps=num_steps, sigma_min=sigma_min,
                              sigma_max=sigma_max, rho=rho)
-    t_hats = _churned_levels(net, t_steps, S_churn, S_min, S_max)
+    t_hats = _churned_levels(net, t_steps, S_churn=S_churn, S_min=S_min, S_max=S_max)
     if randn_like is None:
         churning = [i for i, (t_cur, t_hat) in enumerate(zip(t_steps, t_hats)) if t_hat != t_cur]
         if churning:

@@ -3,9 +3,13 @@
 BDIA's step x_{i+1} = gamma_i x_{i-1} + (1 - gamma_i) x_i - gamma_i B(x_i) + F(x_i) is a two-step recursion: besides
 the mode that follows the ODE it carries an oscillating (parasitic) one. `parasitic_growth` measures it on the test
 problem whose answer is known, data x_0 ~ N(0, s^2), where D(x; t) = s^2 / (s^2 + t^2) x and every increment is a
-multiple of x: it returns how much more a perturbation of one state moves the final image than it would under the
-exact ODE flow (worst state). Stable settings give about 1; the errors measured on a sharp Gaussian mixture
-(docs/samplers.md) rise about tenfold once it passes 2, and settings past ~100 blow up.
+multiple of x: how much more a perturbation of one state moves x_{N-1} (the last state before the final step to
+t = 0) than it would under the base solver alone (gamma = 0), worst state. The final step is left out because it
+cannot compound: it
+happens once, and the perturbation it can amplify most is the local error of the step just before it, which is
+tiny exactly when that amplification is large (O-BELM's final gamma = (h_{N-1} / h_{N-2})^2). Stable settings give
+about 1; on a sharp Gaussian mixture (docs/samplers.md) the errors rise about tenfold once it passes 2, and
+settings past ~100 blow up.
 """
 
 import math
@@ -30,29 +34,37 @@ def _forward_factor(t_cur, t_next, base, data_std):
     return h * 0.5 * (slope + _slope(t_next, data_std) * (1 + h * slope))
 
 
-def parasitic_growth(t_steps, gammas, base, data_std=DATA_STD, first=0):
-    """max_k |dx_N / dx_k| / (exact dx(0) / dx(t_k)) over k >= `first`, BDIA sampling on data ~ N(0, data_std^2).
-
-    `t_steps`: t_0 > ... > t_N = 0; `gammas`: gamma_i of steps i = 1 .. N-1 (step 0 is a plain base step);
-    `first`: the first state of the run (a run from the pair (x_k, x_{k+1}) has first = k).
-    """
-    t = [float(v) for v in t_steps]
-    num_steps = len(t) - 1
+def _sensitivities(t, gammas, base, data_std):
+    """dx_{N-1} / dx_k for k = 0 .. N-1 on data ~ N(0, data_std^2), `t` as Python floats."""
+    last = len(t) - 2  # x_{N-1}
     # x_{i+1} = gamma_i x_{i-1} + c_i x_i with c_i = 1 - gamma_i + F/x - gamma_i B/x; step 0: x_1 = c_0 x_0
     c = [1 + _forward_factor(t[0], t[1], base, data_std)]
-    for i in range(1, num_steps):
+    for i in range(1, last):
         g = gammas[i - 1]
         backward = (t[i - 1] - t[i]) * _slope(t[i], data_std)  # B = (t_{i-1} - t_i) d(x_i, t_i)
         c.append(1 - g + _forward_factor(t[i], t[i + 1], base, data_std) - g * backward)
     # Adjoint sweep: x_k enters x_{k+1} with weight c_k and x_{k+2} with weight gamma_{k+1}.
-    sensitivity = [0.0] * (num_steps + 2)
-    sensitivity[num_steps] = 1.0
-    for k in range(num_steps - 1, -1, -1):
+    sensitivity = [0.0] * (last + 2)
+    sensitivity[last] = 1.0
+    for k in range(last - 1, -1, -1):
         sensitivity[k] = c[k] * sensitivity[k + 1]
-        if k + 1 <= num_steps - 1:
+        if k + 1 <= last - 1:
             sensitivity[k] += gammas[k] * sensitivity[k + 2]
-    # Exact flow: x(t) is proportional to sqrt(s^2 + t^2), so dx(0)/dx(t_k) = s / sqrt(s^2 + t_k^2).
-    return max(abs(sensitivity[k]) * math.hypot(data_std, t[k]) / data_std for k in range(first, num_steps))
+    return sensitivity[:last + 1]
+
+
+def parasitic_growth(t_steps, gammas, base, data_std=DATA_STD, first=0):
+    """max_k |dx_{N-1} / dx_k| over the same for gamma = 0 (k >= `first`), BDIA sampling on data ~ N(0, data_std^2).
+
+    `t_steps`: t_0 > ... > t_N = 0; `gammas`: gamma_i of steps i = 1 .. N-1 (step 0 is a plain base step);
+    `first`: the first state of the run (a run from the pair (x_k, x_{k+1}) has first = k). The base solver's own
+    sensitivities are positive (each plain step scales x by a positive factor on this problem), so the ratio is
+    defined; it is 1 for gamma = 0.
+    """
+    t = [float(v) for v in t_steps]
+    bdia = _sensitivities(t, gammas, base, data_std)
+    plain = _sensitivities(t, [0.0] * len(gammas), base, data_std)
+    return max(abs(bdia[k]) / plain[k] for k in range(first, len(bdia)))
 
 
 def largest_stable_gamma(t_steps, base, data_std=DATA_STD, first=0):
@@ -60,7 +72,8 @@ def largest_stable_gamma(t_steps, base, data_std=DATA_STD, first=0):
     num_steps = len(t_steps) - 1
 
     def stable(gamma):
-        return parasitic_growth(t_steps, [gamma] * (num_steps - 1), base, data_std, first) <= GROWTH_LIMIT
+        return parasitic_growth(t_steps, [gamma] * (num_steps - 1), base, data_std=data_std, first=first) <= \
+            GROWTH_LIMIT
 
     low, high = 0.0, 1.0
     if stable(high):
@@ -84,7 +97,10 @@ def warn_if_unstable(t_steps, gammas, gamma, base, first=0, stacklevel=3):
     growth = parasitic_growth(t_steps, gammas, base, first=first)
     if growth > GROWTH_LIMIT:
         shown = f'gamma={gamma!r}' if isinstance(gamma, (numbers.Real, str)) else 'this gamma sequence'
-        stable_gamma = largest_stable_gamma(t_steps, base, first=first)
+        advice = 'use more steps'  # for O-BELM itself, the only remedy
+        if not isinstance(gamma, str):
+            stable_gamma = largest_stable_gamma(t_steps, base, first=first)
+            advice = f"use gamma='obelm' with base='euler', or gamma <= {stable_gamma:.2f}"
         warnings.warn(f"{shown} on base={base!r} with these {len(t_steps) - 1} steps is unstable: the parasitic mode "
-                      f"of the two-step recursion grows x{growth:.3g} (linear analysis, data std {DATA_STD}); use "
-                      f"gamma='obelm' with base='euler', or gamma <= {stable_gamma:.2f}", stacklevel=stacklevel)
+                      f"of the two-step recursion grows x{growth:.3g} (linear analysis, data std {DATA_STD}); "
+                      f"{advice}", stacklevel=stacklevel)
