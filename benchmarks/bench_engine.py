@@ -52,8 +52,11 @@ class ZeroCostNet(torch.nn.Module):
 
 
 def sampler_for(name, steps):
-    """('edm' | 'bdia', steps) -> the engine's SamplerSettings, as `--steps N [--gamma 0.5]` selects them."""
-    return choose_sampler(num_steps=steps, gamma=0.5 if name == 'bdia' else 0.0)
+    """('edm' | 'bdia', steps) -> the engine's SamplerSettings, as `--steps N [--gamma 0.5 --bdia-base heun]`
+    selects them: BDIA on EDM's Heun steps makes the same network calls as EDM (equal NFE)."""
+    if name == 'bdia':
+        return choose_sampler(num_steps=steps, gamma=0.5, bdia_base='heun')
+    return choose_sampler(num_steps=steps)
 
 
 def nfe_per_image(steps):

@@ -37,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 import torch
@@ -45,8 +46,7 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from bench_engine import ZeroCostNet, nfe_per_image, run_engine, sampler_for  # noqa: E402
-from bench_timing import (Stopwatch, describe_machine, flops_per_call, gemm_gflops, load_average,  # noqa: E402
-                          round_robin)
+from bench_timing import describe_machine, flops_per_call, gemm_gflops, load_average, round_robin  # noqa: E402
 from nvlabs_baseline import check_checkout, nvlabs_command, restated_command, write_nvlabs_pickle  # noqa: E402
 
 from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published  # noqa: E402
@@ -229,10 +229,10 @@ def refusal_line(network, workdir, mode):
     return errors[0] if result.returncode != 0 and errors else None
 
 
-def measure_versus(settings, workdir, network, nvlabs, seeds, steps, rounds):
+def measure_versus(settings, workdir, network, nvlabs, seeds, steps, rounds, timed=True):
     """Whole-process runs, round-robin: the NVlabs baseline and `python -m edm_bdia generate --speed MODE` for each
     mode this CPU runs, at user batch settings.target_batch. Returns (timings, pixel differences against the
-    baseline's PNGs, refusals)."""
+    baseline's PNGs, refusals). `timed=False`: for the pixels only (no repeat of disturbed runs)."""
     seed_text = f'0-{seeds - 1}'
     batch = settings.target_batch
     refusals = {} if bf16_native() else {'bf16': refusal_line(network, workdir, 'bf16')}
@@ -248,7 +248,7 @@ def measure_versus(settings, workdir, network, nvlabs, seeds, steps, rounds):
         subprocess.run([arg.replace('{}', outdirs[name]) for arg in commands[name]], check=True,
                        capture_output=True)
     timings = round_robin({name: (lambda name=name: run(name)) for name in commands}, rounds,
-                          warmup={name: (lambda: None) for name in commands}, log=log)
+                          warmup={name: (lambda: None) for name in commands}, log=log, retries=1 if timed else 0)
     baseline = read_pngs(outdirs['NVlabs']).astype(int)
     pixels = {}
     for mode in modes:
@@ -263,10 +263,11 @@ def measure_overhead(settings):
     """Seconds per image outside the network (random streams, sampler arithmetic, uint8, PNG) with a zero-cost
     net at the recommended 18 steps, edm against bdia at equal NFE."""
     result = {}
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as workdir, warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # BDIA stability advice: the stand-in's images do not matter, only the cost
         for sampler in ('edm', 'bdia'):
             run_engine(ZeroCostNet(), sampler_for(sampler, settings.overhead_steps), range(8), 64,
-                       os.path.join(workdir, 'warmup'))
+                       os.path.join(workdir, f'warmup-{sampler}'))
         calls = {sampler: (lambda s=sampler: run_engine(ZeroCostNet(), sampler_for(s, settings.overhead_steps),
                                                         range(settings.overhead_seeds), 64,
                                                         os.path.join(workdir, s))[0])
@@ -415,7 +416,7 @@ def versus_lines(settings, results):
            f'Baseline: {results.baseline}. Each run is a fresh process (start-up, pickle load, sampling, PNGs); '
            f'median of {settings.versus_rounds} round-robin rounds. `--speed auto` is `--speed {auto_mode_name}` '
            'here (same plan). PNG values: share of uint8 values that differ from the baseline\'s PNGs, and the '
-           f'largest difference; "18 steps" = the same at --steps {settings.pixel_steps} with '
+           f'largest difference; "{settings.pixel_steps} steps" = the same at --steps {settings.pixel_steps} with '
            f'{settings.pixel_seeds} seeds.', '']
     rows = [[results.baseline.split(' (')[0], f'{base:.1f}', f'{timings["NVlabs"]["min"]:.1f}-'
              f'{timings["NVlabs"]["max"]:.1f}', '1.00x', '-', '-', f'{100 * timings["NVlabs"]["foreign"]:.0f}%']]
@@ -429,7 +430,8 @@ def versus_lines(settings, results):
                      f'{100 * p["changed"]:.3f}%, max {p["max_level"]}',
                      '-' if q is None else f'{100 * q["changed"]:.3f}%, max {q["max_level"]}',
                      f'{100 * t["foreign"]:.0f}%'])
-    out += [table(['run', 'wall s', 'spread s', 'speed-up', 'PNG values changed', '18 steps', 'other load'], rows), '']
+    out += [table(['run', 'wall s', 'spread s', 'speed-up', 'PNG values changed', f'{settings.pixel_steps} steps',
+                   'other load'], rows), '']
     return out
 
 
@@ -556,7 +558,7 @@ def main():
                                 settings.versus_rounds)
         log(f'final images at {settings.pixel_steps} steps')
         final_pixels = measure_versus(settings, workdir, network, nvlabs, settings.pixel_seeds, settings.pixel_steps,
-                                      1)
+                                      1, timed=False)
     overhead = measure_overhead(settings)
     memory = measure_memory(settings)
     fid = measure_fid(settings)

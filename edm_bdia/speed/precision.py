@@ -9,8 +9,6 @@ stay fp32; the UNet output is cast back to fp32 before D = c_skip·x + c_out·F.
 
 import functools
 
-import torch
-
 from edm_bdia.networks.layers import Conv2d, GroupNorm
 from edm_bdia.networks.precond import _Preconditioner
 from edm_bdia.speed.modes import SpeedModeError
