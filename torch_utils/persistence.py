@@ -1,4 +1,5 @@
-"""NVlabs-compatible persistent classes: pickle format version 6 (docs/checkpoints.md).
+"""NVlabs-compatible persistent classes: pickle format version 6 (docs/checkpoints.md,
+'Pickle format version 6').
 
 A class decorated with `persistent_class` pickles as a call to
 `torch_utils.persistence._reconstruct_persistent_obj(meta)`, where `meta` carries the source text of the

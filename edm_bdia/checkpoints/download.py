@@ -1,14 +1,14 @@
 """`open_url`: open a local path, file:// URL or http(s) URL, with a download cache shared with NVlabs' dnnlib.
 
-Cache layout (docs/checkpoints.md): a download of URL is stored as `<cache_dir>/<md5(URL)>_<safe name>`, where
-the safe name is the Content-Disposition filename or else the URL, with every character outside
-`[0-9a-zA-Z-._]` replaced by `_`, cut to 128 characters. A cache hit needs exactly one file matching
-`<md5(URL)>_*`, so caches filled by NVlabs' `dnnlib.util.open_url` are reused as they are.
+Cache layout (docs/checkpoints.md, 'Download cache'): a download of URL is stored as
+`<cache_dir>/<md5(URL)>_<safe name>`, where the safe name is the Content-Disposition filename or else the URL, with
+every character outside `[0-9a-zA-Z-._]` replaced by `_`, cut to 128 characters. A cache hit needs exactly one file
+matching `<md5(URL)>_*`, so caches filled by NVlabs' `dnnlib.util.open_url` are reused as they are.
 
-Network behaviour: with $EDM_BDIA_OFFLINE=1 nothing is fetched (a cache miss is an error at once). A server
-that cannot be reached fails after one connection attempt (at most CONNECT_TIMEOUT_S), with one line naming the
-URL and the cache file to place it in. Failures after connecting (server errors, broken transfers) are retried,
-each retry announced on one stderr line.
+Network behaviour (docs/checkpoints.md, 'Offline use and failures'): with $EDM_BDIA_OFFLINE=1 nothing is fetched (a
+cache miss is an error at once). A server that cannot be reached fails after one connection attempt (at most
+CONNECT_TIMEOUT_S), with one line naming the URL and the cache file to place it in. Failures after connecting
+(server errors, broken transfers) are retried, each retry announced on one stderr line.
 """
 
 import glob

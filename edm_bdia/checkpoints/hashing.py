@@ -1,5 +1,6 @@
 """A checkpoint's identity: the sha256 of its file, computed while the file is read for loading, or of a
-module's parameters and buffers for a network without a file (the built-in model, a module passed in)."""
+module's parameters and buffers for a network without a file (the built-in model, a module passed in); see
+docs/checkpoints.md, 'Identity of a checkpoint'."""
 
 import hashlib
 

@@ -4,7 +4,7 @@ StyleGAN2-ADA, StyleGAN3, EDM and EDM2 checkouts all ship a top-level `torch_uti
 sys.path wins a plain `import torch_utils`. The loaders therefore never rely on that name: our package is
 imported from its files under the private name `_edm_bdia_torch_utils` when the public name belongs to someone
 else, and `sys.modules['torch_utils']` is pointed at ours only for the duration of `aliased_torch_utils()`
-(importing edm_bdia.networks, writing NVlabs-format pickles). docs/checkpoints.md has the details.
+(importing edm_bdia.networks, writing NVlabs-format pickles). See docs/checkpoints.md, 'A foreign torch_utils'.
 """
 
 import contextlib

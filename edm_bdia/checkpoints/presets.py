@@ -1,6 +1,6 @@
 """Named checkpoints: every published NVlabs EDM / baseline pickle plus the built-in analytic model.
 
-The data lives in `presets.json` beside this file (docs/checkpoints.md lists where each number comes from). A
+The data lives in `presets.json` beside this file (docs/checkpoints.md, 'Presets', explains the fields). A
 preset name works wherever a network is accepted (`edm_bdia.load_network('edm-cifar10-32x32-cond-vp')`);
 `python -m edm_bdia presets` prints the table. `sampler` holds the recommended `edm_sampler` keyword arguments;
 NFE = 2 * num_steps - 1 (Heun with an Euler last step). `fid` is the FID reported by the EDM paper/README for that

@@ -2,7 +2,7 @@
 
 Unpickling calls whatever globals the stream names; restricting `find_class` to a fixed table is what makes
 loading an untrusted file safe. Used for NVlabs EDM pickles (edm_bdia.checkpoints.unpickle), the Inception
-detector's TorchScript tensors and FID statistics (edm_bdia.fid). docs/checkpoints.md explains the rules.
+detector's TorchScript tensors and FID statistics (edm_bdia.fid); docs/checkpoints.md, 'Safe loading'.
 """
 
 import importlib

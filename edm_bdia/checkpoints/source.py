@@ -1,5 +1,6 @@
 """Where a network comes from: a preset name, a local path, a file:// URL or an http(s) URL, resolved once into a
-`Checkpoint` (a local file, downloaded into the cache if needed, or the built-in analytic model).
+`Checkpoint` (a local file, downloaded into the cache if needed, or the built-in analytic model); docs/checkpoints.md,
+'Sources' and 'Identity of a checkpoint'.
 
 A `Checkpoint` reads its file once: `load_network` / `load_pickle` hash the bytes while unpickling them, so
 `sha256` afterwards costs nothing (before loading, it reads the file once itself).
@@ -62,7 +63,8 @@ class Checkpoint:
             return self._builtin_network(device)
         data = self.load_pickle(trust_pickle_code=trust_pickle_code)
         if not isinstance(data, dict) or 'ema' not in data:
-            found = 'keys ' + ', '.join(sorted(map(str, data))) if isinstance(data, dict) else f'a {type(data).__name__}'
+            found = ('keys ' + ', '.join(sorted(map(str, data))) if isinstance(data, dict)
+                     else f'a {type(data).__name__}')
             raise PickleLoadError(f'{self.source} has no "ema" network (found {found}); expected an NVlabs EDM '
                                   'training snapshot, dict(ema=..., loss_fn=..., augment_pipe=..., dataset_kwargs=...)')
         net = data['ema']

@@ -1,6 +1,7 @@
 """Read NVlabs persistence pickles (format version 6) from an open file, safely or trusted.
 
-docs/checkpoints.md describes the format and both modes:
+docs/checkpoints.md describes the format ('Pickle format version 6') and both modes ('Safe loading', 'Trusted
+loading'):
 
 * **safe (default)**: a restricted unpickler that resolves only the globals an EDM pickle needs and never
   executes the source code stored in the file. Every persistent object is mapped by class name to edm_bdia's own
@@ -54,7 +55,8 @@ class InertPersistentObject:
         state = self.__dict__.get('state', {})
         if name in state:
             return state[name]
-        raise AttributeError(f'{self.__dict__.get("class_name")} (inert, loaded in safe mode) has no attribute {name!r}')
+        raise AttributeError(f'{self.__dict__.get("class_name")} (inert, loaded in safe mode) has no attribute '
+                             f'{name!r}')
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f'{self.class_name} was loaded in safe mode as inert data and cannot be called; {TRUST_HINT}')

@@ -1,13 +1,14 @@
 """Image sources for FID: folders (recursive), zip archives and generate.py ``.npz`` files, as uint8 CHW RGB.
 
-File selection follows NVlabs' ``ImageFolderDataset``: every file whose lower-case extension is in
-``PIL.Image.EXTENSION``, sorted by relative path. 8-bit RGB and grayscale decode exactly as in EDM (gray is
-repeated to 3 channels); modes EDM misreads or rejects are converted explicitly: palette, RGBA, LA, CMYK, 1-bit ->
-RGB (alpha dropped), 16-bit -> 8-bit by rounding v * 255 / 65535.
+File selection follows NVlabs' ``ImageFolderDataset`` (docs/fid.md, 'Image sources'): every file whose lower-case
+extension is in ``PIL.Image.EXTENSION``, sorted by relative path. 8-bit RGB and grayscale decode exactly as in EDM
+(gray is repeated to 3 channels); modes EDM misreads or rejects are converted explicitly (docs/fid.md, 'Mode
+conversions'): palette, RGBA, LA, CMYK, 1-bit -> RGB (alpha dropped), 16-bit -> 8-bit by rounding v * 255 / 65535.
 
 ``check_image_sizes`` reads only the file headers, so images of different sizes (which NVlabs' loader refuses too)
-are found before any image is decoded. Decoding errors are returned, not raised, by ``__getitem__`` so that a DataLoader worker hands them to the main
-process intact; ``collate_images`` passes the first one on and the caller raises it.
+are found before any image is decoded. Decoding errors are returned, not raised, by ``__getitem__`` so that a
+DataLoader worker hands them to the main process intact; ``collate_images`` passes the first one on and the caller
+raises it.
 """
 
 import io
@@ -213,8 +214,8 @@ def check_image_sizes(dataset, indices):
 
 
 def select_indices(total: int, num=None, seed: int = 0) -> np.ndarray:
-    """EDM's subset rule: all images when ``num`` is None, else a sorted random ``num``-subset
-    drawn with ``RandomState(seed % 2**31).shuffle``; too few images is an error in EDM's words."""
+    """EDM's subset rule (docs/fid.md, 'Subset rule'): all images when ``num`` is None, else a sorted random
+    ``num``-subset drawn with ``RandomState(seed % 2**31).shuffle``; too few images is an error in EDM's words."""
     indices = np.arange(total)
     if num is None:
         return indices

@@ -1,6 +1,6 @@
 """Find and load the FID detector (NVIDIA's Inception-v3 weights) without needing NVIDIA code.
 
-Resolution order for the default detector, first hit wins:
+Resolution order for the default detector, first hit wins (docs/fid.md, 'Weights and their resolution order'):
 
 1. an explicit path or URL: NVIDIA's ``.pkl`` (read without running its embedded code, or with
    ``trust_pickle_code=True`` the pickled module itself, as EDM does) or a TorchScript ``.pt`` (tensors read by a

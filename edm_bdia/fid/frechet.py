@@ -1,4 +1,5 @@
-"""Frechet distance between Gaussians N(mu1, sigma1), N(mu2, sigma2) in float64: the FID of two sets of features.
+"""Frechet distance between Gaussians N(mu1, sigma1), N(mu2, sigma2) in float64: the FID of two sets of features
+(docs/fid.md, 'Fréchet distance').
 
     FID = ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr sqrt(sigma1 sigma2)
 
@@ -12,9 +13,9 @@ between positive definite matrices", Theorem 1). Methods:
   of a singular covariance) set to 0. Forming sigma1^(1/2) sigma2 sigma1^(1/2) and taking square roots of its
   eigenvalues instead (the "eigh" shortcut) turns rounding noise of size 1e-14 in the zero eigenvalues of a
   singular covariance (fewer images than features) into errors of 1e-7 each, -1e-4 in total: it is not offered.
-* ``scipy``: EDM's formula, trace of ``scipy.linalg.sqrtm(sigma1 @ sigma2)`` (real part), for cross-checks; like
-  EDM it can give tiny negative values. ``disp`` is never passed (removed in SciPy 1.18), and SciPy 1.11.2-1.12.x
-  (garbage on ill-conditioned input) is refused.
+* ``scipy``: EDM's formula, trace of ``scipy.linalg.sqrtm(sigma1 @ sigma2)`` (real part), to reproduce EDM's own
+  numbers, rounding included (for a singular covariance against itself it gives about -1e-5, like EDM). ``disp``
+  is never passed (removed in SciPy 1.18), and SciPy 1.11.2-1.12.x (garbage on ill-conditioned input) is refused.
 """
 
 import numpy as np

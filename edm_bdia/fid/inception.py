@@ -1,4 +1,4 @@
-"""Inception-v3, FID variant of TF's ``inception-2015-12-05`` graph, eager PyTorch.
+"""Inception-v3, FID variant of TF's ``inception-2015-12-05`` graph, eager PyTorch (docs/fid.md, 'Inception network').
 
 Module and parameter names follow NVIDIA's detector (``layers.<block>.<tower>.<conv>.{weight,beta,mean,var}`` and an
 optional ``output.{weight,bias}``), so its weights load by name. FID-specific details of the TF graph:

@@ -1,4 +1,5 @@
-"""FID reference statistics: NVIDIA's published registry, readers for EDM ``.npz`` and EDM2 ``.pkl``, EDM writer.
+"""FID reference statistics: NVIDIA's published registry, readers for EDM ``.npz`` and EDM2 ``.pkl``, EDM writer
+(docs/fid.md, 'Reference statistics').
 
 * EDM (``fid.py ref``): ``np.savez(mu=float64 [D], sigma=float64 [D, D])``, uncompressed; any ``.npz`` with ``mu``
   and ``sigma`` (pytorch-fid, TTUR) reads the same way.

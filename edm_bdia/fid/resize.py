@@ -1,8 +1,8 @@
 """Front end of NVIDIA's FID detector: TF1-legacy bilinear resize to 299x299 and (x-128)/128.
 
 The resize reproduces TensorFlow 1 ``resize_bilinear(align_corners=False)`` (source coordinate = dst * in/out,
-no half-pixel centres, clamped upper neighbour, no antialias) through ``affine_grid``/``grid_sample``.
-It always runs in float32, whatever precision the network body uses.
+no half-pixel centres, clamped upper neighbour, no antialias) through ``affine_grid``/``grid_sample`` (docs/fid.md,
+'TF1-legacy resize'). It always runs in float32, whatever precision the network body uses.
 """
 
 import torch

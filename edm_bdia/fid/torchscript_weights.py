@@ -1,4 +1,5 @@
-"""Read the tensors of a TorchScript archive without ``torch.jit`` and without running its code.
+"""Read the tensors of a TorchScript archive without ``torch.jit`` and without running its code (docs/fid.md,
+'Weights and their resolution order').
 
 A TorchScript ``.pt`` is a zip with ``<root>/data.pkl`` (a pickle of the module tree whose classes are named
 ``__torch__.*``) and raw storages under ``<root>/data/<key>``. A restricted unpickler maps the ``__torch__`` classes to
