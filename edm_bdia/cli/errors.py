@@ -33,14 +33,9 @@ def describe(error, options):
     text = str(error).strip()
     if isinstance(error, OSError) and error.filename and error.strerror:
         text = f'{error.filename}: {error.strerror}'
-    if isinstance(error, EXPLAINED) or _is_loading_error(error):
+    if isinstance(error, EXPLAINED):
         return text or type(error).__name__
     return f'{type(error).__name__}: {text} (an unexpected error; set {DEBUG_VARIABLE}=1 for the traceback)'
-
-
-def _is_loading_error(error):
-    """Checkpoint and download errors carry complete messages but are not ValueErrors."""
-    return type(error).__name__ in ('PickleLoadError', 'DownloadError')
 
 
 @contextlib.contextmanager

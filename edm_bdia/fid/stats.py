@@ -1,6 +1,6 @@
 """Feature statistics for FID: float64 count, sum and Gram matrix per rank, one all-reduce, unbiased covariance.
 
-Matches EDM's fid.py (edm-format.md §4.4): mu = sum/N, sigma = (Gram - N mu mu^T) / (N - 1).
+Matches EDM's fid.py (docs/fid.md, 'Unbiased covariance'): mu = sum/N, sigma = (Gram - N mu mu^T) / (N - 1).
 """
 
 import torch
@@ -46,6 +46,6 @@ class FeatureStats:
         if n < 2:
             raise TooFewFeaturesError(f'FID statistics need at least 2 images, got {n}')
         mu = self.sum / n
-        sigma = (self.gram - n * torch.outer(mu, mu)) / (n - 1)  # edm-format.md §4.4
+        sigma = (self.gram - n * torch.outer(mu, mu)) / (n - 1)  # unbiased covariance
         sigma = (sigma + sigma.T) / 2  # exact symmetry; the Gram update is symmetric only up to rounding
         return mu.cpu().numpy(), sigma.cpu().numpy()
