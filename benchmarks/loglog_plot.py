@@ -65,7 +65,7 @@ def draw_panel(draw, box, title, series, xlabel, ylabel):
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
 
 
-def save_panels(path, panels, xlabel, ylabel, panel_size=(520, 420), legend_width=230, columns=None):
+def save_panels(path, panels, xlabel, ylabel, panel_size=(520, 420), legend_width=300, columns=None):
     """Save panels [(title, series)] on a grid of `columns` (default: one row) sharing one legend, taken from the
     panel with the most series."""
     columns = columns or len(panels)
