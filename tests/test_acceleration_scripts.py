@@ -142,7 +142,7 @@ def test_restated_nvlabs_call_pattern_makes_nvlabs_pngs(tmp_path):
     """Batch of one: the restatement's PNG bytes equal an independent restatement of NVlabs' sampler; a whole
     batch of 3 in one network call stays within one level of that."""
     from nvlabs_baseline import restated_command
-    from test_generate_support import edm_net_pickle, nvlabs_reference_png
+    from helpers.generate import edm_net_pickle, nvlabs_reference_png
     network = edm_net_pickle(tmp_path / 'edm.pkl')
     for batch in (1, 3):
         result = subprocess.run(restated_command(network, str(tmp_path / f'b{batch}'), '0-2', batch, 3),

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from test_generate_support import free_port, run
+from helpers.generate import free_port, run
 from edm_bdia import distributed
 
 LAUNCH_VARIABLES = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID',

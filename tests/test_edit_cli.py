@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from edm_bdia.analytic import toy_mixture_32x32_cond
 from edm_bdia.cli.main import main
-from test_generate_support import free_port, pngs, run, subprocess_env, tiny_net_pickle
+from helpers.generate import free_port, pngs, run, subprocess_env, tiny_net_pickle
 
 STEPS = ['--steps', 8]
 SOURCE_CLASS, TARGET_CLASS = 3, 5

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from edm_bdia.checkpoints.download import safe_name, url_md5
 from edm_bdia.fid import refs
 from edm_bdia.cli.fid import main
-from test_fid_standin import save_torchscript, save_trusted_standin, tiny_inception
+from helpers.fid import save_torchscript, save_trusted_standin, tiny_inception
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_IMAGES = 24

@@ -8,7 +8,7 @@ import pytest
 
 from edm_bdia.checkpoints.download import cache_path, safe_name, url_md5
 from edm_bdia.fid import detector
-from test_fid_standin import save_torchscript, tiny_inception
+from helpers.fid import save_torchscript, tiny_inception
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import torch
 
 from edm_bdia.distributed import rank_batches
 from edm_bdia.fid.stats import FeatureStats, TooFewFeaturesError
-from test_fid_standin import save_trusted_standin
+from helpers.fid import save_trusted_standin
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -13,9 +13,8 @@ from edm_bdia.checkpoints import download
 from edm_bdia.generation.manifest import MANIFEST_NAME
 from edm_bdia.files.images import read_png
 from edm_bdia.analytic import toy_mixture_32x32_cond
-from test_generate_support import (edm_net_pickle, folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes,
+from helpers.generate import (edm_net_pickle, folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes,
                                    nvlabs_reference_png, pngs, read_npz, run_cli, tiny_net_pickle)
-from test_generate_support import one_thread  # noqa: F401 -- fixture used through pytestmark
 
 
 pytestmark = pytest.mark.usefixtures('one_thread')
@@ -213,7 +212,7 @@ def test_resume_fills_in_missing_images_only(tmp_path, cond_pkl):
     for seed in (0, 5, 6, 9):
         os.remove(partial / f'{seed:06d}.png')
     (partial / '000001.png').write_bytes(b'kept as is')  # existing files are not touched by --resume
-    (partial / f'.000002.png.1.2.edm-bdia-tmp').write_bytes(b'stale temp file of a killed run')
+    (partial / '.000002.png.1.2.edm-bdia-tmp').write_bytes(b'stale temp file of a killed run')
     ok([*args, '--outdir', partial, '--resume', '--batch', 3])
     expected = folder_bytes(tmp_path / 'full')
     expected['000001.png'] = b'kept as is'

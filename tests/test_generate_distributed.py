@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from test_generate_support import (edm_net_pickle, folder_bytes, free_port, generate_command, one_thread,  # noqa: F401
-                                   pngs, run, run_cli, subprocess_env, torchrun_command)
+from helpers.generate import (edm_net_pickle, folder_bytes, free_port, generate_command, pngs, run, run_cli,
+                              subprocess_env, torchrun_command)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -14,9 +14,8 @@ from edm_bdia.fid.refs import load_reference, save_reference
 from edm_bdia.fid.stats import FeatureStats
 from edm_bdia.generation.outputs import read_images
 from edm_bdia.distributed import all_batches
-from test_fid_standin import random_images, save_torchscript, tiny_inception
-from test_generate_support import edm_net_pickle, folder_bytes, pngs, run_cli
-from test_generate_support import one_thread  # noqa: F401 -- fixture used through pytestmark
+from helpers.fid import random_images, save_torchscript, tiny_inception
+from helpers.generate import edm_net_pickle, folder_bytes, pngs, run_cli
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -20,7 +20,7 @@ from edm_bdia.checkpoints.source import load_network, load_pickle, resolve_check
 from edm_bdia.checkpoints.unpickle import InertPersistentObject, PickleLoadError
 from edm_bdia.networks import EDMPrecond, VEPrecond, VPPrecond, iDDPMPrecond
 from torch_utils import persistence
-from test_persistence_fixtures import (TRAINING_MODULE, run_python, training_snapshot, write_foreign_torch_utils,
+from helpers.persistence import (TRAINING_MODULE, run_python, training_snapshot, write_foreign_torch_utils,
                                        write_training_module)
 
 RES = 8

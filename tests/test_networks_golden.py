@@ -88,12 +88,8 @@ def net(golden_path):
     return build_net(golden_path)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the goldens were generated single-threaded (docs/networks.md, 'Environment sensitivity')
-    yield
-    torch.set_num_threads(threads)
+# the goldens were generated single-threaded (docs/networks.md, 'Environment sensitivity')
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def assert_matches(actual, expected, what, atol=0.0, rtol=0.0):

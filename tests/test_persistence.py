@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from torch_utils import misc, persistence
-from test_persistence_fixtures import (TRAINING_MODULE, TRAINING_SRC, run_python, training_snapshot,
+from helpers.persistence import (TRAINING_MODULE, TRAINING_SRC, run_python, training_snapshot,
                                        write_training_module)
 
 

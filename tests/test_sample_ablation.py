@@ -141,13 +141,8 @@ RANGES = [dict(), dict(sigma_min=0.01, sigma_max=120)]  # the VE-like net clamps
 CHURNS = [dict(), dict(S_churn=5, S_min=0.05, S_max=50, S_noise=1.003)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is fastest, and avoids OpenMP spin-waits on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny tensors: one intra-op thread is fastest and avoids OpenMP spin-waits on a busy machine
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _draws(seed):

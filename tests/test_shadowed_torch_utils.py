@@ -13,8 +13,8 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from test_fid_standin import save_torchscript, tiny_inception
-from test_generate_support import REPO_DIR, edm_net_pickle, pngs, run
+from helpers.fid import save_torchscript, tiny_inception
+from helpers.generate import REPO_DIR, edm_net_pickle, pngs, run
 
 NVLABS_MODULES = {
     '__init__.py': '# NVlabs-style torch_utils stand-in: module names only\nSTANDIN = True\n',

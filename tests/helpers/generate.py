@@ -1,5 +1,5 @@
-"""Helpers shared by the generate tests (no tests here): tiny network pickles, CLI runners, an independent
-restatement of NVlabs' generate.py pipeline, and folder snapshots."""
+"""Helpers of the generate tests: tiny network pickles, CLI runners, an independent restatement of NVlabs'
+generate.py pipeline, and folder snapshots."""
 
 import io
 import math
@@ -11,24 +11,13 @@ import sys
 
 import numpy as np
 import PIL.Image
-import pytest
 import torch
 from click.testing import CliRunner
 
 from sampler_nets import TinyNonlinearNet
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_DIR = os.path.dirname(TESTS_DIR)
-
-
-@pytest.fixture(autouse=False, scope='module')
-def one_thread():
-    """Tiny networks are dominated by per-op overhead, and two OpenMP threads stall whenever the shared cores are
-    busy: run the in-process tests single-threaded (subprocesses get OMP_NUM_THREADS=1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_net_pickle(path, **kwargs):
