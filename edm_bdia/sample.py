@@ -3,8 +3,8 @@
 - `karras_sigmas`: EDM's noise levels (float64, ending in 0).
 - `edm_sampler`, `ablation_sampler`: drop-ins for NVlabs' `generate.py` samplers (same draws, same bits on CPU).
 - `bdia_sampler`, `bdia_invert`, `bdia_encode`, `bdia_edit`: BDIA on EDM, exactly invertible (image -> noise ->
-  image); the default is O-BELM (`DEFAULT_GAMMA`, `DEFAULT_BASE`). `strength_to_step` maps an edit strength to
-  the step a partial inversion stops at; `Trajectory` / `EditResult` hold every state of a run.
+  image); the default is O-BELM with gamma_i >= 0.5 (`DEFAULT_GAMMA`, `DEFAULT_BASE`). `strength_to_step` maps an
+  edit strength to the step a partial inversion stops at; `Trajectory` / `EditResult` hold every state of a run.
 - `StackedRandomGenerator`: one random stream per seed, NVlabs semantics.
 
 Every sampler takes `callback=None`, called after each step with dict(i, t_cur, t_next, x, denoised), and an

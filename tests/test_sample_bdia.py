@@ -91,15 +91,32 @@ def test_obelm_keeps_its_final_gamma_above_one_and_still_matches_belm():
     assert obelm_gammas(karras_sigmas(50)) == pytest.approx(raw, rel=1e-12)
     net = TinyNonlinearNet()
     z = _latents()
-    assert _rel_err(bdia_sampler(net, z, num_steps=50), obelm_restated(net, z, karras_sigmas(50))) < 1e-12
+    ours = bdia_sampler(net, z, num_steps=50, gamma='obelm')
+    assert _rel_err(ours, obelm_restated(net, z, karras_sigmas(50))) < 1e-12
 
 
-def test_the_default_is_obelm_on_the_euler_base():
-    assert (DEFAULT_GAMMA, DEFAULT_BASE) == ('obelm', 'euler')
+def test_the_default_is_floored_obelm_on_the_euler_base():
+    assert (DEFAULT_GAMMA, DEFAULT_BASE) == ('obelm-floor', 'euler')
     net = TinyNonlinearNet()
     z = _latents()
     assert torch.equal(bdia_sampler(net, z, num_steps=9),
-                       bdia_sampler(net, z, num_steps=9, gamma='obelm', base='euler'))
+                       bdia_sampler(net, z, num_steps=9, gamma='obelm-floor', base='euler'))
+
+
+@pytest.mark.parametrize('num_steps', [12, 18, 35])
+def test_floored_obelm_raises_gamma_to_half_on_the_steps_below_the_data_scale(num_steps):
+    t = karras_restated(num_steps)
+    raw = [((t[i] - t[i + 1]) / (t[i - 1] - t[i])).item() ** 2 for i in range(1, num_steps)]
+    expected = [max(0.5, g) if t[i] < 0.5 else g for i, g in zip(range(1, num_steps), raw)]
+    assert expected != raw  # the floor acts at these step counts
+    assert bdia_gammas('obelm-floor', karras_sigmas(num_steps)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_floored_obelm_falls_back_to_obelm_where_the_floor_would_destabilize_sampling():
+    t = karras_sigmas(10)
+    candidate = [max(0.5, g) if t[i].item() < 0.5 else g for i, g in enumerate(obelm_gammas(t), start=1)]
+    assert parasitic_growth(t, candidate, 'euler') > GROWTH_LIMIT
+    assert bdia_gammas('obelm-floor', t) == obelm_gammas(t)
 
 
 def test_per_step_gamma_sequence_equals_the_scalar():
@@ -149,10 +166,11 @@ def _observed_orders(sampler, steps=(64, 128, 256)):
 
 
 def test_obelm_is_second_order_and_bdia_on_the_heun_base_is_first_order():
-    """On the exact Gaussian solution: O-BELM (the default) converges like N^-2; BDIA on the Heun base like N^-1 for
+    """On the exact Gaussian solution: O-BELM (and the default) converges like N^-2; BDIA on the Heun base like N^-1 for
     every gamma > 0 (its backward increment is an Euler step), and so does 'obelm' on the Heun base."""
-    obelm = _observed_orders(lambda net, z, n: bdia_sampler(net, z, num_steps=n))
-    assert np.all(np.abs(obelm - 2) < 0.15), obelm
+    for gamma in ('obelm', 'obelm-floor'):
+        orders = _observed_orders(lambda net, z, n: bdia_sampler(net, z, num_steps=n, gamma=gamma))
+        assert np.all(np.abs(orders - 2) < 0.15), (gamma, orders)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         for gamma in (0.2, 0.5, 'obelm'):
@@ -223,10 +241,10 @@ def test_warned_settings_blow_up_and_the_suggested_gamma_does_not(sharp):
         assert _rms(bdia_sampler(net, z, labels, num_steps=18, gamma=stable, base='heun'), reference) < 10 * heun
 
 
-@pytest.mark.parametrize('num_steps', [4, 6, 10, 18, 35, 50, 100, 200, 512])
+@pytest.mark.parametrize('num_steps', [4, 6, 7, 8, 9, 10, 11, 12, 18, 35, 50, 100, 200, 512])
 def test_the_default_is_stable_at_every_step_count(num_steps):
     t = karras_sigmas(num_steps)
-    assert parasitic_growth(t, bdia_gammas('obelm', t), 'euler') <= (1.2 if num_steps >= 6 else GROWTH_LIMIT)
+    assert parasitic_growth(t, bdia_gammas('obelm-floor', t), 'euler') <= GROWTH_LIMIT
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         bdia_sampler(GaussianDenoiser(torch.zeros(1, 1, 1), 0.5), torch.ones(1, 1, 1, 1), num_steps=num_steps)
@@ -242,6 +260,8 @@ def test_the_default_is_stable_at_every_step_count(num_steps):
     ([0.9] * 17, 'heun', 18, 'this gamma sequence'),
     ('obelm', 'heun', 18, "first order at 2 network evaluations per step .* use base='euler'"),
     ('obelm', 'euler', 5, "gamma='obelm' on base='euler' with these 5 steps is unstable: .*; use more steps$"),
+    ('obelm-floor', 'euler', 5, 'use more steps$'),
+    (0.9, 'euler', 18, "use gamma='obelm-floor' with base='euler', or gamma <= 0.5"),
 ])
 def test_unstable_or_mismatched_settings_warn_once_in_one_line(gamma, base, num_steps, message):
     with pytest.warns(UserWarning, match=message) as record:
@@ -310,7 +330,7 @@ def test_partial_inversion_stops_at_the_strength_step_and_regenerates_from_it():
     (lambda net, z: bdia_sampler(net, z, gamma=-0.1), r'gamma must lie in \[0, 1\]'),
     (lambda net, z: bdia_sampler(net, z, num_steps=4, gamma=[0.5, 2.0, 0.5]), r'gamma\[1\] must lie'),
     (lambda net, z: bdia_sampler(net, z, num_steps=4, gamma=[0.5]), 'needs num_steps - 1 = 3 values'),
-    (lambda net, z: bdia_sampler(net, z, gamma='belm'), "or 'obelm'"),
+    (lambda net, z: bdia_sampler(net, z, gamma='belm'), "'obelm' or 'obelm-floor', not 'belm'"),
     (lambda net, z: bdia_sampler(net, z, S_churn=40), 'S_churn must be 0 for BDIA'),
     (lambda net, z: bdia_sampler(net, z, base='rk4'), "base must be 'heun' or 'euler'"),
     (lambda net, z: bdia_sampler(net, z, num_steps=1), 'num_steps must be an integer >= 2'),

@@ -11,7 +11,7 @@ The round trip is exact whatever this choice; it only decides how noise-like the
 consistent in the pair (and every local error of the inverse steps) feeds the parasitic mode of the inverse
 recursion, which grows by 1 / gamma_i per step where the data barely moves (t_i below the data's scale), i.e. up
 to prod(1 / gamma_i): with gamma = 0.5 at N = 50 the latents of real-looking images had std 1e4. O-BELM keeps
-them at std 1.0-1.15 (docs/samplers.md). `bdia_encode` warns when the latents are far from noise.
+them at std 1.0-1.15 (docs/samplers.md). `bdia_encode` warns when their std is outside [0.5, 2].
 """
 
 import math
@@ -28,7 +28,7 @@ from .exactness import exact_network
 from .noise_levels import sampler_sigmas
 from .trajectory import Trajectory
 
-NOISE_LIKE_STD = 2.0  # encoded latents with a larger std are reported: Gaussian noise has std 1
+NOISE_LIKE_STD = (0.5, 2.0)  # encoded latents with a std outside are reported: Gaussian noise has std 1
 
 
 class EditResult(NamedTuple):
@@ -52,12 +52,17 @@ def image_pair(net, images, t_steps, class_labels, *, callback=None):
 
 def _warn_unless_noise_like(latents, gamma, base, t_steps):
     std = latents.std().item()
-    if not std <= NOISE_LIKE_STD:  # also NaN
-        amplification = math.prod(1 / g for g in bdia_gammas(gamma, t_steps))
-        advice = 'use more steps' if (gamma, base) == ('obelm', 'euler') else "use gamma='obelm' with base='euler'"
-        warnings.warn(f'the encoded latents have std {std:.3g}, not noise-like (Gaussian noise: 1): the inverse '
-                      f'recursion amplifies its errors by up to prod(1/gamma_i) = {amplification:.2g} here, or the '
-                      f"images lie far from the network's data; {advice}", stacklevel=3)
+    if NOISE_LIKE_STD[0] <= std <= NOISE_LIKE_STD[1]:
+        return
+    advice = 'use more steps' if isinstance(gamma, str) and base == 'euler' else \
+        f"use gamma={DEFAULT_GAMMA!r} with base={DEFAULT_BASE!r}"
+    if std < NOISE_LIKE_STD[0]:
+        cause = 'the steps are too few to carry the images to noise'
+    else:  # too wide, or NaN
+        amplification = math.prod(1 / g for g in bdia_gammas(gamma, t_steps, base))
+        cause = f'the inverse recursion amplifies its errors by up to prod(1/gamma_i) = {amplification:.2g} here'
+    warnings.warn(f"the encoded latents have std {std:.3g}, not noise-like (Gaussian noise: 1): {cause}, or the "
+                  f"images lie far from the network's data; {advice}", stacklevel=3)
 
 
 def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
@@ -65,7 +70,7 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
     """Encode real images (float, in [-1, 1]) into the BDIA start pair (x_k, x_{k+1}); returns it (with a
     `Trajectory` as (pair, trajectory) when `return_trajectory=True`).
 
-    strength=1: k = 0 and x_0 / t_0 are the images' latents, noise-like for the default O-BELM.
+    strength=1: k = 0 and x_0 / t_0 are the images' latents, noise-like for the default (O-BELM with gamma_i >= 0.5).
     `bdia_sampler(net, None, class_labels, start_pair=pair, start_step=k)` with the same settings returns the
     images to float64 rounding. `strength` < 1 inverts only the last ceil(strength N) steps
     (k = `strength_to_step(strength, N)`). Costs the inversion's network evaluations plus one for x_{N-1}.
@@ -76,7 +81,7 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
     t_steps = sampler_sigmas(net, images.device, sigmas, num_steps=num_steps, sigma_min=sigma_min,
                              sigma_max=sigma_max, rho=rho)
     stop = strength_to_step(strength, len(t_steps) - 1)
-    check_invertible(bdia_gammas(gamma, t_steps), stop)
+    check_invertible(bdia_gammas(gamma, t_steps, base), stop)
     net = exact_network(net, images)
     x_last, x_prev = image_pair(net, images, t_steps, class_labels, callback=callback)
     result = bdia_invert(net, x_last, x_prev, class_labels, sigmas=t_steps, gamma=gamma, base=base,

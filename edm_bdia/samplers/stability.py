@@ -16,6 +16,8 @@ import math
 import numbers
 import warnings
 
+from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
+
 DATA_STD = 0.5  # the data std EDM networks are trained for (sigma_data): the scale of natural image content
 GROWTH_LIMIT = 2.0
 
@@ -100,7 +102,7 @@ def warn_if_unstable(t_steps, gammas, gamma, base, first=0, stacklevel=3):
         advice = 'use more steps'  # for O-BELM itself, the only remedy
         if not isinstance(gamma, str):
             stable_gamma = largest_stable_gamma(t_steps, base, first=first)
-            advice = f"use gamma='obelm' with base='euler', or gamma <= {stable_gamma:.2f}"
+            advice = f"use gamma={DEFAULT_GAMMA!r} with base={DEFAULT_BASE!r}, or gamma <= {stable_gamma:.2f}"
         warnings.warn(f"{shown} on base={base!r} with these {len(t_steps) - 1} steps is unstable: the parasitic mode "
                       f"of the two-step recursion grows x{growth:.3g} (linear analysis, data std {DATA_STD}); "
                       f"{advice}", stacklevel=stacklevel)
