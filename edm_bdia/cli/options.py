@@ -19,16 +19,17 @@ class SeedList(click.ParamType):
 
 
 class Gamma(click.ParamType):
-    """--gamma: a number in [0, 1] or 'obelm'."""
+    """--gamma: a number in [0, 1] or a named rule ('obelm', 'obelm-floor')."""
     name = 'gamma'
 
     def convert(self, value, param, ctx):
-        if value == 'obelm' or isinstance(value, float):
+        from edm_bdia.samplers.bdia import GAMMA_RULES
+        if value in GAMMA_RULES or isinstance(value, float):
             return value
         try:
             gamma = float(value)
         except ValueError:
-            self.fail(f'{value!r} is neither a number in [0, 1] nor "obelm"', param, ctx)
+            self.fail(f'{value!r} is neither a number in [0, 1] nor one of {", ".join(GAMMA_RULES)}', param, ctx)
         if not 0 <= gamma <= 1:
             self.fail(f'{gamma} is outside [0, 1]', param, ctx)
         return gamma
@@ -51,8 +52,9 @@ def invertible_sampler_options(command):
         click.option('--sigma_max', metavar='FLOAT', type=float, default=80, show_default=True,
                      help='Highest noise level'),
         click.option('--rho', metavar='FLOAT', type=float, default=7, show_default=True, help='Time step exponent'),
-        click.option('--gamma', metavar='FLOAT|obelm', type=Gamma(), default=DEFAULT_GAMMA, show_default=True,
-                     help='BDIA gamma in (0, 1], or "obelm" (O-BELM step-dependent gamma, the stable default)'),
+        click.option('--gamma', metavar='FLOAT|obelm|obelm-floor', type=Gamma(), default=DEFAULT_GAMMA,
+                     show_default=True, help='BDIA gamma in (0, 1], "obelm" (O-BELM\'s step-dependent gamma) or '
+                                             '"obelm-floor" (O-BELM\'s, at least 0.5 below the data scale)'),
         click.option('--bdia-base', 'base', type=click.Choice(['euler', 'heun']), default=DEFAULT_BASE,
                      show_default=True, help='Base solver of BDIA'),
         click.option('--strength', metavar='FLOAT', type=float, default=1.0, show_default=True,

@@ -91,7 +91,7 @@ def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_chu
         raise ArgumentError('S_churn', 'must be 0 with BDIA (`gamma` > 0 or a `bdia_base`): BDIA is deterministic, '
                                        'churn would make it non-invertible; drop `S_churn` or set `gamma` to 0')
     if use_bdia:
-        base = bdia_base or ('euler' if gamma == 'obelm' else 'heun')  # O-BELM is BDIA's gamma_i on Euler
+        base = bdia_base or ('euler' if isinstance(gamma, str) else 'heun')  # O-BELM rules are for the Euler base
         name, options = 'bdia_sampler', dict(common, gamma=gamma, base=base)
     elif any(value is not None for value in ablation.values()):
         name, options = 'ablation_sampler', dict(common, **churn, **ablation)
