@@ -75,8 +75,9 @@ def round_robin(variants, rounds, warmup=None, sync=None, log=print, max_foreign
     """Run every variant once per round, `rounds` times, after `warmup` (calls each variant's warm-up function, or
     the variant itself). A repeat during which other processes used more than `max_foreign` of the CPUs is run
     again once the machine is quiet (wait_for_quiet), up to `retries` times; the least disturbed repeat is kept.
-    Returns {name: dict(median, min, max, foreign, result)} with `result` the last output and `foreign` the
-    largest share other processes took during a kept repeat."""
+    Returns {name: dict(median, min, max, foreign, repeats, result)} over the kept repeats that stayed under
+    `max_foreign` (all of them if none did), with `result` the last output and `foreign` the largest share other
+    processes took during a counted repeat."""
     for name, fn in variants.items():
         (warmup or {}).get(name, fn)()
     runs = {name: [] for name in variants}
@@ -93,10 +94,15 @@ def round_robin(variants, rounds, warmup=None, sync=None, log=print, max_foreign
             runs[name].append(min(attempts, key=lambda w: w.foreign or 0))
         log(f'  round {round_index + 1}/{rounds}: ' + ', '.join(
             f'{n} {r[-1].seconds:.2f}s ({100 * (r[-1].foreign or 0):.0f}%)' for n, r in runs.items()))
-    return {name: dict(median=statistics.median(w.seconds for w in watches),
-                       min=min(w.seconds for w in watches), max=max(w.seconds for w in watches),
-                       foreign=max((w.foreign or 0) for w in watches), result=results[name])
-            for name, watches in runs.items()}
+    return {name: _summary(watches, max_foreign, results[name]) for name, watches in runs.items()}
+
+
+def _summary(watches, max_foreign, result):
+    """Median, min and max over the undisturbed repeats (all repeats when none was undisturbed)."""
+    clean = [w for w in watches if (w.foreign or 0) <= max_foreign] or watches
+    return dict(median=statistics.median(w.seconds for w in clean), min=min(w.seconds for w in clean),
+                max=max(w.seconds for w in clean), foreign=max((w.foreign or 0) for w in clean),
+                repeats=len(clean), result=result)
 
 
 def gemm_gflops(dtype, device, size=2048, repeats=5):
