@@ -240,7 +240,7 @@ def test_fp16_networks_on_cuda_and_reduced_matmul_precision_are_refused(cuda_pre
     (lambda net, x, c: bdia_edit(net, x, c[:, :3], c), r'class_labels have shape \(2, 3\)'),
     (lambda net, x, c: bdia_edit(net, x[:, :2], c, c), r'images have shape \(2, 2, 8, 8\)'),
     (lambda net, x, c: bdia_encode(net, x[0], c), 'images must be a 4-D tensor'),
-    (lambda net, x, c: bdia_edit(net, x, c, c, base='rk4'), "base must be 'heun' or 'euler'"),
+    (lambda net, x, c: bdia_edit(net, x, c, c, base='rk4'), "base must be one of heun, euler, not 'rk4'"),
     (lambda net, x, c: bdia_edit(net, x, c, c, sigmas=[80.0, 1.0, 2.0, 0.0]), 'strictly decreasing'),
     (lambda net, x, c: bdia_edit(net, x, c, c, sigma_min=-1), 'sigma_min must be a finite number > 0'),
     (lambda net, x, c: bdia_edit(net, x, c, c, gamma=0), 'gamma must be > 0 for inversion'),

@@ -25,7 +25,9 @@ import numbers
 
 import torch
 
-from .checks import check_class_labels, check_gamma_value, check_latents
+from edm_bdia.errors import ArgumentError
+
+from .checks import check_choice, check_class_labels, check_gamma_value, check_latents
 from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
 from .evaluation import base_increment
 from .exactness import check_exact_arithmetic, exact_network
@@ -78,34 +80,34 @@ def bdia_gammas(gamma, t_steps, base='euler'):
     num_steps = len(t_steps) - 1
     if isinstance(gamma, str):
         if gamma not in GAMMA_RULES:
-            raise ValueError(f"gamma must be a number in [0, 1], a sequence of them, 'obelm' or 'obelm-floor', not "
-                             f"{gamma!r}")
+            raise ArgumentError('gamma', f"must be a number in [0, 1], a sequence of them, 'obelm' or 'obelm-floor', "
+                                         f"not {gamma!r}")
         return GAMMA_RULES[gamma](t_steps, base)
     if isinstance(gamma, numbers.Real):
         check_gamma_value(gamma)
         return [float(gamma)] * (num_steps - 1)
     gammas = [float(g) for g in gamma]
     if len(gammas) != num_steps - 1:
-        raise ValueError(f'a per-step gamma needs num_steps - 1 = {num_steps - 1} values (steps 1 .. N-1; the first '
-                         f'step is a plain base step), got {len(gammas)}')
+        raise ArgumentError('gamma', f'as a per-step sequence needs `num_steps` - 1 = {num_steps - 1} values (steps '
+                                     f'1 .. N-1; the first step is a plain base step), got {len(gammas)}')
     for i, g in enumerate(gammas):
         check_gamma_value(g, name=f'gamma[{i}]')
     return gammas
 
 
 def check_base(base):
-    if base not in BASES:
-        raise ValueError(f"base must be 'heun' or 'euler', not {base!r}")
+    check_choice(base, 'base', BASES)
 
 
 def check_pair(net, pair, name):
     """The two tensors of a BDIA pair as float64, or one ValueError naming `name`."""
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-        raise ValueError(f'{name} must be a pair of tensors')
+        raise ArgumentError(name, 'must be a pair of tensors')
     for x in pair:
         check_latents(net, x, name=name)
     if pair[0].shape != pair[1].shape:
-        raise ValueError(f'{name} holds tensors of different shapes {tuple(pair[0].shape)} and {tuple(pair[1].shape)}')
+        raise ArgumentError(name, f'holds tensors of different shapes {tuple(pair[0].shape)} and '
+                                  f'{tuple(pair[1].shape)}')
     return pair[0].to(torch.float64), pair[1].to(torch.float64)
 
 
@@ -115,22 +117,23 @@ def strength_to_step(strength, num_steps):
     Inverting with strength s walks back the last ceil(s N) steps, to the pair (x_k, x_{k+1}) at noise level t_k.
     """
     if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0 < strength <= 1:
-        raise ValueError(f'strength must be a number in (0, 1] (the fraction of the steps to invert), got {strength!r}')
+        raise ArgumentError('strength', f'must be a number in (0, 1] (the fraction of the steps to invert), got '
+                                        f'{strength!r}')
     return num_steps - math.ceil(round(strength * num_steps, 9))  # round: 0.3 * 10 is 3.0000000000000004
 
 
 def check_invertible(gammas, stop):
     """The steps stop+1 .. N-1 that an inversion to x_stop undoes must have gamma_i > 0."""
     if min(gammas[stop:], default=1) == 0:
-        raise ValueError('gamma must be > 0 for inversion: gamma = 0 is the plain base sampler, which is not '
-                         'invertible (the inverse divides by gamma)')
+        raise ArgumentError('gamma', 'must be > 0 for inversion: gamma = 0 is the plain base sampler, which is not '
+                                     'invertible (the inverse divides by gamma)')
 
 
 def _check_start_step(start_step, num_steps):
     if isinstance(start_step, bool) or not isinstance(start_step, numbers.Integral) or \
             not 0 <= start_step <= num_steps - 1:
-        raise ValueError(f'start_step must be an integer in [0, {num_steps - 1}] (start_pair holds x_k, x_(k+1) with '
-                         f'k = start_step), got {start_step!r}')
+        raise ArgumentError('start_step', f'must be an integer in [0, {num_steps - 1}] (`start_pair` holds x_k, '
+                                          f'x_(k+1) with k = `start_step`), got {start_step!r}')
 
 
 def _increments(net, x, t_steps, i, *, class_labels, base):
@@ -163,21 +166,22 @@ def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.0
     The default is O-BELM with gamma_i >= 0.5 (gamma='obelm-floor', base='euler'; N network evaluations);
     gamma='obelm' is O-BELM exactly. base='heun' is EDM's Heun sampler with the BDIA correction (2N - 1
     evaluations; gamma=0 is `edm_sampler` without churn, bit for bit), first order for every gamma > 0. Settings
-    whose parasitic mode grows (e.g. gamma >= 0.7 at N = 18, gamma = 1 at any N) give a warning (`stability.py`). `sigmas`: explicit noise levels t_0 > ... > t_N = 0 instead of num_steps,
-    sigma_min, sigma_max and rho. `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step.
+    whose parasitic mode grows (e.g. gamma >= 0.7 at N = 18, gamma = 1 at any N) give a warning (`stability.py`).
+    `sigmas`: explicit noise levels t_0 > ... > t_N = 0 instead of num_steps, sigma_min, sigma_max and rho.
+    `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step.
     Regenerating from `start_pair` is half of a round trip: it refuses 16-bit and TF32 network arithmetic.
     """
     if S_churn:
-        raise ValueError('S_churn must be 0 for BDIA: stochastic churn makes the sampler non-invertible; use '
-                         'edm_sampler for stochastic sampling')
+        raise ArgumentError('S_churn', 'must be 0 for BDIA: stochastic churn makes the sampler non-invertible; use '
+                                       'edm_sampler for stochastic sampling')
     check_base(base)
     if (latents is None) == (start_pair is None):
-        raise ValueError('pass exactly one of latents and start_pair')
+        raise ArgumentError('latents', 'and `start_pair`: pass exactly one of them')
     if start_pair is None:
         check_latents(net, latents)
         x_prev, x_cur, device = None, None, latents.device
         if start_step != 0:
-            raise ValueError('start_step needs start_pair (sampling from latents starts at step 0)')
+            raise ArgumentError('start_step', 'needs `start_pair` (sampling from latents starts at step 0)')
     else:
         x_prev, x_cur = check_pair(net, start_pair, 'start_pair')
         device = x_cur.device

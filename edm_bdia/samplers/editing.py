@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import torch
 
+from edm_bdia.errors import ArgumentError
+
 from .bdia import bdia_gammas, bdia_invert, bdia_sampler, check_base, check_invertible, strength_to_step
 from .checks import check_class_labels, check_latents
 from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
@@ -95,8 +97,8 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
 def _check_target_labels(net, target_labels, batch_size):
     try:
         check_class_labels(net, target_labels, batch_size)
-    except ValueError as error:
-        raise ValueError(str(error).replace('class_labels', 'target_labels', 1)) from None
+    except ArgumentError as error:
+        raise ArgumentError('target_labels', error.problem) from None
 
 
 def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_steps=18, sigma_min=0.002, sigma_max=80,

@@ -2,6 +2,8 @@
 
 import torch
 
+from edm_bdia.errors import ArgumentError
+
 from .checks import check_churn, check_class_labels, check_latents
 from .churn import churn_gamma
 from .evaluation import base_increment
@@ -39,8 +41,9 @@ def edm_sampler(net, latents, class_labels=None, randn_like=torch.randn_like, nu
     if randn_like is None:
         churning = [i for i, (t_cur, t_hat) in enumerate(zip(t_steps, t_hats)) if t_hat != t_cur]
         if churning:
-            raise ValueError(f'randn_like is None, but {len(churning)} steps churn (the first is step {churning[0]} '
-                             f'at t={float(t_steps[churning[0]]):g}); pass randn_like or set S_churn=0')
+            raise ArgumentError('randn_like', f'is None, but {len(churning)} steps churn (the first is step '
+                                              f'{churning[0]} at t={float(t_steps[churning[0]]):g}); pass it or set '
+                                              '`S_churn` to 0')
 
     x_next = latents.to(torch.float64) * t_steps[0]  # Algorithm 2, line 1: x_0 ~ N(0, t_0^2 I)
     for i, (t_cur, t_next, t_hat) in enumerate(zip(t_steps[:-1], t_steps[1:], t_hats)):

@@ -2,6 +2,8 @@
 
 import torch
 
+from edm_bdia.errors import ArgumentError
+
 from .schedules import karras_sigmas
 
 SCHEDULE_DEFAULTS = dict(num_steps=18, sigma_min=0.002, sigma_max=80, rho=7)
@@ -12,16 +14,17 @@ def check_sigmas(sigmas):
     try:
         t = torch.as_tensor(sigmas, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f'sigmas must be a 1-D sequence of noise levels, got {type(sigmas).__name__}') from None
+        raise ArgumentError('sigmas', f'must be a 1-D sequence of noise levels, got {type(sigmas).__name__}') from None
     if t.ndim != 1 or len(t) < 3:
-        raise ValueError(f'sigmas must be 1-D with at least 3 levels (t_0 > ... > t_N = 0, N >= 2 steps), '
-                         f'got shape {tuple(t.shape)}')
+        raise ArgumentError('sigmas', f'must be 1-D with at least 3 levels (t_0 > ... > t_N = 0, N >= 2 steps), '
+                                      f'got shape {tuple(t.shape)}')
     if not torch.isfinite(t).all():
-        raise ValueError('sigmas must be finite (no NaN or inf)')
+        raise ArgumentError('sigmas', 'must be finite (no NaN or inf)')
     if t[-1] != 0 or not (t[:-1] > 0).all():
-        raise ValueError('sigmas must end in 0 with every other level > 0 (the last step lands on the data, t = 0)')
+        raise ArgumentError('sigmas', 'must end in 0 with every other level > 0 (the last step lands on the data, '
+                                      't = 0)')
     if not (t[:-1] > t[1:]).all():
-        raise ValueError('sigmas must be strictly decreasing (from noise t_0 down to the data t_N = 0)')
+        raise ArgumentError('sigmas', 'must be strictly decreasing (from noise t_0 down to the data t_N = 0)')
     return t
 
 
@@ -36,5 +39,6 @@ def sampler_sigmas(net, device, sigmas=None, **schedule):
         return karras_sigmas(net=net, device=device, **schedule)
     changed = [name for name, value in schedule.items() if value != SCHEDULE_DEFAULTS[name]]
     if changed:
-        raise ValueError(f"sigmas replaces num_steps, sigma_min, sigma_max and rho; drop {', '.join(changed)}")
+        raise ArgumentError('sigmas', 'replaces `num_steps`, `sigma_min`, `sigma_max` and `rho`; drop '
+                                      + ', '.join(f'`{name}`' for name in changed))
     return check_sigmas(sigmas).to(device)
