@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from edm_bdia.analytic import toy_mixture_32x32_cond
 from edm_bdia.cli.main import main
+from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA
 from helpers.generate import free_port, pngs, run, subprocess_env, tiny_net_pickle
 
 STEPS = ['--steps', 8]
@@ -43,7 +44,7 @@ def load_pngs(folder):
 def source(tmp_path_factory):
     """Six class-3 images of the built-in model, generated with the default invertible sampler."""
     folder = tmp_path_factory.mktemp('edit') / 'source'
-    ok('generate', '--outdir', folder, '--seeds', '0-5', '--class', SOURCE_CLASS, '--gamma', 'obelm', *STEPS)
+    ok('generate', '--outdir', folder, '--seeds', '0-5', '--class', SOURCE_CLASS, '--gamma', DEFAULT_GAMMA, *STEPS)
     return folder
 
 
@@ -61,7 +62,7 @@ def test_latents_file_holds_noise_like_latents_and_its_settings(latents, source)
         assert 0.8 < npz['latents'].std() < 1.2  # N(0, I) noise has std 1
         assert np.array_equal(npz['labels'], [SOURCE_CLASS] * 6)
         assert [os.path.basename(name) for name in npz['names']] == sorted(pngs(source))
-    assert settings['gamma'] == 'obelm' and settings['base'] == 'euler' and settings['start_step'] == 0
+    assert settings['gamma'] == DEFAULT_GAMMA and settings['base'] == DEFAULT_BASE and settings['start_step'] == 0
     assert len(settings['sigmas']) == 9 and settings['sigmas'][-1] == 0
     assert len(settings['network']['sha256']) == 64
     assert not os.path.exists(str(latents) + '.parts')  # joined, then removed

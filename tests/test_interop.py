@@ -18,10 +18,7 @@ from edm_bdia.networks import EDMPrecond, iDDPMPrecond
 from edm_bdia.sample import ablation_sampler, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
 from sampler_nets import CountingNet, TinyNonlinearNet
 
-try:
-    from edm_bdia.analytic import GaussianDenoiser
-except ImportError:  # before the analytic models moved out of edm_bdia.toy
-    from edm_bdia.toy import GaussianDenoiser
+from edm_bdia.analytic import GaussianDenoiser
 
 TINY_SONG = dict(model_type='SongUNet', model_channels=16, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[4])
 TINY_ADM = dict(model_type='DhariwalUNet', model_channels=32, channel_mult=[2], num_blocks=1, attn_resolutions=[])
@@ -200,7 +197,7 @@ def k_style(net, labels_keyword='class_labels', as_indices=False):
 
 SAMPLERS = {
     'edm': lambda net, z, c: edm_sampler(net, z, class_labels=c, num_steps=6),
-    'bdia-heun': lambda net, z, c: bdia_sampler(net, z, class_labels=c, num_steps=6, gamma=0.5),
+    'bdia-heun': lambda net, z, c: bdia_sampler(net, z, class_labels=c, num_steps=6, gamma=0.15, base='heun'),
     'bdia-euler-obelm': lambda net, z, c: bdia_sampler(net, z, class_labels=c, num_steps=6, gamma='obelm',
                                                                 base='euler'),
     'ablation-vp': lambda net, z, c: ablation_sampler(net, z, class_labels=c, num_steps=6, discretization='vp',
