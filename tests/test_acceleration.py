@@ -11,7 +11,7 @@ from edm_bdia.networks.layers import Conv2d, GroupNorm, Linear
 from edm_bdia.networks.published import redraw_degenerate_weights_
 from edm_bdia.sample import edm_sampler
 from edm_bdia.speed import SpeedModeError, accelerate
-from sampler_nets import TinyNonlinearNet
+from helpers.nets import TinyNonlinearNet
 
 SONG = dict(img_resolution=16, img_channels=3, model_type='SongUNet', model_channels=16, channel_mult=[1, 2],
             attn_resolutions=[8], num_blocks=1)

@@ -21,7 +21,7 @@ from edm_bdia.generation import writer as writer_module
 from edm_bdia.generation import seeds as seed_lists
 from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.speed import apply_plan, make_plan, modes
-from sampler_nets import TinyNonlinearNet
+from helpers.nets import TinyNonlinearNet
 
 
 # ---- seeds ----------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch
 
 from edm_bdia.analytic import GaussianDenoiser
 from edm_bdia.sample import ablation_sampler, edm_sampler, karras_sigmas
-from sampler_nets import TinyNonlinearNet
+from helpers.nets import TinyNonlinearNet
 
 
 @functools.cache

@@ -16,7 +16,7 @@ from edm_bdia.networks.layers import Conv2d
 from edm_bdia.speed import SpeedModeError, accelerate, apply_plan, hardware, make_plan
 from edm_bdia.speed.hardware import CpuInfo, cpu_info_from
 from edm_bdia.speed.modes import BATCH_INVARIANT_REFERENCE_TILE, CPU_TILES, CUDA_AUTO_TILE
-from sampler_nets import TinyNonlinearNet
+from helpers.nets import TinyNonlinearNet
 from test_acceleration import inputs, tiny_net
 
 ROOT = Path(__file__).resolve().parents[1]
