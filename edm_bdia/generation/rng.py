@@ -1,4 +1,5 @@
-"""Per-sample random streams with NVlabs' `StackedRandomGenerator` semantics (edm-format.md §3.4).
+"""Per-sample random streams with NVlabs' `StackedRandomGenerator` semantics (docs/generation.md, "What an image
+depends on").
 
 One `torch.Generator` per sample, seeded with `seed % 2**32`; every draw takes `size[1:]` from each generator and
 stacks the results. An image therefore depends only on its own seed, whatever the batch it was drawn in.

@@ -14,7 +14,7 @@ import PIL.Image
 import torch
 from click.testing import CliRunner
 
-from sampler_nets import TinyNonlinearNet
+from helpers.nets import TinyNonlinearNet
 
 TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_DIR = os.path.dirname(TESTS_DIR)
