@@ -1,4 +1,5 @@
-"""Library exceptions -> one `Error:` line that names the command-line option, on every rank, never a traceback.
+"""Library exceptions -> one `Error:` line that names the command-line option, on every rank, never a traceback;
+library warnings -> one `Warning:` line on rank 0.
 
 Library code names its Python arguments (`ArgumentError('num_steps', ...)`); each command passes the map from
 those names to its own options (`num_steps` -> `--steps`). Unexpected exceptions (bugs) get one line too, with a
@@ -9,6 +10,7 @@ import contextlib
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -44,7 +46,9 @@ def command_errors(options, cleanup=None):
     rank; `cleanup()` (e.g. leaving the process group) runs in every case."""
     from edm_bdia.distributed import RankFailure
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            yield
     except click.exceptions.Exit:
         raise
     except RankFailure as failure:
@@ -61,6 +65,13 @@ def command_errors(options, cleanup=None):
     finally:
         if cleanup is not None:
             cleanup()
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Library warnings (an unstable BDIA setting, latents far from noise) as one `Warning:` line, on rank 0."""
+    from edm_bdia.distributed import get_rank
+    if get_rank() == 0:
+        print(f'Warning: {message}', file=sys.stderr, flush=True)
 
 
 def _debug_traceback(error):

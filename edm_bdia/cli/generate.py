@@ -134,10 +134,11 @@ def prepare_fid(reference_source, detector, device, trust_pickle_code):
               help='Ablate time step discretization')
 @click.option('--schedule', type=click.Choice(['vp', 've', 'linear']), help='Ablate noise schedule sigma(t)')
 @click.option('--scaling', type=click.Choice(['vp', 'none']), help='Ablate signal scaling s(t)')
-@click.option('--gamma', metavar='FLOAT|obelm', type=Gamma(), default=0.0, show_default=True,
-              help='BDIA strength in [0, 1] (0 = plain EDM); "obelm" = O-BELM step-dependent gamma')
+@click.option('--gamma', metavar='FLOAT|obelm|obelm-floor', type=Gamma(), default=0.0, show_default=True,
+              help='BDIA strength in [0, 1] (0 = plain EDM); "obelm" = O-BELM\'s step-dependent gamma; "obelm-floor" '
+                   '= the invertible default (O-BELM, gamma at least 0.5 below the data scale)')
 @click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
-              help='Base solver of BDIA  [default: heun; euler with --gamma obelm]')
+              help='Base solver of BDIA  [default: heun for a number, euler for obelm / obelm-floor]')
 @click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto', show_default=True,
               help='Compute device (auto: CUDA if available, else CPU)')
 @click.option('--resume', is_flag=True, help='Skip seeds whose image exists (same settings only)')
