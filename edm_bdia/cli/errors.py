@@ -69,9 +69,10 @@ def command_errors(options, cleanup=None):
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
     """Library warnings (an unstable BDIA setting, latents far from noise) as one `Warning:` line, on rank 0."""
+    import tqdm
     from edm_bdia.distributed import get_rank
     if get_rank() == 0:
-        print(f'Warning: {message}', file=sys.stderr, flush=True)
+        tqdm.tqdm.write(f'Warning: {message}', file=sys.stderr)  # above a running progress bar
 
 
 def _debug_traceback(error):
