@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import torch
 
-from edm_bdia.sample import bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
+from edm_bdia.sample import DEFAULT_GAMMA, bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
 from edm_bdia.samplers.bdia import bdia_gammas
 from edm_bdia.samplers.reversible_heun import (reversible_heun_encode, reversible_heun_invert,
                                                reversible_heun_sampler)
@@ -150,7 +150,8 @@ def all_methods(gammas):
     methods = [euler(), heun(), dpmpp_2m()]
     methods += [bdia('heun', g) for g in gammas]
     methods += [bdia('euler', g) for g in gammas]
-    methods += [bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'), obelm_clipped(0.5),
+    methods += [bdia('euler', DEFAULT_GAMMA, label=f'O-BELM floored (g={DEFAULT_GAMMA}, the library default)'),
+                bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'), obelm_clipped(0.5),
                 obelm_clipped(0.5, exact_below=0.01),
                 bdia('heun', 'obelm', label='BDIA-heun g=obelm'), reversible_heun()]
     return [m for m in methods if m is not None]

@@ -139,7 +139,7 @@ def recommendation_section(methods, records, stability, encode_min_nfe):
         cells = [f"{'pass' if ok else '**fail**'} {_fmt(value, '.2g')} ({where})"
                  for ok, value, where in table.values()]
         lines.append(f'| {name} | ' + ' | '.join(cells) + f' | {mean_ratio[name]:.2f} |')
-    lines += ['', f'**Recommended default: {best}**' if best else '**No invertible method meets every requirement.**']
+    lines += ['', f'**Meets every requirement: {best}**' if best else '**No invertible method meets every requirement.**']
     return best, '\n'.join(lines)
 
 
