@@ -29,19 +29,3 @@ def pixel_frechet_distance(a, b):
     return float(((a.mean(0) - b.mean(0)) ** 2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
 
 
-class CountingNet(torch.nn.Module):
-    """Forwards to a network and counts its evaluations (the study checks every method's NFE this way)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.calls = 0
-        for name in ('img_channels', 'img_resolution', 'label_dim', 'sigma_min', 'sigma_max'):
-            setattr(self, name, getattr(net, name))
-
-    def round_sigma(self, sigma):
-        return self.net.round_sigma(sigma)
-
-    def forward(self, *args, **kwargs):
-        self.calls += 1
-        return self.net(*args, **kwargs)

@@ -6,8 +6,9 @@ import warnings
 import torch
 
 from edm_bdia.sample import karras_sigmas
+from edm_bdia.samplers.evaluation import CountingNet
 
-from .metrics import CountingNet, max_abs, pixel_frechet_distance, relative_max_error, rms
+from .metrics import max_abs, pixel_frechet_distance, relative_max_error, rms
 
 
 def _sample_counted(method, net, latents, labels, num_steps, nfe):
