@@ -107,7 +107,7 @@ def test_num_selects_nvlabs_random_subset(data, tmp_path):
 def test_too_few_images_gives_nvlabs_error(data):
     code, out = _calc(data, data['root'] / 'images', _ref(data, data['root'] / 'images', data['root'] / 'r.npz'),
                       '--num=40')
-    assert code == 1 and f'Error: Found {NUM_IMAGES} images, but expected at least 40' in out
+    assert code == 1 and f'Error: --num 40: Found {NUM_IMAGES} images, but expected at least 40' in out
 
 
 def test_fewer_than_two_images_is_rejected(data, tmp_path):

@@ -181,7 +181,7 @@ def test_image_sizes_inside_a_zip_and_a_corrupt_header(tmp_path):
     with pytest.raises(ImageSourceError, match=r'mixed.zip/sub/00.png is 8x8 pixels, \S+/sub/02.png is 9x8'):
         check_image_sizes(open_images(tmp_path / 'mixed.zip'), range(3))
     (tmp_path / 'mixed' / '01.png').write_bytes(b'not a png')
-    with pytest.raises(ImageSourceError, match='cannot read image .*01.png: not a recognisable image'):
+    with pytest.raises(ImageSourceError, match='01.png: not a recognisable image'):
         check_image_sizes(open_images(tmp_path / 'mixed'), range(3))
     np.savez(tmp_path / 'g.npz', arr_0=np.zeros((3, 5, 7, 3), np.uint8))
     assert check_image_sizes(open_images(tmp_path / 'g.npz'), range(3)) == (7, 5)

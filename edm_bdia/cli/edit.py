@@ -21,8 +21,7 @@ def _settings(num_steps, sigma_min, sigma_max, rho, gamma, base, strength):
 
 
 def _run(body):
-    from edm_bdia.distributed import shutdown
-    with command_errors(OPTIONS, cleanup=shutdown):
+    with command_errors(OPTIONS):
         body()
 
 

@@ -41,30 +41,39 @@ def describe(error, options):
 
 
 @contextlib.contextmanager
-def command_errors(options, cleanup=None):
+def command_errors(options):
     """Run a command body: any failure (on any rank) becomes `Error: <one line>` and exit status 1 on every
-    rank; `cleanup()` (e.g. leaving the process group) runs in every case."""
-    from edm_bdia.distributed import RankFailure
+    rank; the process group the body joined (if any) is left in every case. Nothing here imports torch, so that
+    settings checked before the body loads it fail at once."""
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             yield
-    except click.exceptions.Exit:
-        raise
-    except RankFailure as failure:
-        _debug_traceback(failure)
-        if failure.error is None:
-            raise click.ClickException(failure.message) from None
-        prefix = failure.message.split(': ', 1)[0] + ': ' if failure.message.startswith('rank ') else ''
-        raise click.ClickException(prefix + describe(failure.error, options)) from None
-    except click.ClickException:
+    except (click.exceptions.Exit, click.ClickException):
         raise
     except Exception as error:  # noqa: BLE001 -- every failure is one line
         _debug_traceback(error)
-        raise click.ClickException(describe(error, options)) from None
+        raise click.ClickException(_failure_line(error, options)) from None
     finally:
-        if cleanup is not None:
-            cleanup()
+        distributed = _distributed_if_imported()
+        if distributed is not None:
+            distributed.shutdown()
+
+
+def _distributed_if_imported():
+    """edm_bdia.distributed if the command imported it (a process group and a RankFailure need it), else None."""
+    return sys.modules.get('edm_bdia.distributed')
+
+
+def _failure_line(error, options):
+    """One line for a failure; a RankFailure is worded from the failing rank's own exception, with its rank."""
+    distributed = _distributed_if_imported()
+    if distributed is None or not isinstance(error, distributed.RankFailure):
+        return describe(error, options)
+    if error.error is None:
+        return error.message
+    prefix = error.message.split(': ', 1)[0] + ': ' if error.message.startswith('rank ') else ''
+    return prefix + describe(error.error, options)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -13,10 +13,12 @@ import sys
 import click
 
 from edm_bdia.cli.errors import command_errors
+from edm_bdia.errors import ArgumentError
 
 OPTIONS = {'reference': '--ref', 'images': '--images', 'num': '--num', 'detector': '--detector', 'device': '--device',
-           'dataset': '--data', 'dest': '--dest', 'batch_size': '--batch', 'method': '--fd-method',
+           'dest': '--dest', 'batch_size': '--batch', 'method': '--fd-method',
            'trust_pickle_code': '--trust-pickle-code'}
+REF_OPTIONS = dict(OPTIONS, images='--data')  # `ref` reads its images from --data
 DEVICES = ['auto', 'cpu', 'cuda', 'mps']
 
 
@@ -74,7 +76,7 @@ def _statistics(images, num, seed, batch, detector, trust_pickle_code, workers, 
         dataset = open_images(images)
         indices = select_indices(len(dataset), num, seed)
         if len(indices) < 2:
-            raise click.ClickException(f'{images}: FID needs at least 2 images, found {len(indices)}')
+            raise ArgumentError('images', f'{images}: FID needs at least 2 images, found {len(indices)}')
         check_image_sizes(dataset, indices)
         return reference, dataset, indices
 
@@ -85,11 +87,6 @@ def _statistics(images, num, seed, batch, detector, trust_pickle_code, workers, 
                        workers=default_workers() if workers is None else workers, progress=True)
     mu, sigma = pipeline.statistics()
     return mu, sigma, len(indices), info, reference
-
-
-def _run(options):
-    from edm_bdia.distributed import shutdown
-    return command_errors(options, cleanup=shutdown)
 
 
 @click.group(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
@@ -122,7 +119,7 @@ def main():
 def calc(image_path, ref_source, num_expected, seed, fd_method, batch, detector, trust_pickle_code, workers, device,
          as_json):
     """Calculate FID for a given set of images."""
-    with _run(OPTIONS):
+    with command_errors(OPTIONS):
         from edm_bdia import distributed
         from edm_bdia.fid.frechet import frechet_distance
         torch_device = distributed.attempt(lambda: distributed.init(device))
@@ -147,12 +144,12 @@ def calc(image_path, ref_source, num_expected, seed, fd_method, batch, detector,
 @_shared_options
 def ref(dataset_path, dest_path, batch, detector, trust_pickle_code, workers, device, as_json):
     """Calculate dataset reference statistics needed by 'calc'."""
-    with _run(OPTIONS):
+    with command_errors(REF_OPTIONS):
         from edm_bdia import distributed
         from edm_bdia.fid import refs
         from edm_bdia.files import check_writable_file
         torch_device = distributed.attempt(lambda: distributed.init(device))
-        distributed.attempt(lambda: check_writable_file(refs.npz_path(dest_path)))
+        distributed.attempt(lambda: check_writable_file(refs.npz_path(dest_path), 'dest'))
         mu, sigma, num, info, _ = _statistics(dataset_path, None, 0, batch, detector, trust_pickle_code, workers,
                                               torch_device)
         if distributed.get_rank() != 0:

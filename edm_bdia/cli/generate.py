@@ -59,13 +59,16 @@ def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, det
 
 def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz, trust_pickle_code,
         fid_ref, detector, speed, tile, compile_net, cuda_graphs, **sampler_options):
-    """Parse-level checks first (identical on every rank), then the library does the work."""
-    from edm_bdia import distributed
-    from edm_bdia.generation import choose_sampler, generate_images
-    from edm_bdia.speed import make_plan
+    """Parse-level checks first (identical on every rank, before torch is imported), then the library does the
+    work."""
+    from edm_bdia.generation import choose_sampler
 
     check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector)
     sampler = choose_sampler(**sampler_options)
+
+    from edm_bdia import distributed
+    from edm_bdia.generation import generate_images
+    from edm_bdia.speed import make_plan
     torch_device = distributed.attempt(lambda: distributed.init(device))
     plan = distributed.attempt(lambda: make_plan(speed, torch_device, tile=tile, batch_invariant=True,
                                                  compile=compile_net, cuda_graphs=cuda_graphs))
@@ -172,8 +175,7 @@ def main(ctx, **options):
       torchrun --standalone --nproc_per_node=8 generate.py --outdir=out --seeds=0-49999 --subdirs \\
           --network=edm-cifar10-32x32-cond-vp
     """
-    from edm_bdia.distributed import shutdown
-    with command_errors(OPTIONS, cleanup=shutdown):
+    with command_errors(OPTIONS):
         run(**apply_preset(ctx, options))
 
 

@@ -23,12 +23,14 @@ class Gamma(click.ParamType):
     name = 'gamma'
 
     def convert(self, value, param, ctx):
-        from edm_bdia.samplers.bdia import GAMMA_RULES
-        if value in GAMMA_RULES or isinstance(value, float):
+        if isinstance(value, float):
             return value
         try:
             gamma = float(value)
         except ValueError:
+            from edm_bdia.samplers.bdia import GAMMA_RULES  # imports torch: only for a name
+            if value in GAMMA_RULES:
+                return value
             self.fail(f'{value!r} is neither a number in [0, 1] nor one of {", ".join(GAMMA_RULES)}', param, ctx)
         if not 0 <= gamma <= 1:
             self.fail(f'{gamma} is outside [0, 1]', param, ctx)

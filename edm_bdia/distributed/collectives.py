@@ -56,11 +56,11 @@ def all_reduce_sum_(tensor):
 
 def check_all_ranks(error=None):
     """Collective. If any rank passes an exception, every rank raises RankFailure with the lowest failing rank's
-    message (prefixed by its rank when there are several processes); otherwise returns on every rank."""
+    message, prefixed by its rank; otherwise returns on every rank. A single process (no process group) raises the
+    exception itself, so the Python API raises what the library raised (a ValueError for a bad argument, ...)."""
     if not dist.is_initialized():
         if error is not None:
-            raise RankFailure(error_message(error), rank=0,
-                              error=error.error if isinstance(error, RankFailure) else error) from error
+            raise error
         return
     rank, world_size = dist.get_rank(), dist.get_world_size()
     first = torch.tensor([rank if error is not None else world_size], dtype=torch.int64, device=comm_device())

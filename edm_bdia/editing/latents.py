@@ -12,6 +12,8 @@ images exactly, and nothing that could run code when read.
 
 import dataclasses
 import json
+import os
+import zipfile
 
 import numpy as np
 
@@ -35,12 +37,13 @@ class Latents:
 
 
 def write_latents(path, latents):
-    """Write `latents` to `path` atomically (uncompressed npz)."""
+    """Write `latents` to `path` atomically (uncompressed npz), creating its folder if needed."""
     arrays = dict(x_start=latents.x_start, x_next=latents.x_next, labels=latents.labels,
                   names=np.asarray(latents.names, dtype=np.str_), settings=np.asarray(json.dumps(latents.settings)))
     sigmas = latents.settings['sigmas']
     if latents.settings['start_step'] == 0:
         arrays['latents'] = latents.x_start / sigmas[0]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
@@ -49,7 +52,7 @@ def read_latents(path):
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ArgumentError('latents', f'{path} cannot be read as a latents .npz ({exc}); make one with '
                                        'python -m edm_bdia invert') from None
     missing = [key for key in ('x_start', 'x_next', 'labels', 'names', 'settings') if key not in data]

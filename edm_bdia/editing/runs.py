@@ -22,7 +22,7 @@ from edm_bdia.errors import ArgumentError
 from edm_bdia.files import atomic_write, check_writable_file
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.generation.manifest import claim_outdir
-from edm_bdia.generation.outputs import check_finite, check_outdir, has_png
+from edm_bdia.generation.outputs import check_finite, check_outdir, has_png, removed_if_unused
 from edm_bdia.generation.runtime import lockstep_batches, open_runtime
 from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, bdia_edit, bdia_encode, bdia_sampler, karras_sigmas
@@ -93,6 +93,7 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     processes; rank 0 joins the parts into `out` at the end and removes the folder.
     """
     parts = os.fspath(out) + '.parts'
+    fresh = not os.path.exists(parts)  # a run that fails before writing a part removes it again
     state = {}
 
     def check(net):
@@ -107,10 +108,6 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     record = dict(format=FORMAT, edm_bdia_version=edm_bdia.__version__, images=os.path.abspath(source.path),
                   network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256),
                   class_idx=class_idx, **settings.record(runtime.opened.net))
-    distributed.attempt(lambda: (check_writable_file(out), check_outdir(parts, argument='out')))
-    distributed.on_rank_zero(lambda: claim_outdir(parts, dict(record, network=dict(record['network'], source=None)),
-                                                  resume, has_images=bool(os.listdir(parts))))
-
     def process(indices):
         if resume and all(os.path.exists(_part_path(parts, i)) for i in indices):
             return list(indices)
@@ -125,8 +122,12 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
             atomic_write(_part_path(parts, index), lambda f, pair=pair: np.savez(f, **pair))
         return list(indices)
 
-    yield from lockstep_batches(range(len(source)), max_batch_size, process, progress=progress)
-    distributed.on_rank_zero(lambda: _join_parts(parts, out, source, labels, record))
+    with removed_if_unused(parts, fresh):
+        distributed.attempt(lambda: (check_writable_file(out, 'out'), check_outdir(parts, argument='out')))
+        distributed.on_rank_zero(lambda: claim_outdir(parts, dict(record, network=dict(record['network'], source=None)),
+                                                      resume, has_images=bool(os.listdir(parts)), argument='out'))
+        yield from lockstep_batches(range(len(source)), max_batch_size, process, progress=progress)
+        distributed.on_rank_zero(lambda: _join_parts(parts, out, source, labels, record))
 
 
 def _join_parts(parts, out, source, labels, settings):
@@ -165,6 +166,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
     """
     if (latents is None) == (images is None):
         raise ArgumentError('latents', 'or `images` is needed, not both: a latents file from invert, or images')
+    fresh = not os.path.exists(outdir)  # a run that fails before writing an image removes it again
     state = {}
 
     def check(net):
@@ -172,7 +174,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
         if images is not None:
             state['source'] = source = ImageSource(images)
             source.check_for(net)
-            state['sources'] = class_indices(net, source, range(len(source)), source_class)
+            state['sources'] = class_indices(net, source, range(len(source)), source_class, argument='source_class')
             state['sigmas'], state['start_step'] = settings.resolve(net)
             state['count'], state['names'] = len(source), source.names
 
@@ -189,11 +191,9 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
         used = dict(gamma=settings.gamma, base=settings.base, strength=settings.strength)
     targets = distributed.attempt(lambda: _target_indices(net, target_class, state['sources'], state['count']))
     sigmas = state['sigmas'].to(runtime.state_device)
-    distributed.attempt(lambda: check_outdir(outdir))
     manifest = dict(edm_bdia_version=edm_bdia.__version__, network=dict(source=None, sha256=runtime.opened.sha256),
                     source=os.path.abspath(latents if latents is not None else images), target_class=target_class,
                     source_class=source_class, sigmas=sigmas.tolist(), start_step=state['start_step'], **used)
-    distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_images=has_png(outdir)))
 
     def edit(indices):
         rows = list(indices)
@@ -209,19 +209,23 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
                              target, sigmas=sigmas, gamma=used['gamma'], base=used['base'],
                              strength=used['strength'])
 
-    with ImageWriter() as writer:
-        def process(indices):
-            paths = [os.path.join(outdir, f'{index:06d}.png') for index in indices]
-            todo = [i for i, path in enumerate(paths) if not (resume and os.path.exists(path))]
-            if not todo:
-                return None
-            edited = edit(indices)
-            check_finite(edited, [state['names'][i] for i in indices])
-            images_uint8 = to_uint8(edited)
-            arrays = to_hwc_arrays(images_uint8)
-            for i in todo:
-                writer.submit(arrays[i], paths[i])
-            return images_uint8
+    def process(writer, indices):
+        paths = [os.path.join(outdir, f'{index:06d}.png') for index in indices]
+        todo = [i for i, path in enumerate(paths) if not (resume and os.path.exists(path))]
+        if not todo:
+            return None
+        edited = edit(indices)
+        check_finite(edited, [state['names'][i] for i in indices])
+        images_uint8 = to_uint8(edited)
+        arrays = to_hwc_arrays(images_uint8)
+        for i in todo:
+            writer.submit(arrays[i], paths[i])
+        return images_uint8
 
-        yield from lockstep_batches(range(state['count']), max_batch_size, process, progress=progress)
-        distributed.attempt(writer.close)
+    with removed_if_unused(outdir, fresh):
+        distributed.attempt(lambda: check_outdir(outdir))
+        distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_images=has_png(outdir)))
+        with ImageWriter() as writer:
+            yield from lockstep_batches(range(state['count']), max_batch_size,
+                                        lambda indices: process(writer, indices), progress=progress)
+            distributed.attempt(writer.close)

@@ -42,20 +42,21 @@ class ImageSource:
         return (images.to(torch.float64) / 127.5 - 1).to(device)
 
 
-def class_indices(net, source, indices, class_idx):
-    """Class index per image: `class_idx` for all, else the .npz's labels; None for an unconditional network."""
+def class_indices(net, source, indices, class_idx, argument='class_idx'):
+    """Class index per image: `class_idx` for all, else the .npz's labels; None for an unconditional network.
+    `argument` names `class_idx` in errors."""
     if not net.label_dim:
         if class_idx is not None:
-            raise ArgumentError('class_idx', f'is {class_idx}, but the network is unconditional; drop it')
+            raise ArgumentError(argument, f'is {class_idx}, but the network is unconditional; drop it')
         return None
     if class_idx is not None:
         if not 0 <= class_idx < net.label_dim:
-            raise ArgumentError('class_idx', f'is {class_idx}, but the network has {net.label_dim} classes '
-                                             f'(0 to {net.label_dim - 1})')
+            raise ArgumentError(argument, f'is {class_idx}, but the network has {net.label_dim} classes '
+                                          f'(0 to {net.label_dim - 1})')
         return np.full(len(indices), class_idx, dtype=np.int64)
     if source.labels is None:
-        raise ArgumentError('class_idx', 'is needed: the network is class-conditional and the images carry no labels '
-                                         '(only a generate.py .npz with arr_1 does); give the class of the images')
+        raise ArgumentError(argument, 'is needed: the network is class-conditional and the images carry no labels '
+                                      '(only a generate.py .npz with arr_1 does); give the class of the images')
     if len(source.labels) != len(source):
         raise ArgumentError('images', f'{source.path} holds {len(source)} images but {len(source.labels)} labels')
     labels = source.labels[list(indices)]

@@ -19,11 +19,12 @@ import numpy as np
 import PIL.Image
 import torch
 
-from edm_bdia.fid.errors import FidError
+from edm_bdia.fid.errors import FidArgumentError
 
 
-class ImageSourceError(FidError):
-    """An image source that cannot be used: missing, empty, unreadable, corrupt or inconsistent."""
+class ImageSourceError(FidArgumentError):
+    """An image source that cannot be used (argument `images`; `num` when it holds too few images): missing,
+    empty, unreadable, corrupt or inconsistent. The message starts with the folder, archive or file at fault."""
 
 
 def image_extensions():
@@ -65,9 +66,9 @@ def decode_image(data: bytes, name: str) -> torch.Tensor:
 
 def _unreadable(name, exc):
     if isinstance(exc, PIL.UnidentifiedImageError):
-        return ImageSourceError(f'cannot read image {name}: not a recognisable image (corrupt, truncated or an '
-                                'unsupported format)')
-    return ImageSourceError(f'cannot read image {name}: {exc}')
+        return ImageSourceError('images', f'{name}: not a recognisable image (corrupt, truncated or an unsupported '
+                                          'format)')
+    return ImageSourceError('images', f'{name}: cannot read the image ({exc})')
 
 
 class _EncodedImages(torch.utils.data.Dataset):
@@ -88,7 +89,7 @@ class _EncodedImages(torch.utils.data.Dataset):
         except ImageSourceError as exc:
             return exc
         except (OSError, zipfile.BadZipFile) as exc:
-            return ImageSourceError(f'cannot read image {name}: {exc}')
+            return _unreadable(name, exc)
 
     def image_size(self, index):
         """(width, height) of image `index` from its header, without decoding the pixels."""
@@ -149,15 +150,15 @@ class NpzImages(torch.utils.data.Dataset):
     def __init__(self, path):
         try:
             with np.load(path, allow_pickle=False) as npz:
-                if 'arr_0' not in npz.files:
-                    raise ImageSourceError(f"{path}: expected an 'arr_0' image array (generate.py .npz), "
-                                           f'found {npz.files}')
-                images = npz['arr_0']
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
-            raise ImageSourceError(f'cannot read {path}: {exc}') from exc
+                images = npz['arr_0'] if 'arr_0' in npz.files else npz.files
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ImageSourceError('images', f'{path}: cannot read the .npz ({exc})') from None
+        if isinstance(images, list):
+            raise ImageSourceError('images', f"{path}: expected an 'arr_0' image array (generate.py .npz), found "
+                                             f'{images}')
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] not in (1, 3):
-            raise ImageSourceError(f'{path}: arr_0 must be uint8 NHWC with 1 or 3 channels, '
-                                   f'got {images.dtype} {images.shape}')
+            raise ImageSourceError('images', f'{path}: arr_0 must be uint8 NHWC with 1 or 3 channels, got '
+                                             f'{images.dtype} {images.shape}')
         self.path = path
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2)
 
@@ -185,15 +186,16 @@ def open_images(path):
         try:
             dataset = ImageZip(path)
         except (OSError, zipfile.BadZipFile) as exc:
-            raise ImageSourceError(f'cannot read zip archive {path}: {exc}') from exc
+            raise ImageSourceError('images', f'{path}: cannot read the zip archive ({exc})') from None
     elif os.path.isfile(path) and path.lower().endswith('.npz'):
         dataset = NpzImages(path)
     elif not os.path.exists(path):
-        raise ImageSourceError(f'{path} does not exist; pass an image folder, a .zip or a generate.py .npz')
+        raise ImageSourceError('images', f'{path} does not exist; pass an image folder, a .zip or a generate.py .npz')
     else:
-        raise ImageSourceError(f'{path} is not a folder, .zip or .npz')
+        raise ImageSourceError('images', f'{path} is not a folder, .zip or .npz')
     if len(dataset) == 0:
-        raise ImageSourceError(f'no images found in {path} (extensions: {", ".join(sorted(image_extensions()))})')
+        raise ImageSourceError('images', f'{path}: no images found (image files are recognised by their extension: '
+                                         '.png, .jpg, .webp, ...)')
     return dataset
 
 
@@ -207,9 +209,10 @@ def check_image_sizes(dataset, indices):
             first = (size, index)
         elif size != first[0]:
             (w0, h0), i0 = first
-            raise ImageSourceError(f'images of different sizes: {dataset.describe(int(i0))} is {w0}x{h0} pixels, '
-                                   f'{dataset.describe(int(index))} is {size[0]}x{size[1]}; FID needs images of one '
-                                   'size: resize them to one size first')
+            raise ImageSourceError('images', f'{dataset.path}: images of different sizes: {dataset.describe(int(i0))} '
+                                             f'is {w0}x{h0} pixels, {dataset.describe(int(index))} is '
+                                             f'{size[0]}x{size[1]}; FID needs images of one size: resize them to one '
+                                             'size first')
     return first[0] if first else None
 
 
@@ -220,7 +223,8 @@ def select_indices(total: int, num=None, seed: int = 0) -> np.ndarray:
     if num is None:
         return indices
     if total < num:
-        raise ImageSourceError(f'Found {total} images, but expected at least {num}')
+        raise ImageSourceError('num', f'{num}: Found {total} images, but expected at least {num}; lower `num` to at '
+                                      f'most {total} or add images')
     if total > num:
         np.random.RandomState(seed % (1 << 31)).shuffle(indices)
         indices = np.sort(indices[:num])
@@ -234,5 +238,6 @@ def collate_images(items):
             return item
     shapes = {tuple(item.shape) for item in items}
     if len(shapes) > 1:
-        return ImageSourceError(f'images in one batch have different sizes {sorted(shapes)}; FID needs equal sizes')
+        return ImageSourceError('images', f'hold images of different sizes in one batch {sorted(shapes)}; FID needs '
+                                          'equal sizes')
     return torch.stack(items)

@@ -8,6 +8,8 @@ import hashlib
 import os
 import threading
 
+from edm_bdia.errors import ArgumentError
+
 TEMP_SUFFIX = '.edm-bdia-tmp'  # temporary files end with this; `remove_stale_temp_files` cleans them up
 
 
@@ -49,17 +51,23 @@ def sha256_file(path, chunk_size=1 << 20):
     return digest.hexdigest()
 
 
-def check_writable_file(path):
-    """Make sure `path` can be written later (its folder is created if missing): IsADirectoryError if it is a
-    folder, PermissionError (naming the path and the reason) if nothing can be created there."""
+def check_writable_file(path, argument):
+    """Make sure `path` can be written later, without creating anything now (a failed run leaves no folder behind):
+    ArgumentError naming `argument` if it is a folder, or if its nearest existing folder is a file or takes no new
+    files. The writer creates the missing folders when it writes."""
     if os.path.isdir(path):
-        raise IsADirectoryError(f'{path} is a folder; give a file name')
-    parent = os.path.dirname(os.path.abspath(path))
+        raise ArgumentError(argument, f'{path} is a folder; give a file name')
+    existing = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ArgumentError(argument, f'{path} cannot be written ({existing} is a file, not a folder); choose another '
+                                      'place')
     try:
-        os.makedirs(parent, exist_ok=True)
-        probe = _temp_path(path)
+        probe = _temp_path(os.path.join(existing, os.path.basename(path)))
         with open(probe, 'wb'):
             pass
         os.remove(probe)
     except OSError as exc:
-        raise PermissionError(f'{path} cannot be written ({exc.strerror or exc}); choose another place') from None
+        raise ArgumentError(argument, f'{path} cannot be written ({exc.strerror or exc}); choose another place') \
+            from None

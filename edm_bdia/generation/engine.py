@@ -25,7 +25,8 @@ from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.generation.inputs import batch_inputs
 from edm_bdia.generation.manifest import claim_outdir, make_manifest
 from edm_bdia.generation.runtime import lockstep_batches, open_runtime
-from edm_bdia.generation.outputs import check_finite, check_outputs, has_png, read_images, write_collections
+from edm_bdia.generation.outputs import (check_finite, check_outputs, has_png, read_images, removed_if_unused,
+                                         write_collections)
 from edm_bdia.generation.sampler import SamplerSettings, choose_sampler
 from edm_bdia.generation.seeds import as_seeds, image_path
 from edm_bdia.generation.writer import ImageWriter
@@ -57,8 +58,8 @@ class _Run:
 def check_network(net, class_idx):
     """A network the engine can make PNGs with, and a class index it has; ValueError otherwise."""
     if net.img_channels not in (1, 3):
-        raise ValueError(f'the network makes {net.img_channels}-channel images; PNG output supports 1 (grayscale) '
-                         'or 3 (RGB) channels')
+        raise ArgumentError('network', f'makes {net.img_channels}-channel images; PNG output supports 1 (grayscale) '
+                                       'or 3 (RGB) channels')
     if class_idx is not None and not net.label_dim:
         raise ArgumentError('class_idx', f'is {class_idx}, but the network is unconditional '
                                                          '(label_dim = 0); drop it')
@@ -118,25 +119,28 @@ def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_s
     sampler = sampler if sampler is not None else choose_sampler()
     if (grid or npz) and outdir is None:
         raise ArgumentError('outdir', 'is needed for `grid` and `npz`, which are made from the PNG files')
+    fresh = outdir is not None and not os.path.exists(outdir)  # a failed run removes it again
     runtime = open_runtime(network, device=device, speed=speed, trust_pickle_code=trust_pickle_code,
                            check=lambda net: (check_network(net, class_idx), sampler.check(net)))
-    if outdir is not None:
-        distributed.attempt(lambda: check_outputs(outdir, grid, npz))
-        manifest = distributed.on_rank_zero(lambda: make_manifest(
-            version=edm_bdia.__version__, network_source=runtime.opened.label, network_sha256=runtime.opened.sha256,
-            sampler=sampler.record()[0], sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
-            device_type=runtime.device.type, speed=runtime.net.plan.record()))
-        distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)))
+    with removed_if_unused(outdir, fresh):
+        if outdir is not None:
+            distributed.attempt(lambda: check_outputs(outdir, grid, npz))
+            manifest = distributed.on_rank_zero(lambda: make_manifest(
+                version=edm_bdia.__version__, network_source=runtime.opened.label,
+                network_sha256=runtime.opened.sha256, sampler=sampler.record()[0],
+                sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
+                device_type=runtime.device.type, speed=runtime.net.plan.record()))
+            distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)))
 
-    with ImageWriter() if outdir is not None else contextlib.nullcontext() as writer:
-        run = _Run(net=runtime.net, state_device=runtime.state_device, sampler=sampler, class_idx=class_idx,
-                   outdir=outdir, subdirs=subdirs, resume=resume, writer=writer)
-        yield from lockstep_batches(seeds, max_batch_size, lambda batch: _process_batch(run, batch), consume=consume,
-                                    progress=progress)
-        if writer is not None:
-            distributed.attempt(writer.close)
-    if grid or npz:
-        distributed.on_rank_zero(lambda: write_collections(outdir, seeds, subdirs, grid, npz, runtime.opened.net,
-                                                           runtime.state_device, class_idx))
+        with ImageWriter() if outdir is not None else contextlib.nullcontext() as writer:
+            run = _Run(net=runtime.net, state_device=runtime.state_device, sampler=sampler, class_idx=class_idx,
+                       outdir=outdir, subdirs=subdirs, resume=resume, writer=writer)
+            yield from lockstep_batches(seeds, max_batch_size, lambda batch: _process_batch(run, batch),
+                                        consume=consume, progress=progress)
+            if writer is not None:
+                distributed.attempt(writer.close)
+        if grid or npz:
+            distributed.on_rank_zero(lambda: write_collections(outdir, seeds, subdirs, grid, npz,
+                                                               runtime.opened.net, runtime.state_device, class_idx))
 
 

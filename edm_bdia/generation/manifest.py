@@ -9,6 +9,7 @@ import json
 import math
 import os
 
+from edm_bdia.errors import ArgumentError
 from edm_bdia.files import atomic_write
 from edm_bdia.files.lock import locked
 
@@ -55,11 +56,12 @@ def differences(old, new):
             if old.get(key) != new.get(key)]
 
 
-class ManifestError(ValueError):
-    """The output folder's manifest forbids this run (other settings, unknown images) or cannot be read."""
+class ManifestError(ArgumentError):
+    """The output folder's manifest forbids this run (other settings, unknown images) or cannot be read; names
+    the argument that gave the folder."""
 
 
-def read_manifest(outdir):
+def read_manifest(outdir, argument='outdir'):
     path = os.path.join(outdir, MANIFEST_NAME)
     if not os.path.exists(path):
         return None
@@ -67,7 +69,7 @@ def read_manifest(outdir):
         with open(path, 'r', encoding='utf-8') as f:
             return json.load(f)
     except (OSError, ValueError) as exc:
-        raise ManifestError(f'cannot read {path} ({exc}); use a new output folder') from None
+        raise ManifestError(argument, f'{outdir}: cannot read {MANIFEST_NAME} ({exc}); use a new folder') from None
 
 
 def write_manifest(outdir, manifest):
@@ -75,19 +77,39 @@ def write_manifest(outdir, manifest):
     atomic_write(os.path.join(outdir, MANIFEST_NAME), lambda f: f.write(text.encode('utf-8')))
 
 
-def claim_outdir(outdir, manifest, resume, has_images):
+def _check_claim(outdir, manifest, resume, has_images, argument):
+    """Raise ManifestError if this run may not use `outdir`; return whether the folder still needs a manifest."""
+    existing = read_manifest(outdir, argument)
+    if existing is not None:
+        diff = differences(existing, manifest)
+        if diff:
+            raise ManifestError(argument, f'{outdir} holds images made with different settings ({"; ".join(diff)}); '
+                                          'use a new folder or rerun with the original settings')
+        return False
+    if resume and has_images:
+        raise ManifestError(argument, f'{outdir} has images but no {MANIFEST_NAME}, so their settings are unknown; '
+                                      'use a new folder, or rerun without resume to overwrite them')
+    return True
+
+
+def claim_outdir(outdir, manifest, resume, has_images, argument='outdir'):
     """Check `outdir` against the current run's manifest and record it, under a lock, so that two runs racing on
     one folder cannot both claim it. Refuses a folder made with different settings, and a resume into a folder
-    that has images but no manifest (their settings are unknown)."""
+    that has images but no manifest (their settings are unknown); a refusal is found before the lock is taken,
+    so a refused folder gets no lock file. `argument` names the folder's argument in errors."""
+    if not _check_claim(outdir, manifest, resume, has_images, argument):
+        return
     with locked(os.path.join(outdir, LOCK_NAME)):
-        existing = read_manifest(outdir)
-        if existing is not None:
-            diff = differences(existing, manifest)
-            if diff:
-                raise ManifestError(f'{outdir} holds images made with different settings ({"; ".join(diff)}); '
-                                    'use a new output folder or rerun with the original settings')
-            return
-        if resume and has_images:
-            raise ManifestError(f'{outdir} has images but no {MANIFEST_NAME}, so their settings are unknown; use a '
-                                'new output folder, or rerun without resume to overwrite them')
-        write_manifest(outdir, manifest)
+        if _check_claim(outdir, manifest, resume, has_images, argument):
+            write_manifest(outdir, manifest)
+
+
+def remove_unclaimed(outdir):
+    """Remove `outdir` if it holds nothing but what `claim_outdir` put there (after a run that created it failed
+    before writing anything else); otherwise leave it as it is."""
+    names = set(os.listdir(outdir)) if os.path.isdir(outdir) else None
+    if names is None or not names <= {MANIFEST_NAME, LOCK_NAME}:
+        return
+    for name in names:
+        os.remove(os.path.join(outdir, name))
+    os.rmdir(outdir)

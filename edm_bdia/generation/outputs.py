@@ -4,15 +4,17 @@ finite, and the collections assembled at the end from the PNGs in the output fol
 The collections are read back from disk, so a resumed run (whose earlier images came from another process)
 produces the same files as an uninterrupted one, and all ranks' images end up in seed order."""
 
+import contextlib
 import os
 
 import numpy as np
 import torch
 
+from edm_bdia import distributed
 from edm_bdia.errors import ArgumentError
 from edm_bdia.files import check_writable_file, remove_stale_temp_files
-
 from edm_bdia.generation.inputs import class_indices
+from edm_bdia.generation.manifest import remove_unclaimed
 from edm_bdia.generation.seeds import image_path
 from edm_bdia.files.images import read_png, save_grid, save_npz
 
@@ -51,14 +53,29 @@ def check_outdir(outdir, argument='outdir'):
 
 
 def check_outputs(outdir, grid=None, npz=None):
-    """The image folder and the collection files can be written (checked before any sampling)."""
-    check_outdir(outdir)
-    for path in (grid, npz):
+    """The collection files and the image folder can be written (checked before any sampling; the folder is
+    created last, so that a bad `grid` or `npz` leaves nothing behind)."""
+    for path, argument in ((grid, 'grid'), (npz, 'npz')):
         if path:
-            try:
-                check_writable_file(path)
-            except OSError as exc:
-                raise ArgumentError('grid' if path == grid else 'npz', str(exc)) from None
+            check_writable_file(path, argument)
+    check_outdir(outdir)
+
+
+@contextlib.contextmanager
+def removed_if_unused(outdir, fresh):
+    """Run the block that fills `outdir`. If it fails and `fresh` (the folder did not exist when the run started),
+    rank 0 removes the folder once every rank has stopped, provided it holds nothing but the run's manifest: a
+    failed run leaves no empty folder behind and never touches an image."""
+    try:
+        yield
+    except BaseException as error:
+        # A RankFailure stops every rank at the same point; any other error only counts in a single process.
+        if fresh and (isinstance(error, distributed.RankFailure) or distributed.get_world_size() == 1):
+            distributed.barrier()
+            if distributed.get_rank() == 0:
+                with contextlib.suppress(OSError):
+                    remove_unclaimed(outdir)
+        raise
 
 
 def has_png(outdir):
@@ -71,7 +88,11 @@ def read_images(outdir, seeds, subdirs):
 
 
 def write_collections(outdir, seeds, subdirs, grid, npz, net, device, class_idx):
-    """Write `grid` (first 64 seeds) and `npz` (all seeds, with class labels for conditional nets), if given."""
+    """Write `grid` (first 64 seeds) and `npz` (all seeds, with class labels for conditional nets), if given; their
+    folders are created now (`check_outputs` created nothing)."""
+    for path in (grid, npz):
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if grid:
         save_grid(read_images(outdir, seeds[:GRID_IMAGES], subdirs), grid, GRID_IMAGES)
     if npz:

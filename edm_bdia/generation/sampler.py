@@ -5,20 +5,24 @@ Routing (as NVlabs' generate.py, plus BDIA):
 * gamma > 0, gamma 'obelm' or a BDIA base given              -> `bdia_sampler` (deterministic, so no churn);
 * otherwise                                                   -> `edm_sampler` (NVlabs).
 Settings left unset (None) are not passed on, so each sampler's own defaults apply, as in NVlabs.
+
+`choose_sampler` checks every setting without importing torch (it loads with the samplers, on first use), so a
+command line refuses bad settings at once.
 """
 
 import dataclasses
 import inspect
 import math
 
-from edm_bdia import sample
 from edm_bdia.errors import ArgumentError
-from edm_bdia.samplers.ablation import ablation_noise_range
 from edm_bdia.samplers.checks import check_churn, check_num_steps, check_positive, check_sigma_range
 
 ABLATION_SETTINGS = ('solver', 'discretization', 'schedule', 'scaling')
-SAMPLERS = {'edm_sampler': sample.edm_sampler, 'ablation_sampler': sample.ablation_sampler,
-            'bdia_sampler': sample.bdia_sampler}
+
+
+def _sampler_function(name):
+    from edm_bdia import sample  # torch loads here, when a sampler is first needed
+    return getattr(sample, name)
 
 
 def _jsonable(value):
@@ -44,23 +48,25 @@ class SamplerSettings:
     def sample(self, net, latents, class_labels, randn_like):
         """Float64 images from `latents`; `randn_like` draws the per-seed noise (used when `draws_noise`)."""
         noise = dict(randn_like=randn_like if self.draws_noise else None) if self.name != 'bdia_sampler' else {}
-        return SAMPLERS[self.name](net, latents, class_labels, **noise, **self.options)
+        return _sampler_function(self.name)(net, latents, class_labels, **noise, **self.options)
 
     def _option(self, name):
         """The value the sampler will use: given, else the sampler function's own default."""
         if name in self.options:
             return self.options[name]
-        return inspect.signature(SAMPLERS[self.name]).parameters[name].default
+        return inspect.signature(_sampler_function(self.name)).parameters[name].default
 
     def check(self, net):
         """Raise now (before any file is written) what the sampler would raise for this network: a noise-level
         range that clamping to the network's range leaves empty, an ablation discretization without levels."""
+        from edm_bdia.samplers.ablation import ablation_noise_levels
+        from edm_bdia.samplers.schedules import karras_sigmas
         if self.name == 'ablation_sampler':
-            ablation_noise_range(net, self._option('discretization'), self._option('sigma_min'),
-                                 self._option('sigma_max'), self._option('epsilon_s'))
+            ablation_noise_levels(net, self._option('num_steps'), **{name: self._option(name) for name in (
+                'discretization', 'sigma_min', 'sigma_max', 'rho', 'epsilon_s', 'M', 'C_1', 'C_2')})
         else:
-            sample.karras_sigmas(self._option('num_steps'), self._option('sigma_min'), self._option('sigma_max'),
-                                 self._option('rho'), net=net)
+            karras_sigmas(self._option('num_steps'), self._option('sigma_min'), self._option('sigma_max'),
+                          self._option('rho'), net=net)
 
     def record(self):
         """(name, options) as plain JSON values, for the manifest."""

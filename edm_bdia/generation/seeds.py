@@ -4,6 +4,7 @@ import bisect
 import collections.abc
 import os
 import re
+import sys
 
 _RANGE = re.compile(r'^(\d+)-(\d+)$')
 
@@ -14,12 +15,15 @@ class Seeds(collections.abc.Sequence):
     Order and duplicates are kept; slicing gives a list. Seeds alias modulo 2**32, as NVlabs' generators do."""
 
     def __init__(self, ranges):
-        self._ranges = [r for r in ranges if len(r)]
+        self._ranges = [r for r in ranges if r]
         self._starts = []  # index of the first seed of each range
         total = 0
         for r in self._ranges:
             self._starts.append(total)
-            total += len(r)
+            total += r.stop - r.start if r.step == 1 else len(r)  # len() fails beyond sys.maxsize
+        if total > sys.maxsize:
+            raise ValueError(f'the list holds {total} seeds, more than any run can go through ({sys.maxsize}); '
+                             'give fewer seeds')
         self._len = total
 
     def __len__(self):

@@ -27,6 +27,16 @@ def ablation_noise_range(net, discretization, sigma_min=None, sigma_max=None, ep
     return clamp_to_network(net, sigma_min, sigma_max)
 
 
+def ablation_noise_levels(net, num_steps, *, discretization, sigma_min, sigma_max, rho, epsilon_s, M, C_1, C_2,
+                          device=None):
+    """(VP schedule refitted to the sampler's range, the N noise levels sigma_0 > ... > sigma_{N-1}) of the ablation
+    sampler for `net` (EDM Table 1); raises what the sampler would raise for these settings."""
+    sigma_min, sigma_max = ablation_noise_range(net, discretization, sigma_min, sigma_max, epsilon_s)
+    vp_sigma = VPSigma.through(sigma_min, sigma_max, epsilon_s)  # VP betas refitted to the clamped range
+    return vp_sigma, discretize_sigmas(discretization, num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
+                                       vp_sigma=vp_sigma, epsilon_s=epsilon_s, M=M, C_1=C_1, C_2=C_2, device=device)
+
+
 def _ode_direction(net, x, t, class_labels, sigma, s):
     """(d, D): d = (sigma'/sigma + s'/s) x - sigma' s / sigma D(x / s; sigma) at time t (EDM Algorithm 1, line 4)."""
     denoised = denoise(net, x / s(t), sigma(t), class_labels)
@@ -54,13 +64,10 @@ def ablation_sampler(net, latents, class_labels=None, randn_like=torch.randn_lik
     check_open_unit_interval(epsilon_s, 'epsilon_s')
     check_positive_integer(M, 'M')
     check_churn(S_churn, S_min, S_max, S_noise)
-    sigma_min, sigma_max = ablation_noise_range(net, discretization, sigma_min, sigma_max, epsilon_s)
-
-    vp_sigma = VPSigma.through(sigma_min, sigma_max, epsilon_s)  # VP betas refitted to the clamped range
+    vp_sigma, sigma_steps = ablation_noise_levels(net, num_steps, discretization=discretization, sigma_min=sigma_min,
+                                                  sigma_max=sigma_max, rho=rho, epsilon_s=epsilon_s, M=M, C_1=C_1,
+                                                  C_2=C_2, device=latents.device)
     sigma, s = schedule_functions(schedule, scaling, vp_sigma)
-    sigma_steps = discretize_sigmas(discretization, num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
-                                    vp_sigma=vp_sigma, epsilon_s=epsilon_s, M=M, C_1=C_1, C_2=C_2,
-                                    device=latents.device)
     t_steps = sigma.inv(net.round_sigma(sigma_steps))  # time steps t_i = sigma^-1(sigma_i)
     t_steps = torch.cat([t_steps, torch.zeros_like(t_steps[:1])])  # t_N = 0
 

@@ -1,10 +1,9 @@
 """Input checks shared by the samplers: each failure is one ArgumentError (a ValueError) that names the argument
-and the fix."""
+and the fix. Settings (numbers, names) are checked without importing torch, so that a command line refuses bad
+settings before torch loads; only the checks of tensors import it."""
 
 import math
 import numbers
-
-import torch
 
 from edm_bdia.errors import ArgumentError
 
@@ -16,6 +15,7 @@ def check_num_steps(num_steps):
 
 
 def check_latents(net, latents, name='latents'):
+    import torch
     if not torch.is_tensor(latents) or latents.ndim != 4:
         shape = tuple(latents.shape) if torch.is_tensor(latents) else type(latents).__name__
         raise ArgumentError(name, f'must be a 4-D tensor [batch, channels, height, width], got {shape}')
@@ -50,7 +50,10 @@ def check_gamma_value(gamma, name='gamma'):
 
 def _as_real(value, name):
     """`value` as a Python float for checking (the caller keeps the original object and its arithmetic)."""
-    if isinstance(value, numbers.Real) or (torch.is_tensor(value) and value.numel() == 1):
+    if isinstance(value, numbers.Real):
+        return float(value)
+    import torch
+    if torch.is_tensor(value) and value.numel() == 1:
         return float(value)
     raise ArgumentError(name, f'must be a real number, got {value!r}')
 

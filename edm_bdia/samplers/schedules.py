@@ -10,6 +10,8 @@ import functools
 import numpy as np
 import torch
 
+from edm_bdia.errors import ArgumentError
+
 from .checks import check_choice, check_network_sigma_range, check_num_steps, check_positive, check_sigma_range
 
 
@@ -182,8 +184,9 @@ def discretize_sigmas(discretization, num_steps, *, sigma_min, sigma_max, rho, v
         u = iddpm_levels(M, C_1, C_2, device=device)
         u_in_range = u[(u >= sigma_min) & (u <= sigma_max)]
         if len(u_in_range) == 0:
-            raise ValueError(f'no iDDPM noise level lies in [sigma_min, sigma_max] = [{sigma_min!r}, {sigma_max!r}] '
-                             f'(M={M}); widen the range')
+            raise ArgumentError('sigma_min', f'and `sigma_max` [{sigma_min!r}, {sigma_max!r}]: no iDDPM noise level '
+                                             f'lies in this range (M={M}: {u[-2].item():.3g} to {u[0].item():.3g}); '
+                                             'widen the range')
         return u_in_range[((len(u_in_range) - 1) / (num_steps - 1) * i).round().to(torch.int64)]
     return karras_sigmas(num_steps, sigma_min, sigma_max, rho, device=device)[:-1]  # EDM eq. 5
 
