@@ -22,7 +22,7 @@ from edm_bdia.errors import ArgumentError
 from edm_bdia.files import atomic_write, check_writable_file
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.generation.manifest import claim_outdir
-from edm_bdia.generation.outputs import check_finite, check_outdir, has_png, removed_if_unused
+from edm_bdia.generation.outputs import check_finite, check_outdir, claimed, has_png
 from edm_bdia.generation.runtime import lockstep_batches, open_runtime
 from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, bdia_edit, bdia_encode, bdia_sampler, karras_sigmas
@@ -122,10 +122,10 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
             atomic_write(_part_path(parts, index), lambda f, pair=pair: np.savez(f, **pair))
         return list(indices)
 
-    with removed_if_unused(parts, fresh):
-        distributed.attempt(lambda: (check_writable_file(out, 'out'), check_outdir(parts, argument='out')))
-        distributed.on_rank_zero(lambda: claim_outdir(parts, dict(record, network=dict(record['network'], source=None)),
-                                                      resume, has_images=bool(os.listdir(parts)), argument='out'))
+    distributed.attempt(lambda: (check_writable_file(out, 'out'), check_outdir(parts, argument='out')))
+    parts_record = dict(record, network=dict(record['network'], source=None))
+    with claimed(parts, lambda: claim_outdir(parts, parts_record, resume, has_images=bool(os.listdir(parts)),
+                                             argument='out'), fresh):
         yield from lockstep_batches(range(len(source)), max_batch_size, process, progress=progress)
         distributed.on_rank_zero(lambda: _join_parts(parts, out, source, labels, record))
 
@@ -222,9 +222,8 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
             writer.submit(arrays[i], paths[i])
         return images_uint8
 
-    with removed_if_unused(outdir, fresh):
-        distributed.attempt(lambda: check_outdir(outdir))
-        distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_images=has_png(outdir)))
+    distributed.attempt(lambda: check_outdir(outdir))
+    with claimed(outdir, lambda: claim_outdir(outdir, manifest, resume, has_images=has_png(outdir)), fresh):
         with ImageWriter() as writer:
             yield from lockstep_batches(range(state['count']), max_batch_size,
                                         lambda indices: process(writer, indices), progress=progress)

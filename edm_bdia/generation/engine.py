@@ -25,7 +25,7 @@ from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.generation.inputs import batch_inputs
 from edm_bdia.generation.manifest import claim_outdir, make_manifest
 from edm_bdia.generation.runtime import lockstep_batches, open_runtime
-from edm_bdia.generation.outputs import (check_finite, check_outputs, has_png, read_images, removed_if_unused,
+from edm_bdia.generation.outputs import (check_finite, check_outputs, claimed, has_png, read_images,
                                          write_collections)
 from edm_bdia.generation.sampler import SamplerSettings, choose_sampler
 from edm_bdia.generation.seeds import as_seeds, image_path
@@ -119,19 +119,17 @@ def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_s
     sampler = sampler if sampler is not None else choose_sampler()
     if (grid or npz) and outdir is None:
         raise ArgumentError('outdir', 'is needed for `grid` and `npz`, which are made from the PNG files')
-    fresh = outdir is not None and not os.path.exists(outdir)  # a failed run removes it again
+    fresh = outdir is not None and not os.path.exists(outdir)  # a run that fails early removes it again
     runtime = open_runtime(network, device=device, speed=speed, trust_pickle_code=trust_pickle_code,
                            check=lambda net: (check_network(net, class_idx), sampler.check(net)))
-    with removed_if_unused(outdir, fresh):
-        if outdir is not None:
-            distributed.attempt(lambda: check_outputs(outdir, grid, npz))
-            manifest = distributed.on_rank_zero(lambda: make_manifest(
-                version=edm_bdia.__version__, network_source=runtime.opened.label,
-                network_sha256=runtime.opened.sha256, sampler=sampler.record()[0],
-                sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
-                device_type=runtime.device.type, speed=runtime.net.plan.record()))
-            distributed.on_rank_zero(lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)))
+    if outdir is not None:
+        distributed.attempt(lambda: check_outputs(outdir, grid, npz))
+        manifest = distributed.on_rank_zero(lambda: make_manifest(
+            version=edm_bdia.__version__, network_source=runtime.opened.label, network_sha256=runtime.opened.sha256,
+            sampler=sampler.record()[0], sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
+            device_type=runtime.device.type, speed=runtime.net.plan.record()))
 
+    with claimed(outdir, lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)), fresh):
         with ImageWriter() if outdir is not None else contextlib.nullcontext() as writer:
             run = _Run(net=runtime.net, state_device=runtime.state_device, sampler=sampler, class_idx=class_idx,
                        outdir=outdir, subdirs=subdirs, resume=resume, writer=writer)

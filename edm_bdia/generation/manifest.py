@@ -94,22 +94,26 @@ def _check_claim(outdir, manifest, resume, has_images, argument):
 
 def claim_outdir(outdir, manifest, resume, has_images, argument='outdir'):
     """Check `outdir` against the current run's manifest and record it, under a lock, so that two runs racing on
-    one folder cannot both claim it. Refuses a folder made with different settings, and a resume into a folder
-    that has images but no manifest (their settings are unknown); a refusal is found before the lock is taken,
-    so a refused folder gets no lock file. `argument` names the folder's argument in errors."""
+    one folder cannot both claim it; True when this run wrote the manifest. Refuses a folder made with different
+    settings, and a resume into a folder that has images but no manifest (their settings are unknown); a refusal
+    is found before the lock is taken, so a refused folder gets no lock file. `argument` names the folder's
+    argument in errors."""
     if not _check_claim(outdir, manifest, resume, has_images, argument):
-        return
+        return False
     with locked(os.path.join(outdir, LOCK_NAME)):
-        if _check_claim(outdir, manifest, resume, has_images, argument):
-            write_manifest(outdir, manifest)
+        if not _check_claim(outdir, manifest, resume, has_images, argument):
+            return False
+        write_manifest(outdir, manifest)
+        return True
 
 
-def remove_unclaimed(outdir):
-    """Remove `outdir` if it holds nothing but what `claim_outdir` put there (after a run that created it failed
-    before writing anything else); otherwise leave it as it is."""
-    names = set(os.listdir(outdir)) if os.path.isdir(outdir) else None
-    if names is None or not names <= {MANIFEST_NAME, LOCK_NAME}:
+def release_outdir(outdir, remove_folder):
+    """Give back a folder this run claimed and wrote nothing else into (it failed early): remove the manifest and
+    its lock, and the folder itself if `remove_folder`. A folder holding anything else is left as it is."""
+    names = set(os.listdir(outdir))
+    if not names <= {MANIFEST_NAME, LOCK_NAME}:
         return
     for name in names:
         os.remove(os.path.join(outdir, name))
-    os.rmdir(outdir)
+    if remove_folder:
+        os.rmdir(outdir)

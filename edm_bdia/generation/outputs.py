@@ -14,7 +14,7 @@ from edm_bdia import distributed
 from edm_bdia.errors import ArgumentError
 from edm_bdia.files import check_writable_file, remove_stale_temp_files
 from edm_bdia.generation.inputs import class_indices
-from edm_bdia.generation.manifest import remove_unclaimed
+from edm_bdia.generation.manifest import release_outdir
 from edm_bdia.generation.seeds import image_path
 from edm_bdia.files.images import read_png, save_grid, save_npz
 
@@ -62,19 +62,22 @@ def check_outputs(outdir, grid=None, npz=None):
 
 
 @contextlib.contextmanager
-def removed_if_unused(outdir, fresh):
-    """Run the block that fills `outdir`. If it fails and `fresh` (the folder did not exist when the run started),
-    rank 0 removes the folder once every rank has stopped, provided it holds nothing but the run's manifest: a
-    failed run leaves no empty folder behind and never touches an image."""
+def claimed(outdir, claim, fresh):
+    """Run a block that writes into `outdir` once rank 0 has claimed it with `claim()` (`claim_outdir`: True when
+    this run wrote the manifest). If the block fails and this run claimed the folder, rank 0 gives it back once
+    every rank has stopped, provided nothing else was written: the manifest and its lock go, and the folder too if
+    the run created it (`fresh`). A folder another run claimed is never touched. Without a folder (`outdir`
+    None) the block just runs."""
+    claimed_here = distributed.on_rank_zero(claim) if outdir is not None else False
     try:
         yield
     except BaseException as error:
         # A RankFailure stops every rank at the same point; any other error only counts in a single process.
-        if fresh and (isinstance(error, distributed.RankFailure) or distributed.get_world_size() == 1):
-            distributed.barrier()
-            if distributed.get_rank() == 0:
+        if isinstance(error, distributed.RankFailure) or distributed.get_world_size() == 1:
+            distributed.barrier()  # every rank's writes are finished
+            if claimed_here:
                 with contextlib.suppress(OSError):
-                    remove_unclaimed(outdir)
+                    release_outdir(outdir, remove_folder=fresh)
         raise
 
 
