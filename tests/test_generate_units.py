@@ -156,10 +156,13 @@ def test_writer_writes_everything_on_worker_threads(tmp_path, monkeypatch):
 
 
 def test_writer_reports_errors(tmp_path):
+    (tmp_path / 'a-file').write_bytes(b'')
     writer = ImageWriter(num_threads=1)
-    writer.submit(np.zeros((2, 2, 3), np.uint8), str(tmp_path / 'missing-folder' / 'a.png'))
-    with pytest.raises(FileNotFoundError):
+    writer.submit(np.zeros((2, 2, 3), np.uint8), str(tmp_path / 'missing-folder' / 'a.png'))  # the folder is made
+    writer.submit(np.zeros((2, 2, 3), np.uint8), str(tmp_path / 'a-file' / 'b.png'))  # a file where it must go
+    with pytest.raises(OSError, match='cannot write an image to .*b.png .*a-file: File exists'):
         writer.close()
+    assert (tmp_path / 'missing-folder' / 'a.png').exists()
 
 
 # ---- network adapter and sampler routing ----------------------------------------------------------------------

@@ -91,7 +91,6 @@ def _process_batch(run, seeds):
     if run.writer is not None:  # a partly done batch is sampled whole: its images match an uninterrupted run
         arrays = to_hwc_arrays(images)
         for i in todo:
-            os.makedirs(os.path.dirname(paths[i]), exist_ok=True)
             run.writer.submit(arrays[i], paths[i])
     return GeneratedBatch(list(seeds), images, indices, resumed=False)
 
