@@ -28,10 +28,10 @@ class Gamma(click.ParamType):
         try:
             gamma = float(value)
         except ValueError:
-            from edm_bdia.samplers.bdia import GAMMA_RULES  # imports torch: only for a name
-            if value in GAMMA_RULES:
+            from edm_bdia.samplers.defaults import GAMMA_RULE_NAMES
+            if value in GAMMA_RULE_NAMES:
                 return value
-            self.fail(f'{value!r} is neither a number in [0, 1] nor one of {", ".join(GAMMA_RULES)}', param, ctx)
+            self.fail(f'{value!r} is neither a number in [0, 1] nor one of {", ".join(GAMMA_RULE_NAMES)}', param, ctx)
         if not 0 <= gamma <= 1:
             self.fail(f'{gamma} is outside [0, 1]', param, ctx)
         return gamma

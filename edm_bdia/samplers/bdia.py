@@ -28,7 +28,7 @@ import torch
 from edm_bdia.errors import ArgumentError
 
 from .checks import check_choice, check_class_labels, check_gamma_value, check_latents
-from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
+from .defaults import DEFAULT_BASE, DEFAULT_GAMMA, GAMMA_RULE_NAMES
 from .evaluation import base_increment
 from .exactness import check_exact_arithmetic, exact_network
 from .noise_levels import sampler_sigmas
@@ -68,7 +68,7 @@ def floored_obelm_gammas(t_steps, base='euler'):
     return floored if parasitic_growth(t_steps, floored, base) <= GROWTH_LIMIT else exact
 
 
-GAMMA_RULES = {'obelm': lambda t_steps, base: obelm_gammas(t_steps), 'obelm-floor': floored_obelm_gammas}
+GAMMA_RULES = dict(zip(GAMMA_RULE_NAMES, (lambda t_steps, base: obelm_gammas(t_steps), floored_obelm_gammas)))
 
 
 def bdia_gammas(gamma, t_steps, base='euler'):

@@ -23,6 +23,9 @@ def check_latents(net, latents, name='latents'):
     if None not in expected and tuple(latents.shape[1:]) != expected:
         raise ArgumentError(name, f'have shape {tuple(latents.shape)}, but the network expects [batch, {expected[0]}, '
                                   f'{expected[1]}, {expected[2]}]')
+    if not torch.isfinite(latents).all():
+        raise ArgumentError(name, f'contain NaN or infinite values ({int((~torch.isfinite(latents)).sum())} of '
+                                  f'{latents.numel()}); pass finite values')
 
 
 def check_class_labels(net, class_labels, batch_size):

@@ -6,5 +6,7 @@ per step, stable at every step count tried, more accurate than Heun at equal cos
 noise-like latents for real images. docs/samplers.md has the measurements behind this choice (and the solver study's).
 """
 
+# The named per-step gamma rules (edm_bdia.samplers.bdia.GAMMA_RULES implements them); torch-free, for parsing.
+GAMMA_RULE_NAMES = ('obelm', 'obelm-floor')
 DEFAULT_GAMMA = 'obelm-floor'
 DEFAULT_BASE = 'euler'
