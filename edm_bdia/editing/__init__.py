@@ -7,14 +7,7 @@
 * `sources`: real images as the float [-1, 1] tensors and labels a network takes.
 """
 
-_LAZY = {'invert_images': 'edm_bdia.editing.runs', 'edit_images': 'edm_bdia.editing.runs',
-         'EditSettings': 'edm_bdia.editing.runs', 'read_latents': 'edm_bdia.editing.latents'}
+from edm_bdia.editing.latents import read_latents
+from edm_bdia.editing.runs import EditSettings, edit_images, invert_images
 
-__all__ = list(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+__all__ = ['invert_images', 'edit_images', 'EditSettings', 'read_latents']

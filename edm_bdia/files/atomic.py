@@ -51,6 +51,14 @@ def sha256_file(path, chunk_size=1 << 20):
     return digest.hexdigest()
 
 
+def probe_write(folder):
+    """Create and remove a temporary file in `folder`: OSError when files cannot be created there."""
+    probe = _temp_path(os.path.join(folder, 'write-probe'))
+    with open(probe, 'wb'):
+        pass
+    os.remove(probe)
+
+
 def check_writable_file(path, argument):
     """Make sure `path` can be written later, without creating anything now (a failed run leaves no folder behind):
     ArgumentError naming `argument` if it is a folder, or if its nearest existing folder is a file or takes no new
@@ -64,10 +72,7 @@ def check_writable_file(path, argument):
         raise ArgumentError(argument, f'{path} cannot be written ({existing} is a file, not a folder); choose another '
                                       'place')
     try:
-        probe = _temp_path(os.path.join(existing, os.path.basename(path)))
-        with open(probe, 'wb'):
-            pass
-        os.remove(probe)
+        probe_write(existing)
     except OSError as exc:
         raise ArgumentError(argument, f'{path} cannot be written ({exc.strerror or exc}); choose another place') \
             from None

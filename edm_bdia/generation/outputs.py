@@ -12,7 +12,7 @@ import torch
 
 from edm_bdia import distributed
 from edm_bdia.errors import ArgumentError
-from edm_bdia.files import check_writable_file, remove_stale_temp_files
+from edm_bdia.files import check_writable_file, probe_write, remove_stale_temp_files
 from edm_bdia.generation.inputs import class_indices
 from edm_bdia.generation.manifest import release_outdir
 from edm_bdia.generation.seeds import image_path
@@ -42,10 +42,7 @@ def check_outdir(outdir, argument='outdir'):
         raise ArgumentError(argument, f'{outdir} is a file, not a folder; choose a folder')
     try:
         os.makedirs(outdir, exist_ok=True)
-        probe = os.path.join(outdir, f'.write-test-{os.getpid()}')
-        with open(probe, 'wb'):
-            pass
-        os.remove(probe)
+        probe_write(outdir)
     except OSError as exc:
         raise ArgumentError(argument, f'{outdir} is not writable ({exc.strerror or exc}); choose another folder') \
             from None
