@@ -7,31 +7,17 @@ The FID (or the JSON record) is the only thing written to stdout, by rank 0; pro
 """
 
 import json
-import os
 import sys
 
 import click
 
 from edm_bdia.cli.errors import command_errors
-from edm_bdia.errors import ArgumentError
 
 OPTIONS = {'reference': '--ref', 'images': '--images', 'num': '--num', 'detector': '--detector', 'device': '--device',
            'dest': '--dest', 'batch_size': '--batch', 'method': '--fd-method',
            'trust_pickle_code': '--trust-pickle-code'}
 REF_OPTIONS = dict(OPTIONS, images='--data')  # `ref` reads its images from --data
 DEVICES = ['auto', 'cpu', 'cuda', 'mps']
-
-
-def default_workers():
-    """DataLoader workers: 3 (EDM's choice) where the CPUs allow, fewer on small machines (no oversubscription)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    return max(0, min(3, cpus - 1))
-
-
-def _log(message):
-    from edm_bdia import distributed
-    if distributed.get_rank() == 0:
-        print(message, file=sys.stderr, flush=True)
 
 
 def _shared_options(command):
@@ -52,41 +38,6 @@ def _shared_options(command):
     for option in reversed(options):
         command = option(command)
     return command
-
-
-def _statistics(images, num, seed, batch, detector, trust_pickle_code, workers, device, reference_source=None):
-    """(mu, sigma, N, detector identity, reference or None); collective over all ranks. With `reference_source`,
-    rank 0 loads and checks the reference against the detector before any feature is extracted."""
-    from edm_bdia import distributed
-    from edm_bdia.fid import refs
-    from edm_bdia.fid.datasets import check_image_sizes, open_images, select_indices
-    from edm_bdia.fid.detector import load_detector_with_info
-    from edm_bdia.fid.extract import extract_statistics
-    from edm_bdia.fid.pipeline import FidPipeline
-
-    with distributed.rank_zero_first():
-        net, info = load_detector_with_info(detector, device=device, trust_pickle_code=trust_pickle_code)
-        pipeline = FidPipeline(net, device)
-
-    def select():
-        reference = None
-        if reference_source is not None and distributed.get_rank() == 0:  # rank 0 only, like EDM
-            _log(f'Loading reference statistics from "{reference_source}"...')
-            reference = refs.load_checked_reference(reference_source, pipeline.feature_dim)
-        dataset = open_images(images)
-        indices = select_indices(len(dataset), num, seed)
-        if len(indices) < 2:
-            raise ArgumentError('images', f'{images}: FID needs at least 2 images, found {len(indices)}')
-        check_image_sizes(dataset, indices)
-        return reference, dataset, indices
-
-    reference, dataset, indices = distributed.attempt(select)
-    _log(f'Computing Inception statistics of {len(indices)} images from "{images}" '
-         f'on {distributed.get_world_size()} rank(s)...')
-    extract_statistics(dataset, pipeline, indices, batch_size=batch,
-                       workers=default_workers() if workers is None else workers, progress=True)
-    mu, sigma = pipeline.statistics()
-    return mu, sigma, len(indices), info, reference
 
 
 @click.group(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
@@ -121,18 +72,19 @@ def calc(image_path, ref_source, num_expected, seed, fd_method, batch, detector,
     """Calculate FID for a given set of images."""
     with command_errors(OPTIONS):
         from edm_bdia import distributed
+        from edm_bdia.fid.extract import image_statistics
         from edm_bdia.fid.frechet import frechet_distance
         torch_device = distributed.attempt(lambda: distributed.init(device))
-        mu, sigma, num, info, reference = _statistics(image_path, num_expected, seed, batch, detector,
-                                                      trust_pickle_code, workers, torch_device,
-                                                      reference_source=ref_source)
+        stats = image_statistics(image_path, num=num_expected, seed=seed, batch_size=batch, detector=detector,
+                                 trust_pickle_code=trust_pickle_code, workers=workers, device=torch_device,
+                                 reference=ref_source, progress=True)
         if distributed.get_rank() != 0:
             return
-        fid = frechet_distance(mu, sigma, *reference, method=fd_method)
+        fid = frechet_distance(stats.mu, stats.sigma, *stats.reference, method=fd_method)
         if as_json:
-            print(json.dumps(dict(fid=fid, num_images=num, images=image_path, ref=ref_source, seed=seed,
+            print(json.dumps(dict(fid=fid, num_images=stats.num_images, images=image_path, ref=ref_source, seed=seed,
                                   batch=batch, world_size=distributed.get_world_size(), fd_method=fd_method,
-                                  device=str(torch_device), detector=info)))
+                                  device=str(torch_device), detector=stats.detector)))
         else:
             print(f'{fid:g}')
 
@@ -147,19 +99,21 @@ def ref(dataset_path, dest_path, batch, detector, trust_pickle_code, workers, de
     with command_errors(REF_OPTIONS):
         from edm_bdia import distributed
         from edm_bdia.fid import refs
+        from edm_bdia.fid.extract import image_statistics
         from edm_bdia.files import check_writable_file
         torch_device = distributed.attempt(lambda: distributed.init(device))
         distributed.attempt(lambda: check_writable_file(refs.npz_path(dest_path), 'dest'))
-        mu, sigma, num, info, _ = _statistics(dataset_path, None, 0, batch, detector, trust_pickle_code, workers,
-                                              torch_device)
+        stats = image_statistics(dataset_path, batch_size=batch, detector=detector,
+                                 trust_pickle_code=trust_pickle_code, workers=workers, device=torch_device,
+                                 progress=True)
         if distributed.get_rank() != 0:
             return
-        saved = refs.save_reference(dest_path, mu, sigma)
-        _log(f'Saved dataset reference statistics to "{saved}"')
+        saved = refs.save_reference(dest_path, stats.mu, stats.sigma)
+        print(f'Saved dataset reference statistics to "{saved}"', file=sys.stderr)
         if as_json:
-            print(json.dumps(dict(dest=saved, num_images=num, data=dataset_path, batch=batch,
+            print(json.dumps(dict(dest=saved, num_images=stats.num_images, data=dataset_path, batch=batch,
                                   world_size=distributed.get_world_size(), device=str(torch_device),
-                                  detector=info)))
+                                  detector=stats.detector)))
 
 
 @main.command('refs')

@@ -72,7 +72,11 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
     torch_device = distributed.attempt(lambda: distributed.init(device))
     plan = distributed.attempt(lambda: make_plan(speed, torch_device, tile=tile, batch_invariant=True,
                                                  compile=compile_net, cuda_graphs=cuda_graphs))
-    fid = prepare_fid(fid_ref, detector, torch_device, trust_pickle_code) if fid_ref is not None else None
+    fid = None
+    if fid_ref is not None:
+        from edm_bdia.fid.pipeline import pipeline_with_reference
+        distributed.print0(f'Loading the FID detector and reference statistics "{fid_ref}"...')
+        fid = pipeline_with_reference(fid_ref, detector, torch_device, trust_pickle_code)
 
     distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with {sampler.name} from '
                        f'"{network_pkl}" on {distributed.get_world_size()} process(es), device {torch_device.type}...')
@@ -86,22 +90,6 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
         pipeline, reference = fid
         pipeline.all_reduce()
         distributed.on_rank_zero(lambda: print(f'{pipeline.distance(reference):g}'))  # the last line: the FID
-
-
-def prepare_fid(reference_source, detector, device, trust_pickle_code):
-    """The FID pipeline on every rank (rank 0 loads the detector first) and the reference statistics on rank 0,
-    checked against the detector's feature size before any image is sampled."""
-    from edm_bdia import distributed
-    from edm_bdia.fid import refs
-    from edm_bdia.fid.detector import load_detector
-    from edm_bdia.fid.pipeline import FidPipeline
-
-    distributed.print0(f'Loading the FID detector and reference statistics "{reference_source}"...')
-    with distributed.rank_zero_first():
-        pipeline = FidPipeline(load_detector(detector, device=device, trust_pickle_code=trust_pickle_code), device)
-    reference = distributed.on_rank_zero(lambda: refs.load_checked_reference(reference_source,
-                                                                             pipeline.feature_dim))
-    return pipeline, reference
 
 
 @click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))

@@ -1,4 +1,5 @@
-"""An image source -> the FID pipeline, sharded over torch.distributed ranks like EDM's fid.py.
+"""An image source -> the FID pipeline, sharded over torch.distributed ranks like EDM's fid.py; and the whole run of
+`fid.py calc` / `ref` (`image_statistics`): detector, checks before extraction, extraction.
 
 Batching is NVlabs' (docs/distributed.md): the selected indices are split into ((N-1)//(B*W) + 1) * W near-equal
 batches and rank r takes batches r, r+W, ...; with the same batch size and world size every batch holds the images
@@ -6,12 +7,73 @@ EDM's batch holds. Each rank accumulates its own sums (no per-batch barrier); a 
 all ranks before the single all-reduce, so nobody waits forever.
 """
 
+import dataclasses
+import os
+import sys
+
 import torch
 import tqdm
 
 from edm_bdia import distributed
 from edm_bdia.distributed import rank_batches
-from edm_bdia.fid.datasets import collate_images
+from edm_bdia.errors import ArgumentError
+from edm_bdia.fid import refs
+from edm_bdia.fid.datasets import check_image_sizes, collate_images, open_images, select_indices
+from edm_bdia.fid.detector import load_detector_with_info
+from edm_bdia.fid.pipeline import FidPipeline
+
+
+def default_workers():
+    """DataLoader workers: 3 (EDM's choice) where the CPUs allow, fewer on small machines (no oversubscription)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+    return max(0, min(3, cpus - 1))
+
+
+def _log(message):
+    if distributed.get_rank() == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass
+class ImageStatistics:
+    """What `image_statistics` measured: mu and sigma (float64 numpy), the image count, the detector's identity,
+    and the reference statistics (rank 0, when asked for)."""
+    mu: object
+    sigma: object
+    num_images: int
+    detector: dict
+    reference: tuple | None
+
+
+def image_statistics(images, *, num=None, seed=0, batch_size=64, detector=None, trust_pickle_code=False,
+                     workers=None, device='cpu', reference=None, progress=False):
+    """Inception statistics of the images of a folder, .zip or .npz (EDM's `num`-subset rule with `seed`), summed
+    over all ranks (collective). With `reference` (a registry name, path or URL), rank 0 loads it and checks it
+    against the detector's feature size before any image is read; the image sizes are read from the headers first
+    too, so a bad input fails before the (long) extraction."""
+    with distributed.rank_zero_first():
+        net, info = load_detector_with_info(detector, device=device, trust_pickle_code=trust_pickle_code)
+        pipeline = FidPipeline(net, device)
+
+    def select():
+        stats = None
+        if reference is not None and distributed.get_rank() == 0:  # rank 0 only, like EDM
+            _log(f'Loading reference statistics from "{reference}"...')
+            stats = refs.load_checked_reference(reference, pipeline.feature_dim)
+        dataset = open_images(images)
+        indices = select_indices(len(dataset), num, seed)
+        if len(indices) < 2:
+            raise ArgumentError('images', f'{images}: FID needs at least 2 images, found {len(indices)}')
+        check_image_sizes(dataset, indices)
+        return stats, dataset, indices
+
+    stats, dataset, indices = distributed.attempt(select)
+    _log(f'Computing Inception statistics of {len(indices)} images from "{images}" '
+         f'on {distributed.get_world_size()} rank(s)...')
+    extract_statistics(dataset, pipeline, indices, batch_size=batch_size,
+                       workers=default_workers() if workers is None else workers, progress=progress)
+    mu, sigma = pipeline.statistics()
+    return ImageStatistics(mu, sigma, len(indices), info, stats)
 
 
 def extract_statistics(dataset, pipeline, indices, batch_size=64, workers=0, progress=False):

@@ -51,3 +51,17 @@ class FidPipeline:
     def distance(self, reference, method=DEFAULT_METHOD):
         """FID of everything seen against `reference` = (mu, sigma)."""
         return frechet_distance(*self.statistics(), *reference, method=method)
+
+
+def pipeline_with_reference(reference, detector=None, device='cpu', trust_pickle_code=False):
+    """(FidPipeline on every rank, reference (mu, sigma) on rank 0) for a streaming FID (collective): rank 0 loads
+    the detector first (it may download it), then checks the reference against the detector's feature size, so a
+    wrong reference fails before any image is made."""
+    from edm_bdia import distributed
+    from edm_bdia.fid import refs
+    from edm_bdia.fid.detector import load_detector
+
+    with distributed.rank_zero_first():
+        pipeline = FidPipeline(load_detector(detector, device=device, trust_pickle_code=trust_pickle_code), device)
+    stats = distributed.on_rank_zero(lambda: refs.load_checked_reference(reference, pipeline.feature_dim))
+    return pipeline, stats
