@@ -61,11 +61,10 @@ def check_network(net, class_idx):
         raise ArgumentError('network', f'makes {net.img_channels}-channel images; PNG output supports 1 (grayscale) '
                                        'or 3 (RGB) channels')
     if class_idx is not None and not net.label_dim:
-        raise ArgumentError('class_idx', f'is {class_idx}, but the network is unconditional '
-                                                         '(label_dim = 0); drop it')
+        raise ArgumentError('class_idx', f'is {class_idx}, but the network is unconditional (label_dim = 0); drop it')
     if class_idx is not None and not 0 <= class_idx < net.label_dim:
-        raise ArgumentError('class_idx', f'is {class_idx}, but the network has {net.label_dim} '
-                                                         f'classes (0 to {net.label_dim - 1})')
+        raise ArgumentError('class_idx', f'is {class_idx}, but the network has {net.label_dim} classes '
+                                         f'(0 to {net.label_dim - 1})')
 
 
 def _sample_batch(run, seeds):
