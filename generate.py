@@ -1,4 +1,5 @@
-"""NVlabs-compatible entry point: `python generate.py ...` / `torchrun ... generate.py ...` (see edm_bdia.cli.generate)."""
+"""NVlabs-compatible entry point: `python generate.py ...` / `torchrun ... generate.py ...`
+(see edm_bdia.cli.generate)."""
 
 from edm_bdia.cli.generate import main
 

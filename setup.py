@@ -3,4 +3,5 @@
 `packages = find:` search cannot discover."""
 from setuptools import find_packages, setup
 
-setup(packages=find_packages(include=['edm_bdia', 'edm_bdia.*', 'torch_utils', 'torch_utils.*']) + ['edm_bdia.fid_refs'])
+setup(packages=find_packages(include=['edm_bdia', 'edm_bdia.*', 'torch_utils', 'torch_utils.*']) +
+      ['edm_bdia.fid_refs'])

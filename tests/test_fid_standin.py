@@ -1,5 +1,6 @@
 """Every stand-in FID detector format (tests/helpers/fid.py) loads back exactly: TorchScript without torch.jit, an
-NVIDIA-style pickle without running its code, a trusted pickle running its embedded module; other layouts are refused."""
+NVIDIA-style pickle without running its code, a trusted pickle running its embedded module; other layouts are
+refused."""
 
 import pytest
 import torch

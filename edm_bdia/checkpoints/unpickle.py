@@ -74,8 +74,8 @@ class _PersistentRecord:
 
 def read_pickle(file, label, trust_pickle_code=False, inert_classes=()):
     """The object pickled in the binary `file` (a file with `peek`, as `open(path, 'rb')` gives), read to the end of
-    the pickle, not further. `label` names the file in error messages. `inert_classes`: further persistent class names to load as InertPersistentObject in
-    safe mode (data only)."""
+    the pickle, not further. `label` names the file in error messages. `inert_classes`: further persistent class
+    names to load as InertPersistentObject in safe mode (data only)."""
     _check_magic(file, label)
     try:
         if trust_pickle_code:
