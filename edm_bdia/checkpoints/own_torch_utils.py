@@ -65,11 +65,3 @@ def aliased_torch_utils():
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-
-
-def import_networks():
-    """`edm_bdia.networks`, imported so that its `from torch_utils import persistence` binds our package."""
-    if 'edm_bdia.networks' not in sys.modules:
-        with aliased_torch_utils():
-            importlib.import_module('edm_bdia.networks')
-    return sys.modules['edm_bdia.networks']

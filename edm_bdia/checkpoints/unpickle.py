@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 import torch
 
-from edm_bdia.checkpoints.own_torch_utils import import_networks, own_torch_utils
+from edm_bdia.checkpoints.own_torch_utils import own_torch_utils
 from edm_bdia.checkpoints.restricted import RestrictedUnpickler, UnsafePickleError, numpy_globals
 
 PERSISTENCE_VERSION = 6
@@ -72,6 +72,11 @@ class _PersistentRecord:
     state: dict
 
 
+def _networks():
+    """`edm_bdia.networks`, imported on first use (it binds our torch_utils itself, whatever owns the name)."""
+    return importlib.import_module('edm_bdia.networks')
+
+
 def read_pickle(file, label, trust_pickle_code=False, inert_classes=()):
     """The object pickled in the binary `file` (a file with `peek`, as `open(path, 'rb')` gives), read to the end of
     the pickle, not further. `label` names the file in error messages. `inert_classes`: further persistent class
@@ -79,10 +84,10 @@ def read_pickle(file, label, trust_pickle_code=False, inert_classes=()):
     _check_magic(file, label)
     try:
         if trust_pickle_code:
-            import_networks()  # sources embedded by edm_bdia import edm_bdia.networks: bind it to our torch_utils
+            _networks()  # sources embedded by edm_bdia import edm_bdia.networks: bound to our torch_utils
             return _TrustedUnpickler(file).load()
         inert = (*INERT_CLASS_NAMES, *inert_classes)
-        return _materialize(_safe_unpickler(file).load(), import_networks().PERSISTENT_CLASSES, inert)
+        return _materialize(_safe_unpickler(file).load(), _networks().PERSISTENT_CLASSES, inert)
     except PickleLoadError as error:
         raise PickleLoadError(f'cannot load {label}: {error}') from None
     except UnsafePickleError as error:
