@@ -11,7 +11,7 @@ Every sampler takes `callback=None`, called after each step with dict(i, t_cur, 
 explicit schedule `sigmas=` (t_0 > ... > t_N = 0) instead of num_steps / sigma_min / sigma_max / rho.
 """
 
-from .generation.rng import StackedRandomGenerator
+from .samplers.rng import StackedRandomGenerator
 from .samplers.ablation import ablation_sampler
 from .samplers.bdia import bdia_invert, bdia_sampler, strength_to_step
 from .samplers.defaults import DEFAULT_BASE, DEFAULT_GAMMA

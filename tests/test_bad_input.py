@@ -24,7 +24,7 @@ from click.testing import CliRunner
 import edm_bdia
 from edm_bdia import generation, sample
 from edm_bdia.checkpoints.download import cache_path
-from edm_bdia.checkpoints.own_torch_utils import own_persistence
+from edm_bdia.networks.own_torch_utils import own_persistence
 from edm_bdia.cli.main import main
 from edm_bdia.editing import runs as edit_runs
 from edm_bdia.fid import datasets, frechet, refs

@@ -44,7 +44,7 @@ NETWORKS = {
 LOAD_SCRIPT = '''
 import json, pickle, sys, torch
 from edm_bdia.checkpoints.source import load_network, load_pickle
-from edm_bdia.checkpoints.own_torch_utils import aliased_torch_utils, own_persistence
+from edm_bdia.networks.own_torch_utils import aliased_torch_utils, own_persistence
 directory, force_exec = sys.argv[1], sys.argv[2] == 'exec'
 if force_exec:  # a changed source text cannot match an imported module: the trusted loader must exec it
     own_persistence().import_hook(lambda meta: meta.update(module_src=meta.module_src + '\\n# variant') or meta)

@@ -32,7 +32,7 @@ _module_to_src_dict = {}     # Module object -> its source text.
 _src_to_module_dict = {}     # Source text -> synthetic (or original) module.
 
 # The package this file belongs to. Normally 'torch_utils'; edm_bdia may load it under a private name when
-# another project's `torch_utils` shadows ours on sys.path (edm_bdia.checkpoints.own_torch_utils).
+# another project's `torch_utils` shadows ours on sys.path (edm_bdia.networks.own_torch_utils).
 _own_package = __name__.rpartition('.')[0]
 
 

@@ -8,7 +8,6 @@
 * `unpickle`: safe (no code runs) and trusted reading of NVlabs persistence pickles;
 * `restricted`: the allow-list unpickler underneath, shared with the FID detector and statistics readers;
 * `hashing`: sha256 of a file while it is read, or of a module's tensors (`sha256_state`);
-* `own_torch_utils`: our `torch_utils`, also when another project's comes first on sys.path.
 
 Names are imported lazily, so `import edm_bdia.checkpoints.presets` stays cheap (no torch).
 """

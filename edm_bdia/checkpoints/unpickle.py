@@ -12,7 +12,7 @@ loading'):
 * **trusted** (`trust_pickle_code=True`): NVlabs semantics: the embedded source is executed through our
   `torch_utils.persistence`. Only for files you trust: a pickle can run any code.
 
-Both modes work when another project's `torch_utils` comes first on sys.path (see own_torch_utils).
+Both modes work when another project's `torch_utils` comes first on sys.path (see edm_bdia.networks.own_torch_utils).
 """
 
 import collections
@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 import torch
 
-from edm_bdia.checkpoints.own_torch_utils import own_torch_utils
+from edm_bdia.networks.own_torch_utils import own_torch_utils
 from edm_bdia.checkpoints.restricted import RestrictedUnpickler, UnsafePickleError, numpy_globals
 
 PERSISTENCE_VERSION = 6

@@ -2,7 +2,7 @@
 
 import torch
 
-from edm_bdia.generation.rng import StackedRandomGenerator
+from edm_bdia.samplers.rng import StackedRandomGenerator
 
 
 def batch_inputs(net, seeds, device, class_idx=None):

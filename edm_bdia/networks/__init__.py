@@ -11,7 +11,7 @@ here with that name pointed at our `torch_utils`, so that an NVlabs checkout fir
 `torch_utils` owns the name) cannot change what they bind, however this package is first imported.
 """
 
-from edm_bdia.checkpoints.own_torch_utils import aliased_torch_utils
+from edm_bdia.networks.own_torch_utils import aliased_torch_utils
 
 with aliased_torch_utils():
     from edm_bdia.networks.attention import AttentionOp

@@ -14,7 +14,7 @@ import os
 import sys
 
 PRIVATE_NAME = '_edm_bdia_torch_utils'
-# torch_utils/ sits beside edm_bdia/ (in the checkout and in site-packages); this file is edm_bdia/checkpoints/x.py
+# torch_utils/ sits beside edm_bdia/ (in the checkout and in site-packages); this file is edm_bdia/networks/x.py
 OWN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'torch_utils')
 SUBMODULES = ('persistence', 'misc')
 
