@@ -117,7 +117,7 @@ def throughput(arch, base, device, batch, nfe, gflop, repeats):
         rows.append([arch, name, batch, f'{seconds / batch * 1e3:.3f}', f'{gflop * batch / seconds / 1e3:.1f}',
                      f'{batch / seconds:.1f}', f'{batch / seconds / nfe:.2f}', f'{first:.1f}', deviation])
         log(f'  {arch} {name}: {seconds / batch * 1e3:.3f} ms/img/NFE (first call {first:.1f} s)')
-        del net, out
+        net = out = None  # free the device memory before the next copy
         if device.type == 'cuda':
             torch.cuda.empty_cache()
     return rows

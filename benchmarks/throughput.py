@@ -1,8 +1,8 @@
 """Throughput of the four published EDM architectures on this machine, what each speed mode buys, and the same-run
 comparison against NVlabs.
 
-Measures in one run (variants round-robin, perf.md §0), and reports the CPU model, its ISA flags and the modes
-`auto` and the default choose here:
+Measures in one run (variants round-robin, so load drift hits them alike), and reports the CPU model, its ISA
+flags and the modes `auto` and the default choose here:
 * this machine's GEMM peak (torch.mm 2048³, fp32 and bf16);
 * FLOPs per image-evaluation and seconds per image-evaluation of CIFAR-10 DDPM++, FFHQ DDPM++, AFHQv2 NCSN++ and
   ImageNet ADM (full size, random non-degenerate weights) in the reference, fast and bf16 modes, max |dD| against
@@ -53,7 +53,7 @@ from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published
 from edm_bdia.speed import accelerate, apply_plan, auto_mode, cpu_info, make_plan  # noqa: E402
 
 CPU = torch.device('cpu')
-# Per-sample noise levels of the per-architecture calls (perf.md §5): the whole range the samplers visit.
+# Per-sample noise levels of the per-architecture calls: the whole range the samplers visit.
 SIGMAS = (80, 20, 5, 1, 0.3, 0.1, 0.02, 0.002)
 RECOMMENDED_NFE = 35  # CIFAR-10 at EDM's recommended 18 steps
 OUR_MODES = ('reference', 'fast', 'bf16')  # run by name in the versus-NVlabs section; auto is one of them
@@ -395,7 +395,10 @@ def target_lines(settings, target):
     out = [f'## User batch {tb} ({settings.arch}): reference tiles, fast and bf16 tiles', '',
            f'Seconds per image-evaluation of one denoiser call on {tb} samples; speed-up against NVlabs\' call (the '
            f'reference with all {tb} samples at once). "reference tN" = the reference arithmetic on fixed tiles of N '
-           'samples (batch-invariant images); the default uses the tile in the header.', '']
+           'samples (batch-invariant images); the default uses the tile in the header. Measured first in the '
+           'process, as in a user\'s fresh generate.py process: once a larger network (ImageNet ADM) has run in the '
+           'same process, the whole-batch call became up to 19% faster on AMD Zen 4 while tiled calls did not '
+           'change (process memory state), so later in-process numbers would flatter the whole-batch call.', '']
     out += [table(['variant', 's/img', f'vs NVlabs b{tb}', 'max|dD|', 'spread (min-max)', 'other load'],
                   [[name, f'{t["median"] / tb:.4f}', f'{ref / t["median"]:.2f}x', f'{t["dD"]:.1e}',
                     f'{t["min"] / tb:.4f}-{t["max"] / tb:.4f}', f'{100 * t["foreign"]:.0f}%']
@@ -549,8 +552,8 @@ def main():
     machine = describe_machine(CPU)
     log(f'machine: {machine}; {cpu_info().describe()}; load {start_load}')
     peaks = dict(fp32=gemm_gflops(torch.float32, CPU), bf16=gemm_gflops(torch.bfloat16, CPU))
+    target = measure_target_batch(settings, args.compile)  # first: see target_lines
     arch_rows = [measure_architecture(arch, settings, peaks) for arch in settings.archs]
-    target = measure_target_batch(settings, args.compile)
     with tempfile.TemporaryDirectory() as workdir:
         network = write_pickle(settings, workdir, nvlabs)
         log('versus NVlabs: whole-process runs')

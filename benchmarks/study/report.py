@@ -139,7 +139,8 @@ def recommendation_section(methods, records, stability, encode_min_nfe):
         cells = [f"{'pass' if ok else '**fail**'} {_fmt(value, '.2g')} ({where})"
                  for ok, value, where in table.values()]
         lines.append(f'| {name} | ' + ' | '.join(cells) + f' | {mean_ratio[name]:.2f} |')
-    lines += ['', f'**Meets every requirement: {best}**' if best else '**No invertible method meets every requirement.**']
+    verdict = f'**Meets every requirement: {best}**' if best else '**No invertible method meets every requirement.**'
+    lines += ['', verdict]
     return best, '\n'.join(lines)
 
 

@@ -123,7 +123,8 @@ def accelerate(net, mode='reference', device=None, tile=None, compile=False, cud
 
     mode: 'reference' (default; each call is the network's own, bit-identical), 'fast' (NHWC, CPU tiles), 'bf16'
     (refused on a CPU without bf16 hardware unless allow_emulated_bf16), 'fp16' (CUDA), 'auto' (the fastest
-    precision the device computes natively, fixed tiles; `.plan.record()` says what was chosen). device: where the network runs (default: the device of its first parameter, else cpu).
+    precision the device computes natively, fixed tiles; `.plan.record()` says what was chosen).
+    device: where the network runs (default: the device of its first parameter, else cpu).
     tile: samples per network call (default 8 on CPU in the fast modes, else the whole batch); the last tile is
     padded. compile: torch.compile the network call (on CPU with inductor's weight freezing: constants prepacked).
     cuda_graphs: replay each call shape from a CUDA graph. channels_last: NHWC activations (default: measured

@@ -15,15 +15,18 @@ from edm_bdia.speed import hardware
 
 MODES = ('reference', 'fast', 'bf16', 'fp16', 'auto')
 
-# Samples per network call on CPU in the non-reference modes, chosen by measurement (benchmarks/throughput.py's
-# tile sweep at user batch 32 on Intel Xeon with AMX and AMD Zen 4 with AVX512_BF16: 8 is the fastest tile of fp32
-# and bf16 NHWC on both; 32-64 images per call are 13-25% slower per image than 1-8, as the activations leave L3).
+# Samples per network call on CPU (benchmarks/results/throughput-*.md, CIFAR-10 at user batch 32). Tile 8 was the
+# fastest fast/bf16 tile on Intel Xeon with AMX (tile 16: 7% slower in fp32, 18% in bf16). On AMD Zen 4 tiles 8 and
+# 16 were within 2% in fp32 (tile 16 5% faster in bf16), one sample per call 20% slower than NVlabs' one call of
+# 32, and in fresh processes, as generate.py runs, NVlabs' call of 32 was about 1.2x slower than tile 8 (the
+# activations of 32 samples outgrow the 32 MB L3 and fresh buffers). 8 keeps the padding of small batches (the last
+# tile is filled up) at most 7 samples.
 CPU_TILES = {'fast': 8, 'bf16': 8}
 # The reference mode's tile when batch-size invariance is asked for (the generation engine on CPU and MPS): every
-# network call holds 8 samples, so a seed's image never depends on the batch it was sampled in, and each call is
-# still NVlabs' arithmetic for a batch of 8. Measured at user batch 32 against NVlabs' whole-batch call
-# (benchmarks/results/throughput-*.md): tile 8 is the fastest reference tile on Intel AMX and AMD Zen 4, where one
-# sample per call was 0.88-0.94x NVlabs on AMD Zen 3 (AVX2).
+# network call holds the same number of samples, so a seed's image never depends on the batch it was sampled in,
+# and each call is still NVlabs' arithmetic for a batch of that size. One sample per call (the earlier choice) was
+# 0.88-0.94x NVlabs' whole process on AMD Zen 3 and 0.80x NVlabs' call on AMD Zen 4; tile 8 was 1.14x NVlabs' whole
+# process on Zen 4.
 BATCH_INVARIANT_REFERENCE_TILE = 8
 # `auto` on CUDA: a fixed tile for batch-invariant images, the batch the H100 check measured
 # (benchmarks/results/gpu_check_h100.md).

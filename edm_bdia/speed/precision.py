@@ -1,10 +1,10 @@
 """16-bit UNet arithmetic (bf16 or fp16) with fp32 preconditioning, weights converted once.
 
-The mechanism is NVlabs' own fp16 mode (edm-networks.md §5.6) with a chosen dtype and without the per-call weight
-casts: the preconditioner casts c_in·x to the UNet dtype while c_noise stays fp32, so the noise/label embeddings and
-every block's `affine` Linear run in fp32 (their weights are left alone); convolutions and GroupNorms run in 16
-bits with weights stored in 16 bits, so each layer's `weight.to(x.dtype)` is a no-op; attention logits and softmax
-stay fp32; the UNet output is cast back to fp32 before D = c_skip·x + c_out·F.
+The mechanism is NVlabs' own fp16 mode (docs/networks.md, 'fp16 mode') with a chosen dtype and without the per-call
+weight casts: the preconditioner casts c_in·x to the UNet dtype while c_noise stays fp32, so the noise/label
+embeddings and every block's `affine` Linear run in fp32 (their weights are left alone); convolutions and GroupNorms
+run in 16 bits with weights stored in 16 bits, so each layer's `weight.to(x.dtype)` is a no-op; attention logits and
+softmax stay fp32; the UNet output is cast back to fp32 before D = c_skip·x + c_out·F.
 """
 
 import functools
