@@ -3,6 +3,8 @@ adapter, noise skipping, manifest."""
 
 import math
 import os
+import subprocess
+import sys
 import threading
 from fractions import Fraction
 
@@ -244,3 +246,18 @@ def test_state_hash_sees_every_weight():
     w = b.weight.data[0, 0, 0, 0]
     b.weight.data[0, 0, 0, 0] = torch.nextafter(w, w + 1)  # one ulp
     assert sha256_state(a) != sha256_state(b)
+
+
+# ---- library without the command line ---------------------------------------------------------------------------
+
+LIBRARY_PACKAGES = ('edm_bdia.generation', 'edm_bdia.editing', 'edm_bdia.fid.pipeline', 'edm_bdia.checkpoints',
+                    'edm_bdia.samplers', 'edm_bdia.speed', 'edm_bdia.distributed', 'edm_bdia.files', 'edm_bdia.sample')
+
+
+@pytest.mark.parametrize('package', LIBRARY_PACKAGES)
+def test_library_packages_do_not_import_click(package):
+    """The library is usable from a notebook: only edm_bdia.cli speaks click (a fresh interpreter, so modules
+    imported by other tests do not count)."""
+    code = f'import sys, {package}; print("click" in sys.modules, "edm_bdia.cli" in sys.modules)'
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ['False', 'False']
