@@ -15,15 +15,18 @@ samples), so images do not depend on the batch size and the calls stay cache-siz
   tiles, so images are batch-invariant. `bf16` asked for by name on a CPU that would emulate it is refused.
 * `compile=True`: `torch.compile` of the network call (not of the sampling loop).
 * `cuda_graphs=True` (CUDA): each tile shape is captured once as a CUDA graph and replayed.
+* `retain_freed_memory()`: keeps freed memory in the process heap (glibc), so network calls stop page-faulting
+  their buffers; process-wide, so the command lines call it and the library never does on its own.
 
 Modules: `hardware` (CPU model and ISA flags, native bf16), `modes` (the plan: what each mode means, `auto`,
-argument checks), `precision` (16-bit UNet), `tiling` (fixed-size tiles), `cuda_graphs` (graph capture and
-replay), `accelerated` (the adapter, `accelerate`, `apply_plan`).
+argument checks), `allocator` (the heap setting), `precision` (16-bit UNet), `tiling` (fixed-size tiles),
+`cuda_graphs` (graph capture and replay), `accelerated` (the adapter, `accelerate`, `apply_plan`).
 """
 
 from edm_bdia.speed.accelerated import AcceleratedNet, accelerate, apply_plan, state_device_for
+from edm_bdia.speed.allocator import retain_freed_memory
 from edm_bdia.speed.hardware import CpuInfo, cpu_info
 from edm_bdia.speed.modes import MODES, SpeedModeError, SpeedPlan, auto_mode, make_plan
 
-__all__ = ['accelerate', 'apply_plan', 'auto_mode', 'cpu_info', 'make_plan', 'state_device_for', 'AcceleratedNet',
-           'CpuInfo', 'MODES', 'SpeedModeError', 'SpeedPlan']
+__all__ = ['accelerate', 'apply_plan', 'auto_mode', 'cpu_info', 'make_plan', 'retain_freed_memory', 'state_device_for',
+           'AcceleratedNet', 'CpuInfo', 'MODES', 'SpeedModeError', 'SpeedPlan']
