@@ -22,6 +22,8 @@ def _settings(num_steps, sigma_min, sigma_max, rho, gamma, base, strength):
 
 def _run(body):
     with command_errors(OPTIONS):
+        from edm_bdia.speed import retain_freed_memory
+        retain_freed_memory()  # as in generate: the process only runs the job
         body()
 
 

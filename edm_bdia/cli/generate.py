@@ -68,7 +68,8 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
 
     from edm_bdia import distributed
     from edm_bdia.generation import generate_images
-    from edm_bdia.speed import make_plan
+    from edm_bdia.speed import make_plan, retain_freed_memory
+    retain_freed_memory()  # this process only runs the job: its network calls stop page-faulting their buffers
     torch_device = distributed.attempt(lambda: distributed.init(device))
     plan = distributed.attempt(lambda: make_plan(speed, torch_device, tile=tile, batch_invariant=True,
                                                  compile=compile_net, cuda_graphs=cuda_graphs))
