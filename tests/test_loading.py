@@ -70,6 +70,7 @@ torch.save(outputs, f'{directory}/outputs.pt')
 import torch_utils
 report['public_torch_utils_is_foreign'] = getattr(torch_utils, 'FOREIGN', False)
 report['tiny_training_imported'] = 'tiny_training' in sys.modules
+report['compiler_imported'] = 'torch._dynamo' in sys.modules
 print(json.dumps(report))
 '''
 
@@ -127,6 +128,8 @@ def test_fresh_process_loads_every_architecture_safe_and_trusted_with_equal_outp
     report, outputs = _load_in_fresh_process(snapshots, pythonpath=(), mode='exec')
     _check_loaded(snapshots, report, outputs, trusted_module_prefix='_imported_module_')
     assert report['tiny_training_imported'] is False  # never on the path: its classes came from exec'd source
+    # the safe loader builds on the meta device without arithmetic there (which would import torch's compiler, ~1 s)
+    assert report['compiler_imported'] is False
 
 
 def test_fresh_process_with_foreign_torch_utils_first_on_path(snapshots, tmp_path):

@@ -137,6 +137,33 @@ def test_weight_init_variances(mode, variance):
     assert abs(w.var().item() / variance - 1) < 0.02
 
 
+@pytest.mark.parametrize('mode, draw, scale', [('xavier_uniform', 'uniform', np.sqrt(6 / 9)),
+                                               ('xavier_normal', 'normal', np.sqrt(2 / 9)),
+                                               ('kaiming_uniform', 'uniform', np.sqrt(3 / 4)),
+                                               ('kaiming_normal', 'normal', np.sqrt(1 / 4))])
+def test_seeded_layer_init_is_the_published_formula_bit_for_bit(mode, draw, scale):
+    """Weights then bias, each base·init factor, from the same generator: (2u − 1)·scale or z·scale."""
+    def base(shape):
+        return (torch.rand(*shape) * 2 - 1) * scale if draw == 'uniform' else torch.randn(*shape) * scale
+    torch.manual_seed(3)
+    layer = networks.Linear(4, 5, init_mode=mode, init_weight=0.7, init_bias=0.2)
+    torch.manual_seed(3)
+    weight = base([5, 4]) * 0.7
+    bias = base([5]) * 0.2
+    assert torch.equal(layer.weight, weight) and torch.equal(layer.bias, bias)
+
+
+def test_every_tensor_of_a_network_can_be_built_on_the_meta_device():
+    """What the pickle loader relies on: every tensor a network registers can be built on the meta device (its
+    values are replaced on loading)."""
+    with torch.device('meta'):
+        net = networks.EDMPrecond(img_resolution=8, img_channels=3, label_dim=2, model_type='SongUNet',
+                                  model_channels=16, channel_mult=[1, 2], num_blocks=1, embedding_type='fourier',
+                                  encoder_type='residual', resample_filter=[1, 3, 3, 1])
+    tensors = [*net.parameters(), *net.buffers()]
+    assert tensors and all(tensor.is_meta for tensor in tensors)
+
+
 def test_weight_init_rejects_unknown_mode():
     with pytest.raises(ValueError, match="init_mode: unknown value 'orthogonal'"):
         weight_init([2, 2], 'orthogonal', 2, 2)

@@ -4,6 +4,8 @@ import numpy as np
 import torch
 from torch_utils import persistence
 
+from edm_bdia.networks.layers import scaled
+
 
 @persistence.persistent_class
 class PositionalEmbedding(torch.nn.Module):
@@ -30,7 +32,7 @@ class FourierEmbedding(torch.nn.Module):
 
     def __init__(self, num_channels, scale=16):
         super().__init__()
-        self.register_buffer('freqs', torch.randn(num_channels // 2) * scale)
+        self.register_buffer('freqs', scaled(torch.randn(num_channels // 2), scale))
 
     def forward(self, x):
         # 2π multiplies the frequencies before the outer product (docs/networks.md, 'Fourier phases: 2π on the

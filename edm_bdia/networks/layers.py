@@ -15,22 +15,32 @@ INIT_MODES = ('xavier_uniform', 'xavier_normal', 'kaiming_uniform', 'kaiming_nor
 
 def weight_init(shape, mode, fan_in, fan_out):
     """Draw a tensor of `shape` from the base distribution of `mode` (docs/networks.md, 'Initialisation')."""
+    if mode not in INIT_MODES:
+        raise ValueError(f'init_mode: unknown value {mode!r}; use one of {", ".join(INIT_MODES)}')
+    draw = torch.rand(*shape) if mode.endswith('uniform') else torch.randn(*shape)
+    if draw.is_meta:
+        return draw  # a meta tensor: no values to scale (see `scaled`)
     if mode == 'xavier_uniform':
-        return (torch.rand(*shape) * 2 - 1) * np.sqrt(6 / (fan_in + fan_out))
+        return (draw * 2 - 1) * np.sqrt(6 / (fan_in + fan_out))
     if mode == 'xavier_normal':
-        return torch.randn(*shape) * np.sqrt(2 / (fan_in + fan_out))
+        return draw * np.sqrt(2 / (fan_in + fan_out))
     if mode == 'kaiming_uniform':
-        return (torch.rand(*shape) * 2 - 1) * np.sqrt(3 / fan_in)
-    if mode == 'kaiming_normal':
-        return torch.randn(*shape) * np.sqrt(1 / fan_in)
-    raise ValueError(f'init_mode: unknown value {mode!r}; use one of {", ".join(INIT_MODES)}')
+        return (draw * 2 - 1) * np.sqrt(3 / fan_in)
+    return draw * np.sqrt(1 / fan_in)  # kaiming_normal
+
+
+def scaled(tensor, factor):
+    """tensor·factor, or the meta tensor itself: a network built on the meta device (as the pickle loader does,
+    replacing every tensor afterwards) has no values to scale, and the first arithmetic on a meta tensor costs about
+    a second (torch imports its compiler for the meta kernels)."""
+    return tensor if tensor.is_meta else tensor * factor
 
 
 def _init_parameters(module, weight_shape, has_bias, fan_in, fan_out, init_mode, init_weight, init_bias):
     """Register `weight` (base·init_weight) and, if wanted, `bias` (base·init_bias) on `module`."""
-    module.weight = torch.nn.Parameter(weight_init(weight_shape, init_mode, fan_in, fan_out) * init_weight)
+    module.weight = torch.nn.Parameter(scaled(weight_init(weight_shape, init_mode, fan_in, fan_out), init_weight))
     if has_bias:
-        module.bias = torch.nn.Parameter(weight_init([weight_shape[0]], init_mode, fan_in, fan_out) * init_bias)
+        module.bias = torch.nn.Parameter(scaled(weight_init([weight_shape[0]], init_mode, fan_in, fan_out), init_bias))
     else:
         module.bias = None  # a plain attribute, not a registered parameter (docs/networks.md, 'Conventions')
 
@@ -58,6 +68,8 @@ def resample_filter_2d(taps):
 
     Which paths use it and how: docs/networks.md, 'Resampling filter'."""
     f = torch.as_tensor(taps, dtype=torch.float32)
+    if f.is_meta:
+        return f.new_empty(1, 1, f.numel(), f.numel())  # no values to compute (see `scaled`)
     return (torch.outer(f, f) / f.sum().square()).reshape(1, 1, f.numel(), f.numel())
 
 
