@@ -99,8 +99,7 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
                                       'built-in model')
 @click.option('--preset', metavar='NAME', type=preset_choice(), default=None,
               help="A published checkpoint with its paper settings: fills --network, the sampler options and "
-                   "--fid-ref's "
-                   'reference unless given')
+                   "--fid-ref's reference unless given")
 @click.option('--outdir', metavar='DIR', type=str, help='Where to save the output images (optional with --fid-ref)')
 @click.option('--seeds', metavar='LIST', type=SeedList(), default='0-63', show_default=True,
               help='Random seeds, e.g. 1,2,5-10')

@@ -19,8 +19,7 @@ from edm_bdia.distributed import rank_batches
 from edm_bdia.errors import ArgumentError
 from edm_bdia.fid import refs
 from edm_bdia.fid.datasets import check_image_sizes, collate_images, open_images, select_indices
-from edm_bdia.fid.detector import load_detector_with_info
-from edm_bdia.fid.pipeline import FidPipeline
+from edm_bdia.fid.pipeline import open_pipeline
 
 
 def default_workers():
@@ -30,8 +29,7 @@ def default_workers():
 
 
 def _log(message):
-    if distributed.get_rank() == 0:
-        print(message, file=sys.stderr, flush=True)
+    distributed.print0(message, file=sys.stderr, flush=True)  # stdout carries only the result
 
 
 @dataclasses.dataclass
@@ -51,9 +49,7 @@ def image_statistics(images, *, num=None, seed=0, batch_size=64, detector=None, 
     over all ranks (collective). With `reference` (a registry name, path or URL), rank 0 loads it and checks it
     against the detector's feature size before any image is read; the image sizes are read from the headers first
     too, so a bad input fails before the (long) extraction."""
-    with distributed.rank_zero_first():
-        net, info = load_detector_with_info(detector, device=device, trust_pickle_code=trust_pickle_code)
-        pipeline = FidPipeline(net, device)
+    pipeline, info = open_pipeline(detector, device, trust_pickle_code)
 
     def select():
         stats = None

@@ -53,15 +53,24 @@ class FidPipeline:
         return frechet_distance(*self.statistics(), *reference, method=method)
 
 
-def pipeline_with_reference(reference, detector=None, device='cpu', trust_pickle_code=False):
-    """(FidPipeline on every rank, reference (mu, sigma) on rank 0) for a streaming FID (collective): rank 0 loads
-    the detector first (it may download it), then checks the reference against the detector's feature size, so a
-    wrong reference fails before any image is made."""
+def open_pipeline(detector=None, device='cpu', trust_pickle_code=False):
+    """(FidPipeline on every rank, the detector's identity dict), collective: rank 0 loads the detector first (it
+    may download it), the other ranks then read it from the cache."""
     from edm_bdia import distributed
-    from edm_bdia.fid import refs
-    from edm_bdia.fid.detector import load_detector
+    from edm_bdia.fid.detector import load_detector_with_info
 
     with distributed.rank_zero_first():
-        pipeline = FidPipeline(load_detector(detector, device=device, trust_pickle_code=trust_pickle_code), device)
+        net, info = load_detector_with_info(detector, device=device, trust_pickle_code=trust_pickle_code)
+    return FidPipeline(net, device), info
+
+
+def pipeline_with_reference(reference, detector=None, device='cpu', trust_pickle_code=False):
+    """(FidPipeline on every rank, reference (mu, sigma) on rank 0) for a streaming FID (collective): the detector
+    as `open_pipeline` loads it, then the reference checked against the detector's feature size, so a wrong
+    reference fails before any image is made."""
+    from edm_bdia import distributed
+    from edm_bdia.fid import refs
+
+    pipeline, _ = open_pipeline(detector, device, trust_pickle_code)
     stats = distributed.on_rank_zero(lambda: refs.load_checked_reference(reference, pipeline.feature_dim))
     return pipeline, stats
