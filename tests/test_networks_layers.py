@@ -7,6 +7,7 @@ import torch
 
 from edm_bdia import networks
 from edm_bdia.networks.attention import AttentionOp
+from edm_bdia.networks import layers
 from edm_bdia.networks.layers import weight_init
 from edm_bdia.networks.precond import build_model
 
@@ -36,12 +37,47 @@ def test_resample_filter_buffer_is_normalised_outer_product(taps):
     assert plain.resample_filter is None and 'resample_filter' not in plain.state_dict()
 
 
-def test_pair_filter_resamplers_are_nearest_and_average_pooling():
+def transposed_resampling(x, taps, channels, padding):
+    """The up path's formula: depthwise transposed convolution with 4·F2, stride 2, computed in float64."""
+    f = torch.tensor(taps, dtype=torch.float64)
+    f2 = (torch.outer(f, f) / f.sum() ** 2).reshape(1, 1, len(taps), len(taps))
+    return torch.nn.functional.conv_transpose2d(x.double(), f2.mul(4).tile([channels, 1, 1, 1]), groups=channels,
+                                                stride=2, padding=padding)
+
+
+def test_pair_filter_down_is_average_pooling():
     x = randn(2, 3, 8, 8)
-    up = networks.Conv2d(3, 3, kernel=0, up=True)
     down = networks.Conv2d(3, 3, kernel=0, down=True)
-    assert torch.equal(up(x), torch.nn.functional.interpolate(x, scale_factor=2, mode='nearest'))
     torch.testing.assert_close(down(x), torch.nn.functional.avg_pool2d(x, 2), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize('taps', [[1, 1], [2, 2], [1, 3, 3, 1]])
+def test_up_path_equals_transposed_convolution_formula(dtype, taps):
+    """The box filter's copy and the 16-bit path computed in fp32 give the formula's values: exactly for the box
+    filter (one product x·1 per pixel) and for 16-bit [1,3,3,1] on these inputs (four products exact in fp32,
+    rounded once); fp32 [1,3,3,1] sums four rounded products. NCHW and NHWC; infinities and NaNs pass through."""
+    x = randn(2, 4, 6, 6, seed=5).mul(3).to(dtype)
+    x[0, 0, 0, :3] = torch.tensor([float('inf'), float('-inf'), float('nan')])
+    up = networks.Conv2d(4, 4, kernel=0, up=True, resample_filter=taps).to(dtype)
+    expected = transposed_resampling(x, taps, 4, (len(taps) - 1) // 2)
+    exact = len(taps) == 2 or dtype != torch.float32
+    for layout in (torch.contiguous_format, torch.channels_last):
+        y = up(x.contiguous(memory_format=layout))
+        assert y.dtype == dtype and y.shape == (2, 4, 12, 12)
+        assert torch.equal(y.isnan(), expected.isnan())
+        torch.testing.assert_close(y.double().nan_to_num(), expected.to(dtype).double().nan_to_num(), rtol=0 if exact
+                                   else 1e-6, atol=0 if exact else 1e-6)
+    assert up.up_by_repeat == (len(taps) == 2)
+
+
+def test_16_bit_up_path_equals_torchs_own_16_bit_kernel():
+    """The fp32 detour for 16-bit CPU inputs returns what torch's (slow) 16-bit transposed convolution returns."""
+    x = randn(3, 8, 8, 8, seed=6).mul(4).bfloat16().contiguous(memory_format=torch.channels_last)
+    taps = [1, 3, 3, 1]
+    up = networks.Conv2d(8, 8, kernel=0, up=True, resample_filter=taps).bfloat16()
+    f2 = up.resample_filter.mul(4).tile([8, 1, 1, 1])
+    assert torch.equal(up(x), torch.nn.functional.conv_transpose2d(x, f2, groups=8, stride=2, padding=1))
 
 
 @pytest.mark.parametrize('taps', [[1, 1], [1, 3, 3, 1]])
@@ -75,6 +111,30 @@ def test_group_norm_group_count_and_native_formula(channels, groups):
     g = x.reshape(2, groups, -1)
     expected = ((g - g.mean(-1, keepdim=True)) / (g.var(-1, unbiased=False, keepdim=True) + 1e-6).sqrt())
     torch.testing.assert_close(norm(x.float()).double(), expected.reshape(x.shape), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('channels, size, fp32_path', [(256, 16, True), (128, 8, True), (512, 16, False),
+                                                     (256, 32, False)])
+def test_bf16_group_norm_fp32_path_gives_the_bf16_kernels_values(channels, size, fp32_path):
+    """Channels-last bf16 with at most 8 channels per group and 256 pixels takes the fp32 kernel on a copy; its
+    output equals torch's bf16 kernel's. Either path lies within one bf16 ulp of the float64 formula's terms."""
+    norm = networks.GroupNorm(channels, eps=1e-6)
+    norm.weight.data = randn(channels, seed=7).abs().add(0.5)
+    norm.bias.data = randn(channels, seed=8)
+    norm = norm.bfloat16()
+    x = randn(2, channels, size, size, seed=9).mul(2).add(1).bfloat16().contiguous(memory_format=torch.channels_last)
+    assert layers._bf16_group_norm_is_slow(x, norm.num_groups) == fp32_path
+    y = norm(x)
+    native = torch.nn.functional.group_norm(x, norm.num_groups, norm.weight, norm.bias, eps=1e-6)
+    assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=torch.channels_last)
+    if fp32_path:
+        assert torch.equal(y, native)
+    g = x.double().reshape(2, norm.num_groups, -1)
+    normed = ((g - g.mean(-1, keepdim=True)) / (g.var(-1, unbiased=False, keepdim=True) + 1e-6).sqrt())
+    normed, weight, bias = (t.reshape(shape) for t, shape in ((normed, x.shape), (norm.weight.double(), (-1, 1, 1)),
+                                                              (norm.bias.double(), (-1, 1, 1))))
+    expected, terms = normed * weight + bias, normed.abs() * weight + bias.abs()
+    assert ((y.double() - expected).abs() <= terms * 2 ** -7).all()
 
 
 def test_attention_forward_and_backward_match_softmax_formula():

@@ -91,6 +91,9 @@ class Conv2d(torch.nn.Module):
         self.up = up
         self.down = down
         self.fused_resample = fused_resample
+        # The [1,1] (box) filter's up path is a copy: stride 2 with a 2×2 kernel of ones gives each output pixel one
+        # product x·1 (docs/networks.md, 'Resampling filter').
+        self.up_by_repeat = bool(up) and len(resample_filter) == 2 and resample_filter[0] == resample_filter[1]
         if kernel:
             _init_parameters(self, [out_channels, in_channels, kernel, kernel], bias, in_channels * kernel * kernel,
                              out_channels * kernel * kernel, init_mode, init_weight, init_bias)
@@ -108,14 +111,14 @@ class Conv2d(torch.nn.Module):
         f_pad = (f.shape[-1] - 1) // 2 if f is not None else 0
 
         if self.fused_resample and self.up and w is not None:  # fused up (NVlabs' corrected padding)
-            x = _upsample(x, f, self.in_channels, max(f_pad - w_pad, 0))
+            x = self._upsample(x, f, max(f_pad - w_pad, 0))
             x = torch.nn.functional.conv2d(x, w, padding=max(w_pad - f_pad, 0))
         elif self.fused_resample and self.down and w is not None:  # fused down: filter over the OUTPUT channels
             x = torch.nn.functional.conv2d(x, w, padding=w_pad + f_pad)
             x = _downsample(x, f, self.out_channels, 0)
         else:  # resample first, then convolve
             if self.up:
-                x = _upsample(x, f, self.in_channels, f_pad)
+                x = self._upsample(x, f, f_pad)
             if self.down:
                 x = _downsample(x, f, self.in_channels, f_pad)
             if w is not None:
@@ -124,11 +127,16 @@ class Conv2d(torch.nn.Module):
             x = x.add_(b.reshape(1, -1, 1, 1))  # separate add, not conv2d(bias=...) (see module doc)
         return x
 
-
-def _upsample(x, f, channels, padding):
-    """2× up: depthwise transposed conv with 4·F2, stride 2."""
-    return torch.nn.functional.conv_transpose2d(x, f.mul(4).tile([channels, 1, 1, 1]), groups=channels, stride=2,
-                                                padding=padding)
+    def _upsample(self, x, f, padding):
+        """2× up: depthwise transposed conv with 4·F2, stride 2 (docs/networks.md, 'Resampling filter')."""
+        if self.up_by_repeat:
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode='nearest')  # the box filter: a copy
+        if x.device.type == 'cpu' and x.dtype in (torch.bfloat16, torch.float16):
+            # torch has no 16-bit CPU kernel for this grouped transposed convolution; its fallback is 10-60x slower
+            # than fp32 on a copy, which gives the same values (<= 4 exact products per pixel, rounded once)
+            return self._upsample(x.float(), f.float(), padding).to(x.dtype)
+        return torch.nn.functional.conv_transpose2d(x, f.mul(4).tile([self.in_channels, 1, 1, 1]),
+                                                    groups=self.in_channels, stride=2, padding=padding)
 
 
 def _downsample(x, f, channels, padding):
@@ -148,5 +156,22 @@ class GroupNorm(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros(num_channels))
 
     def forward(self, x):
+        if _bf16_group_norm_is_slow(x, self.num_groups):
+            normed = torch.nn.functional.group_norm(x.float(), num_groups=self.num_groups, weight=self.weight.float(),
+                                                    bias=self.bias.float(), eps=self.eps)
+            return normed.to(x.dtype)  # the bf16 kernel's own recipe: fp32 statistics and output, rounded once
         return torch.nn.functional.group_norm(x, num_groups=self.num_groups, weight=self.weight.to(x.dtype),
                                               bias=self.bias.to(x.dtype), eps=self.eps)
+
+
+# torch's CPU group_norm for channels-last bf16 is 2-4x slower than the fp32 kernel on a float copy when a group has
+# at most 8 channels and the image at most 256 pixels (16×16); elsewhere it is faster (docs/performance.md,
+# 'bf16 levers').
+SLOW_BF16_GROUP_NORM = dict(max_channels_per_group=8, max_pixels=256)
+
+
+def _bf16_group_norm_is_slow(x, num_groups):
+    return (x.dtype == torch.bfloat16 and x.device.type == 'cpu' and x.dim() == 4
+            and x.shape[1] // num_groups <= SLOW_BF16_GROUP_NORM['max_channels_per_group']
+            and x.shape[2] * x.shape[3] <= SLOW_BF16_GROUP_NORM['max_pixels']
+            and x.is_contiguous(memory_format=torch.channels_last))
