@@ -22,7 +22,8 @@ from edm_bdia.generation.sampler import choose_sampler
 from edm_bdia.generation import writer as writer_module
 from edm_bdia.generation import seeds as seed_lists
 from edm_bdia.generation.writer import ImageWriter
-from edm_bdia.speed import apply_plan, make_plan, modes
+from edm_bdia.cli.generate import padding_note
+from edm_bdia.speed import apply_plan, make_plan, modes, tiling
 from helpers.nets import TinyNonlinearNet
 
 
@@ -51,6 +52,19 @@ def test_batches_follow_nvlabs_tensor_split(count, batch, world):
     assert batching.all_batches(seeds, batch, world) == expected
     for rank in range(world):
         assert list(batching.rank_batches(seeds, batch, rank, world)) == expected[rank::world]
+    sizes = batching.batch_sizes(count, num_batches)
+    assert sizes == {size: [len(part) for part in expected].count(size) for size in map(len, expected)}
+    for tile in (1, 3, 8):  # padded samples counted call by call over NVlabs' batches
+        called = sum(math.ceil(len(part) / tile) * tile for part in expected)
+        assert tiling.padding_share(sizes, tile) == pytest.approx(1 - count / called, abs=1e-15)
+
+
+def test_generate_says_how_to_avoid_mostly_padded_calls():
+    assert padding_note(8, 4, 64, 1).startswith('Note: 50% of the samples in the network calls are padding')
+    assert '--tile=4 pads none' in padding_note(8, 4, 64, 1)
+    assert '--tile=11 pads less' in padding_note(8, 21, 11, 1)  # batches of 11 and 10 in 32 samples: 34%
+    assert padding_note(8, 13, 64, 1) is None  # 16 samples called for 13: 19%, below the note's threshold
+    assert padding_note(8, 64, 64, 8) is None and padding_note(None, 3, 64, 1) is None
 
 
 def test_batches_examples_from_the_contract():

@@ -57,6 +57,24 @@ def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, det
         raise click.UsageError('--fid-ref needs at least 2 seeds (the covariance of one image is undefined)')
 
 
+PADDING_NOTE_SHARE = 0.25  # from this share of padded samples in network calls, generate says how to avoid them
+
+
+def padding_note(tile, total, max_batch_size, world_size):
+    """A 'Note: ...' line when fixed tiles would make a large share of the network's work padding, else None."""
+    from edm_bdia.distributed.batching import batch_sizes, num_batches
+    from edm_bdia.speed.tiling import padding_share
+    sizes = batch_sizes(total, num_batches(total, max_batch_size, world_size))
+    share = padding_share(sizes, tile) if tile is not None else 0.0
+    if share < PADDING_NOTE_SHARE:
+        return None
+    largest = max(sizes)
+    return (f'Note: {share:.0%} of the samples in the network calls are padding: every call holds --tile={tile} '
+            f'samples, so that images do not depend on --batch or the number of processes; --tile={largest} pads '
+            f'{"none" if padding_share(sizes, largest) == 0 else "less"} (images may then differ from other tiles\' '
+            'in the last bits)')
+
+
 def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz, trust_pickle_code,
         fid_ref, detector, speed, tile, compile_net, cuda_graphs, **sampler_options):
     """Parse-level checks first (identical on every rank, before torch is imported), then the library does the
@@ -73,6 +91,9 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
     torch_device = distributed.attempt(lambda: distributed.init(device))
     plan = distributed.attempt(lambda: make_plan(speed, torch_device, tile=tile, batch_invariant=True,
                                                  compile=compile_net, cuda_graphs=cuda_graphs))
+    note = padding_note(plan.tile, len(seeds), max_batch_size, distributed.get_world_size()) if tile is None else None
+    if note is not None:
+        distributed.print0(note)
     fid = None
     if fid_ref is not None:
         from edm_bdia.fid.pipeline import pipeline_with_reference

@@ -19,6 +19,12 @@ def batch_bounds(total, count, k):
     return start, start + base + (1 if k < extra else 0)
 
 
+def batch_sizes(total, count):
+    """{batch size: number of batches} of the split of `total` items into `count` parts (sizes base+1 and base)."""
+    base, extra = divmod(total, count)
+    return {size: number for size, number in ((base + 1, extra), (base, count - extra)) if number}
+
+
 def all_batches(items, max_batch_size, world_size):
     """Every batch (a list of items) in order; batch k belongs to rank k % world_size."""
     count = num_batches(len(items), max_batch_size, world_size)

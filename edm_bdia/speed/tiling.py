@@ -34,3 +34,9 @@ def call_in_tiles(call, tile, x, sigma, class_labels, model_kwargs):
         out = call(rows(x), rows(sigma), rows(class_labels), {k: rows(v) for k, v in model_kwargs.items()})
         outputs.append(out[:stop - start])
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def padding_share(batch_sizes, tile):
+    """The share of the samples in tiled network calls that are padding, for {batch size: number of batches}."""
+    called = sum(-(-size // tile) * tile * number for size, number in batch_sizes.items())
+    return 1 - sum(size * number for size, number in batch_sizes.items()) / called if called else 0.0
