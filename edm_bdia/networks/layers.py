@@ -133,7 +133,7 @@ class Conv2d(torch.nn.Module):
             return torch.nn.functional.interpolate(x, scale_factor=2, mode='nearest')  # the box filter: a copy
         if x.device.type == 'cpu' and x.dtype in (torch.bfloat16, torch.float16):
             # torch has no 16-bit CPU kernel for this grouped transposed convolution; its fallback is 10-60x slower
-            # than fp32 on a copy, which gives the same values (<= 4 exact products per pixel, rounded once)
+            # than fp32 on a copy, which gives the same values ([1,3,3,1]: 4 products per pixel, exact in fp32)
             return self._upsample(x.float(), f.float(), padding).to(x.dtype)
         return torch.nn.functional.conv_transpose2d(x, f.mul(4).tile([self.in_channels, 1, 1, 1]),
                                                     groups=self.in_channels, stride=2, padding=padding)
