@@ -73,6 +73,40 @@ def test_edit_without_class_gives_the_source_pngs_back(latents, source, tmp_path
     assert np.array_equal(load_pngs(tmp_path / 'back'), load_pngs(source))
 
 
+def test_the_inversions_tile_is_recorded_and_replayed_by_edit(latents, source, tmp_path, monkeypatch):
+    """One image inverted with --tile=1 calls the network on one sample, and edit replays those calls from the
+    latents file's record (a round trip to the same PNG bytes); a file without a recorded tile (older versions)
+    is edited on the default tile of 8, the tile it was inverted with."""
+    import edm_bdia.speed.accelerated as accelerated
+    tiles = []
+    call_in_tiles = accelerated.call_in_tiles
+    monkeypatch.setattr(accelerated, 'call_in_tiles', lambda call, tile, *args: tiles.append(tile) or call_in_tiles(
+        call, tile, *args))
+    one = tmp_path / 'one'
+    one.mkdir()
+    first = sorted(pngs(source))[0]
+    (one / first).write_bytes((source / first).read_bytes())
+    ok('invert', '--images', one, '--class', SOURCE_CLASS, '--out', tmp_path / 'one.npz', '--tile', 1, *STEPS)
+    with np.load(tmp_path / 'one.npz') as npz:
+        assert json.loads(str(npz['settings']))['tile'] == 1
+    ok('edit', '--latents', tmp_path / 'one.npz', '--outdir', tmp_path / 'back')
+    assert tiles and set(tiles) == {1}
+    assert pngs(tmp_path / 'back') == {'000000.png': (source / first).read_bytes()}
+
+    with np.load(latents) as npz:
+        arrays = dict(npz)
+    settings = json.loads(str(arrays['settings']))
+    assert settings.pop('tile') == 8
+    arrays['settings'] = np.asarray(json.dumps(settings))
+    np.savez(tmp_path / 'old.npz', **arrays)
+    tiles.clear()
+    ok('edit', '--latents', tmp_path / 'old.npz', '--outdir', tmp_path / 'old')
+    assert set(tiles) == {8} and np.array_equal(load_pngs(tmp_path / 'old'), load_pngs(source))
+    result = cli('edit', '--latents', latents, '--outdir', tmp_path / 'x', '--tile', 2)
+    assert result.exit_code != 0 and 'Error: --tile: a latents file carries its sampler settings and tile' in \
+        result.output
+
+
 def test_edit_to_another_class_lands_there_and_stays_in_range(latents, source, tmp_path):
     ok('edit', '--latents', latents, '--outdir', tmp_path / 'edited', '--class', TARGET_CLASS)
     edited = torch.as_tensor(load_pngs(tmp_path / 'edited')).permute(0, 3, 1, 2).to(torch.float64) / 127.5 - 1

@@ -10,7 +10,10 @@ OPTIONS = {'network': '--network', 'images': '--images', 'out': '--out', 'outdir
            'class_idx': '--class', 'target_class': '--class', 'source_class': '--source-class',
            'num_steps': '--steps', 'sigma_min': '--sigma_min', 'sigma_max': '--sigma_max', 'rho': '--rho',
            'gamma': '--gamma', 'base': '--bdia-base', 'strength': '--strength', 'device': '--device',
-           'max_batch_size': '--batch', 'trust_pickle_code': '--trust-pickle-code'}
+           'max_batch_size': '--batch', 'tile': '--tile', 'trust_pickle_code': '--trust-pickle-code'}
+TILE = click.option('--tile', metavar='INT', type=click.IntRange(min=1),
+                    help='Samples per network call  [default: 8 on CPU, the batch on CUDA]; calls are padded to it, '
+                         'so for a single image --tile=1 does an eighth of the work')
 CONTEXT = dict(help_option_names=['-h', '--help'], max_content_width=110)
 
 
@@ -34,7 +37,8 @@ def _run(body):
               help='Class of the images (conditional networks; a generate.py .npz brings its labels)')
 @invertible_sampler_options
 @run_options
-def invert(images, out, class_idx, network_pkl, max_batch_size, device, resume, trust_pickle_code, **sampler):
+@TILE
+def invert(images, out, class_idx, network_pkl, max_batch_size, device, resume, trust_pickle_code, tile, **sampler):
     """Invert real images into BDIA latents: one .npz with the state pairs, labels, settings and the network's
     sha256, from which `edit` regenerates them exactly or under another class.
 
@@ -48,8 +52,8 @@ def invert(images, out, class_idx, network_pkl, max_batch_size, device, resume, 
         from edm_bdia import distributed
         from edm_bdia.editing.runs import invert_images
         for _ in invert_images(network_pkl, images, out, class_idx=class_idx, settings=_settings(**sampler),
-                               max_batch_size=max_batch_size, device=device, trust_pickle_code=trust_pickle_code,
-                               resume=resume, progress=True):
+                               max_batch_size=max_batch_size, device=device, tile=tile,
+                               trust_pickle_code=trust_pickle_code, resume=resume, progress=True):
             pass
         distributed.print0(f'Wrote {out}')
     _run(body)
@@ -65,8 +69,9 @@ def invert(images, out, class_idx, network_pkl, max_batch_size, device, resume, 
               help='Class of --images (conditional networks; a generate.py .npz brings its labels)')
 @invertible_sampler_options
 @run_options
+@TILE
 def edit(latents, images, outdir, target_class, source_class, network_pkl, max_batch_size, device, resume,
-         trust_pickle_code, **sampler):
+         trust_pickle_code, tile, **sampler):
     """Edit images: regenerate inverted images (a latents file from `invert`, or --images inverted here) under
     another class, as PNG files `{index:06d}.png`. --strength below 1 inverts only part of the way and keeps more
     of each image.
@@ -77,17 +82,19 @@ def edit(latents, images, outdir, target_class, source_class, network_pkl, max_b
       python -m edm_bdia edit --images=out --source-class=3 --class=5 --strength=0.6 --outdir=edited
     """
     ctx = click.get_current_context()
-    given = [f'--{name}' for name in ('steps', 'sigma_min', 'sigma_max', 'rho', 'gamma', 'bdia-base', 'strength')
+    options = ('steps', 'sigma_min', 'sigma_max', 'rho', 'gamma', 'bdia-base', 'strength', 'tile')
+    given = [f'--{name}' for name in options
              if ctx.get_parameter_source(name.replace('-', '_').replace('steps', 'num_steps').replace(
                  'bdia_base', 'base')) is not click.core.ParameterSource.DEFAULT]
     if latents is not None and given:
-        raise click.UsageError(f'{", ".join(given)}: a latents file carries its sampler settings; drop them, or '
-                               'invert again with other settings')
+        raise click.UsageError(f'{", ".join(given)}: a latents file carries its sampler settings and tile; drop '
+                               'them, or invert again with other settings')
 
     def body():
         from edm_bdia.editing.runs import edit_images
         for _ in edit_images(network_pkl, outdir, latents=latents, images=images, source_class=source_class,
                              target_class=target_class, settings=_settings(**sampler), max_batch_size=max_batch_size,
-                             device=device, trust_pickle_code=trust_pickle_code, resume=resume, progress=True):
+                             device=device, tile=tile, trust_pickle_code=trust_pickle_code, resume=resume,
+                             progress=True):
             pass
     _run(body)

@@ -7,7 +7,7 @@ images exactly, and nothing that could run code when read.
 | `latents` | float64 [N, C, H, W]: x_0 / t_0, the noise-like latents (full inversions only) |
 | `labels` | int64 [N]: each image's class (-1 for an unconditional network) |
 | `names` | str [N]: where each image came from |
-| `settings` | JSON text: format, version, network (source, sha256), noise levels, gamma, base, strength, start step |
+| `settings` | JSON text: format, version, network (source, sha256), noise levels, gamma, base, strength, start, tile |
 """
 
 import dataclasses

@@ -28,6 +28,7 @@ from edm_bdia.generation.writer import ImageWriter
 from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, bdia_edit, bdia_encode, bdia_sampler, karras_sigmas
 from edm_bdia.sample import strength_to_step
 from edm_bdia.samplers.bdia import bdia_gammas, check_base, check_invertible
+from edm_bdia.speed import apply_plan, make_plan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +66,20 @@ def _exact_arithmetic(net):
         net.use_fp16 = False
 
 
-def _open(network, device, trust_pickle_code, check):
+def _open(network, device, tile, trust_pickle_code, check):
     def prepare(net):
         check(net)
         _exact_arithmetic(net)
-    return open_runtime(network, device=device, speed='reference', trust_pickle_code=trust_pickle_code,
+    return open_runtime(network, device=device, speed='reference', tile=tile, trust_pickle_code=trust_pickle_code,
                         check=prepare)
+
+
+def _use_tile_of(runtime, recorded):
+    """Call the network on the tiles the inversion used (`recorded`, from its latents file), so that every call
+    of the round trip repeats one of the inversion's."""
+    if recorded != runtime.net.plan.tile:
+        runtime.net = distributed.attempt(lambda: apply_plan(
+            runtime.opened.net, make_plan('reference', runtime.device, tile=recorded), runtime.device))
 
 
 def _check_pixels(net):
@@ -84,11 +93,13 @@ def _part_path(parts, index):
 
 
 def invert_images(network, images, out, *, class_idx=None, settings=EditSettings(), max_batch_size=64, device='auto',
-                  trust_pickle_code=False, resume=False, progress=False):
+                  tile=None, trust_pickle_code=False, resume=False, progress=False):
     """Invert the images of `images` (a folder, .zip or generate.py .npz) into BDIA start pairs and write them to
     the latents file `out`; yields each batch's image indices as they are done.
 
-    class_idx: the class of every image (conditional networks), else the .npz's labels. Each image's pair is first
+    class_idx: the class of every image (conditional networks), else the .npz's labels. tile: samples per network
+    call (default: 8 on CPU/MPS, the batch on CUDA); the latents file records it for `edit_images`. Each image's
+    pair is first
     written to `<out>.parts/` (crash-safe), so `resume` continues a killed run with any batch size or number of
     processes; rank 0 joins the parts into `out` at the end and removes the folder.
     """
@@ -103,11 +114,11 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
         state['labels'] = class_indices(net, source, range(len(source)), class_idx)
         state['sigmas'], _ = settings.resolve(net)
 
-    runtime = _open(network, device, trust_pickle_code, check)
+    runtime = _open(network, device, tile, trust_pickle_code, check)
     source, labels, sigmas = state['source'], state['labels'], state['sigmas'].to(runtime.state_device)
     record = dict(format=FORMAT, edm_bdia_version=edm_bdia.__version__, images=os.path.abspath(source.path),
                   network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256),
-                  class_idx=class_idx, **settings.record(runtime.opened.net))
+                  class_idx=class_idx, tile=runtime.net.plan.tile, **settings.record(runtime.opened.net))
     def process(indices):
         if resume and all(os.path.exists(_part_path(parts, i)) for i in indices):
             return list(indices)
@@ -155,17 +166,21 @@ def _target_indices(net, target_class, source_indices, count):
 
 
 def edit_images(network, outdir, *, latents=None, images=None, source_class=None, target_class=None,
-                settings=EditSettings(), max_batch_size=64, device='auto', trust_pickle_code=False, resume=False,
-                progress=False):
+                settings=EditSettings(), max_batch_size=64, device='auto', tile=None, trust_pickle_code=False,
+                resume=False, progress=False):
     """Regenerate images under `target_class` and write them as `outdir/{index:06d}.png`; yields each batch's uint8
     NCHW images.
 
     From `latents` (a file of `invert_images`, made by this network: its settings are used) or from `images` (a
     folder, .zip or .npz, inverted here with `settings`, SDEdit-style for a strength < 1; `source_class` as
     `class_idx` of `invert_images`). Without `target_class` each image keeps its class: the images come back.
+    `tile` as in `invert_images`; with `latents`, the tile recorded there is used.
     """
     if (latents is None) == (images is None):
         raise ArgumentError('latents', 'or `images` is needed, not both: a latents file from invert, or images')
+    if latents is not None and tile is not None:
+        raise ArgumentError('tile', 'comes from the latents file (the tile of its inversion, so that the calls '
+                                    'repeat); drop it')
     fresh = not os.path.exists(outdir)  # a run that fails before writing an image removes it again
     state = {}
 
@@ -178,22 +193,24 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
             state['sigmas'], state['start_step'] = settings.resolve(net)
             state['count'], state['names'] = len(source), source.names
 
-    runtime = _open(network, device, trust_pickle_code, check)
-    net = runtime.net
+    runtime = _open(network, device, tile, trust_pickle_code, check)
     if latents is not None:
         data = distributed.attempt(lambda: read_latents(latents))
-        distributed.attempt(lambda: check_latents_fit(data, latents, net, runtime.opened.sha256))
+        distributed.attempt(lambda: check_latents_fit(data, latents, runtime.net, runtime.opened.sha256))
+        _use_tile_of(runtime, data.settings.get('tile', runtime.net.plan.tile))  # older files: the default's
         state.update(sources=None if data.labels.min() < 0 else data.labels, count=len(data), names=data.names,
                      sigmas=torch.tensor(data.settings['sigmas'], dtype=torch.float64),
                      start_step=data.settings['start_step'])
         used = dict(gamma=data.settings['gamma'], base=data.settings['base'], strength=data.settings['strength'])
     else:
         used = dict(gamma=settings.gamma, base=settings.base, strength=settings.strength)
+    net = runtime.net
     targets = distributed.attempt(lambda: _target_indices(net, target_class, state['sources'], state['count']))
     sigmas = state['sigmas'].to(runtime.state_device)
     manifest = dict(edm_bdia_version=edm_bdia.__version__, network=dict(source=None, sha256=runtime.opened.sha256),
                     source=os.path.abspath(latents if latents is not None else images), target_class=target_class,
-                    source_class=source_class, sigmas=sigmas.tolist(), start_step=state['start_step'], **used)
+                    source_class=source_class, sigmas=sigmas.tolist(), start_step=state['start_step'],
+                    tile=net.plan.tile, **used)
 
     def edit(indices):
         rows = list(indices)

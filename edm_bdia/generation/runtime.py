@@ -22,13 +22,13 @@ class Runtime:
     net: object  # the speed adapter (edm_bdia.speed.AcceleratedNet) around opened.net
 
 
-def open_runtime(network, *, device='auto', speed='reference', trust_pickle_code=False, check=None):
+def open_runtime(network, *, device='auto', speed='reference', tile=None, trust_pickle_code=False, check=None):
     """Join the launcher's process group, open `network` (rank 0 first: it downloads into the cache) and wrap it in
-    the speed plan (a mode name gets batch-size invariance on CPU/MPS). `check(net)` runs on every rank before
-    the adapter is made; any failure stops every rank."""
+    the speed plan (a mode name gets batch-size invariance on CPU/MPS, with `tile` samples per call if given).
+    `check(net)` runs on every rank before the adapter is made; any failure stops every rank."""
     device = distributed.attempt(lambda: distributed.init(device))
     plan = distributed.attempt(lambda: speed if isinstance(speed, SpeedPlan) else
-                               make_plan(speed, device, batch_invariant=True))
+                               make_plan(speed, device, tile=tile, batch_invariant=True))
     with distributed.rank_zero_first():
         opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code)
     if check is not None:
