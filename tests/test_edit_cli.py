@@ -74,9 +74,9 @@ def test_edit_without_class_gives_the_source_pngs_back(latents, source, tmp_path
 
 
 def test_the_inversions_tile_is_recorded_and_replayed_by_edit(latents, source, tmp_path, monkeypatch):
-    """One image inverted with --tile=1 calls the network on one sample, and edit replays those calls from the
-    latents file's record (a round trip to the same PNG bytes); a file without a recorded tile (older versions)
-    is edited on the default tile of 8, the tile it was inverted with."""
+    """One image is inverted on tiles of one sample (no more samples per call than images), and edit replays those
+    calls from the latents file's record (a round trip to the same PNG bytes); a file without a recorded tile
+    (older versions) is edited on the default tile of 8, the tile it was inverted with."""
     import edm_bdia.speed.accelerated as accelerated
     tiles = []
     call_in_tiles = accelerated.call_in_tiles
@@ -86,14 +86,15 @@ def test_the_inversions_tile_is_recorded_and_replayed_by_edit(latents, source, t
     one.mkdir()
     first = sorted(pngs(source))[0]
     (one / first).write_bytes((source / first).read_bytes())
-    ok('invert', '--images', one, '--class', SOURCE_CLASS, '--out', tmp_path / 'one.npz', '--tile', 1, *STEPS)
+    ok('invert', '--images', one, '--class', SOURCE_CLASS, '--out', tmp_path / 'one.npz', *STEPS)
     with np.load(tmp_path / 'one.npz') as npz:
         assert json.loads(str(npz['settings']))['tile'] == 1
     ok('edit', '--latents', tmp_path / 'one.npz', '--outdir', tmp_path / 'back')
     assert tiles and set(tiles) == {1}
     assert pngs(tmp_path / 'back') == {'000000.png': (source / first).read_bytes()}
 
-    with np.load(latents) as npz:
+    ok('invert', '--images', source, '--class', SOURCE_CLASS, '--out', tmp_path / 'tile8.npz', '--tile', 8, *STEPS)
+    with np.load(tmp_path / 'tile8.npz') as npz:
         arrays = dict(npz)
     settings = json.loads(str(arrays['settings']))
     assert settings.pop('tile') == 8
@@ -102,6 +103,8 @@ def test_the_inversions_tile_is_recorded_and_replayed_by_edit(latents, source, t
     tiles.clear()
     ok('edit', '--latents', tmp_path / 'old.npz', '--outdir', tmp_path / 'old')
     assert set(tiles) == {8} and np.array_equal(load_pngs(tmp_path / 'old'), load_pngs(source))
+    with np.load(latents) as npz:
+        assert json.loads(str(npz['settings']))['tile'] == 6  # six images: tiles of 6
     result = cli('edit', '--latents', latents, '--outdir', tmp_path / 'x', '--tile', 2)
     assert result.exit_code != 0 and 'Error: --tile: a latents file carries its sampler settings and tile' in \
         result.output

@@ -12,8 +12,8 @@ OPTIONS = {'network': '--network', 'images': '--images', 'out': '--out', 'outdir
            'gamma': '--gamma', 'base': '--bdia-base', 'strength': '--strength', 'device': '--device',
            'max_batch_size': '--batch', 'tile': '--tile', 'trust_pickle_code': '--trust-pickle-code'}
 TILE = click.option('--tile', metavar='INT', type=click.IntRange(min=1),
-                    help='Samples per network call  [default: 8 on CPU, the batch on CUDA]; calls are padded to it, '
-                         'so for a single image --tile=1 does an eighth of the work')
+                    help='Samples per network call, which are padded to it  [default: 8 on CPU, or the number of '
+                         'images when fewer; the batch on CUDA]')
 CONTEXT = dict(help_option_names=['-h', '--help'], max_content_width=110)
 
 

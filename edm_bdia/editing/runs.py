@@ -74,6 +74,13 @@ def _open(network, device, tile, trust_pickle_code, check):
                         check=prepare)
 
 
+def _fit_tile_to_images(runtime, count, tile):
+    """Without a `tile` asked for, no more samples per call than there are images: a few images are not padded to
+    the default tile. The rule depends on the images alone, so resumed runs with other batch sizes keep it."""
+    if tile is None and runtime.net.plan.tile is not None and count < runtime.net.plan.tile:
+        _use_tile_of(runtime, count)
+
+
 def _use_tile_of(runtime, recorded):
     """Call the network on the tiles the inversion used (`recorded`, from its latents file), so that every call
     of the round trip repeats one of the inversion's."""
@@ -98,10 +105,10 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     the latents file `out`; yields each batch's image indices as they are done.
 
     class_idx: the class of every image (conditional networks), else the .npz's labels. tile: samples per network
-    call (default: 8 on CPU/MPS, the batch on CUDA); the latents file records it for `edit_images`. Each image's
-    pair is first
-    written to `<out>.parts/` (crash-safe), so `resume` continues a killed run with any batch size or number of
-    processes; rank 0 joins the parts into `out` at the end and removes the folder.
+    call (default: 8 on CPU/MPS, at most the number of images; the batch on CUDA); the latents file records it
+    for `edit_images`. Each image's pair is first written to `<out>.parts/` (crash-safe), so `resume` continues a
+    killed run with any batch size or number of processes; rank 0 joins the parts into `out` at the end and
+    removes the folder.
     """
     parts = os.fspath(out) + '.parts'
     fresh = not os.path.exists(parts)  # a run that fails before writing a part removes it again
@@ -116,6 +123,7 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
 
     runtime = _open(network, device, tile, trust_pickle_code, check)
     source, labels, sigmas = state['source'], state['labels'], state['sigmas'].to(runtime.state_device)
+    _fit_tile_to_images(runtime, len(source), tile)
     record = dict(format=FORMAT, edm_bdia_version=edm_bdia.__version__, images=os.path.abspath(source.path),
                   network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256),
                   class_idx=class_idx, tile=runtime.net.plan.tile, **settings.record(runtime.opened.net))
@@ -204,6 +212,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
         used = dict(gamma=data.settings['gamma'], base=data.settings['base'], strength=data.settings['strength'])
     else:
         used = dict(gamma=settings.gamma, base=settings.base, strength=settings.strength)
+        _fit_tile_to_images(runtime, state['count'], tile)
     net = runtime.net
     targets = distributed.attempt(lambda: _target_indices(net, target_class, state['sources'], state['count']))
     sigmas = state['sigmas'].to(runtime.state_device)
