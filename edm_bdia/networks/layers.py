@@ -164,7 +164,7 @@ class GroupNorm(torch.nn.Module):
                                               bias=self.bias.to(x.dtype), eps=self.eps)
 
 
-# torch's CPU group_norm for channels-last bf16 is 2-4x slower than the fp32 kernel on a float copy when a group has
+# torch's CPU group_norm for channels-last bf16 is 1.7-2.6x slower than the fp32 kernel on a float copy when a group has
 # at most 8 channels and the image at most 256 pixels (16×16); elsewhere it is faster (docs/performance.md,
 # 'bf16 levers on the AMD EPYC (Zen 4)').
 SLOW_BF16_GROUP_NORM = dict(max_channels_per_group=8, max_pixels=256)
