@@ -354,7 +354,8 @@ def header_lines(settings, results, quick):
                   [t['foreign'] for t in results.versus[0].values()])
     return [f'# Throughput on {info.model} ({info.kind}){" (--quick smoke run, not representative)" if quick else ""}',
             '',
-            f'- CPU: {info.model}, {info.architecture}, ISA flags: {" ".join(info.reported_flags()) or "none known"}; '
+            f'- CPU: {info.model}, {info.architecture}, ISA flags: {" ".join(info.reported_flags()) or "none known"}'
+            f'{info.cap_text()}; '
             f'bf16 {"native" if info.native_bf16 else "emulated (so --speed bf16 is refused)"}; PyTorch CPU '
             f'kernels: {torch.backends.cpu.get_cpu_capability()}.',
             f'- Software: {results.machine}.',

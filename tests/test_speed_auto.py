@@ -2,7 +2,9 @@
 CPUs (AMD Zen 3 with AVX2 only, AMD Zen 4 with AVX512_BF16, Intel with AMX, Skylake-class AVX-512 without bf16,
 Arm with BF16), so these tests do not depend on the machine they run on, and nothing is timed."""
 
+import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +71,56 @@ def test_proc_cpuinfo_flags_are_read_in_torch_spelling(tmp_path):
     assert info.architecture == 'aarch64' and info.native_bf16 and {'neon', 'sve_bf16'} <= info.flags
     assert not cpu_info_from(proc=None, machine='x86_64').native_bf16  # nothing known: nothing is native
     assert hardware._proc_cpuinfo(str(tmp_path / 'missing')) is None
+
+
+def test_a_onednn_cap_hides_the_flags_above_it():
+    zen4, sapphire = cpu_info_from(CPUS['zen4']), CPUS['sapphire-rapids']
+    for cap in ('avx512_core_bf16', 'avx512_core_amx', 'avx10_2_512'):  # at or above its bf16 kernels
+        capped = dataclasses.replace(zen4, onednn_cap=cap)
+        assert capped.native_bf16 and capped.usable_flags == zen4.flags and capped.kind == zen4.kind
+    below = dataclasses.replace(zen4, onednn_cap='avx512_core_vnni')
+    assert not below.native_bf16 and below.kind == 'amd-avx512bf16-as-avx512'
+    assert below.flags - below.usable_flags == {'avx512_bf16'}
+    assert below.describe().endswith('; oneDNN capped at avx512_core_vnni (ONEDNN_MAX_CPU_ISA); bf16 emulated')
+    assert cpu_info_from(CPUS['zen4'], onednn_cap='avx2').usable_flags == {'avx2', 'fma3', 'sse4_2', 'avx'}
+    # AMX hidden, AVX512_BF16 still there: bf16 stays native, on the AVX-512 kernels
+    no_amx = cpu_info_from(sapphire, onednn_cap='avx512_core_bf16')
+    assert no_amx.native_bf16 and no_amx.kind == 'intel-amx-as-avx512bf16'
+    assert cpu_info_from(sapphire, onednn_cap='avx512_core_amx').kind == 'intel-amx'
+    assert cpu_info_from(CPUS['graviton3'], onednn_cap='avx2').native_bf16  # an x86 cap means nothing on Arm
+
+
+@pytest.mark.parametrize('environ, cap', [
+    ({}, None), ({'ONEDNN_MAX_CPU_ISA': 'AVX2'}, 'avx2'),
+    ({'DNNL_MAX_CPU_ISA': 'avx512_core_vnni'}, 'avx512_core_vnni'),
+    ({'ONEDNN_MAX_CPU_ISA': 'AVX2', 'DNNL_MAX_CPU_ISA': 'AVX512_CORE'}, 'avx2'),  # the newer name wins, as in oneDNN
+    ({'ONEDNN_MAX_CPU_ISA': 'AVX10_1_512_AMX'}, 'avx512_core_amx'), ({'ONEDNN_MAX_CPU_ISA': 'ALL'}, None),
+    ({'ONEDNN_MAX_CPU_ISA': 'DEFAULT'}, None), ({'ONEDNN_MAX_CPU_ISA': 'AVX3000'}, None)])
+def test_the_onednn_cap_is_read_from_the_environment(environ, cap):
+    assert hardware.onednn_isa_cap(environ) == cap
+
+
+ONEDNN_ISA_PROBE = '''
+import torch
+from edm_bdia.speed.hardware import cpu_info
+torch.nn.functional.conv2d(torch.ones(8, 64, 16, 16), torch.ones(64, 64, 3, 3))  # large enough for oneDNN
+print('native_bf16', cpu_info().native_bf16, flush=True)
+'''
+
+
+@pytest.mark.parametrize('cap', [None, 'AVX512_CORE_AMX', 'AVX512_CORE_BF16', 'AVX512_CORE_VNNI', 'AVX2'])
+def test_native_bf16_agrees_with_the_isa_onednn_reports_under_a_cap(cap):
+    """oneDNN's own description of the instruction set it dispatches to (ONEDNN_VERBOSE) names bfloat16 exactly when
+    this CPU, under the cap, counts as native."""
+    env = {key: value for key, value in os.environ.items() if key not in ('ONEDNN_MAX_CPU_ISA', 'DNNL_MAX_CPU_ISA')}
+    env.update(ONEDNN_VERBOSE='1', **({'ONEDNN_MAX_CPU_ISA': cap} if cap else {}))
+    result = subprocess.run([sys.executable, '-c', ONEDNN_ISA_PROBE], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    isa = [line.split('isa:', 1)[1] for line in result.stdout.splitlines() if ',info,cpu,isa:' in line]
+    if not isa:
+        pytest.skip('this torch build reports no oneDNN x86 instruction set')
+    assert f'native_bf16 {"bfloat16" in isa[0]}' in result.stdout, (isa, result.stdout[-300:])
 
 
 @pytest.mark.parametrize('name', CPUS)

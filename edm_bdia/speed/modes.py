@@ -67,8 +67,12 @@ def _check_tile(tile):
         raise SpeedModeError('tile', f'must be a positive integer (samples per network call) or None, got {tile!r}')
 
 
-def _native_flags_text(info):
-    return ' or '.join(hardware.NATIVE_BF16_FLAGS.get(info.architecture, ('bf16 instructions',)))
+def _why_bf16_is_emulated(info):
+    """'no amx_bf16 or avx512_bf16', or the oneDNN cap that hides the CPU's bf16 instructions."""
+    native = hardware.NATIVE_BF16_FLAGS.get(info.architecture, ('bf16 instructions',))
+    if any(flag in info.flags for flag in native):
+        return f'ONEDNN_MAX_CPU_ISA caps oneDNN at {info.onednn_cap}, below its bf16 kernels'
+    return f'no {" or ".join(native)}'
 
 
 def auto_mode(device):
@@ -77,9 +81,9 @@ def auto_mode(device):
     if device.type == 'cpu':
         info = hardware.cpu_info()
         if info.native_bf16:
-            native = [flag for flag in hardware.NATIVE_BF16_FLAGS[info.architecture] if flag in info.flags]
+            native = [flag for flag in hardware.NATIVE_BF16_FLAGS[info.architecture] if flag in info.usable_flags]
             return 'bf16', f'bf16: native on this CPU ({", ".join(native)})'
-        return 'fast', f'fp32: bf16 would be emulated on this CPU (no {_native_flags_text(info)})'
+        return 'fast', f'fp32: bf16 would be emulated on this CPU ({_why_bf16_is_emulated(info)})'
     if device.type == 'cuda':
         capability = torch.cuda.get_device_capability(device)
         if capability >= CUDA_TENSOR_CORES:
@@ -100,7 +104,7 @@ def _auto_plan(device, tile, compile, cuda_graphs, channels_last):
 def _check_native_bf16(allow_emulated_bf16):
     info = hardware.cpu_info()
     if not info.native_bf16 and not allow_emulated_bf16:
-        raise SpeedModeError('mode', f'bf16 is emulated on this CPU ({info.model}: no {_native_flags_text(info)}) '
+        raise SpeedModeError('mode', f'bf16 is emulated on this CPU ({info.model}: {_why_bf16_is_emulated(info)}) '
                                      'and runs several times slower than fp32; use `mode` fast or auto (Python: '
                                      'allow_emulated_bf16=True runs it anyway)')
 
