@@ -365,7 +365,7 @@ def header_lines(settings, results, quick):
             f'- Modes chosen here: default `--speed reference` = {plan_name(default_plan)}; `--speed auto` = '
             f'{plan_name(auto_plan)} ({auto_mode(CPU)[1]}).',
             f'- GEMM peak (torch.mm 2048³): fp32 **{results.peaks["fp32"]:.0f}** GFLOP/s, bf16 '
-            f'**{results.peaks["bf16"]:.0f}** GFLOP/s{"" if info.native_bf16 else " (emulated)"}.', '']
+            f'**{results.peaks["bf16"]:.3g}** GFLOP/s{"" if info.native_bf16 else " (emulated)"}.', '']
 
 
 def architecture_lines(settings, rows):

@@ -35,7 +35,7 @@ def test_gpu_check_rejects_unknown_arguments():
 
 
 @pytest.mark.slow
-def test_gpu_check_dry_run_prints_parity_and_throughput_tables(tmp_path):
+def test_gpu_check_dry_run_prints_parity_throughput_and_projection_tables(tmp_path):
     out = tmp_path / 'gpu.md'
     result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--dry-run', '--out',
                              str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -43,11 +43,37 @@ def test_gpu_check_dry_run_prints_parity_and_throughput_tables(tmp_path):
     text = out.read_text()
     assert text == result.stdout
     # CPU against CPU: the parity rows must be exact passes; CUDA-only variants are reported as skipped
-    assert '| cifar10-ddpmpp-cond | 0.0e+00 | 0.000% | 0 | pass |' in text
-    assert '| imagenet-adm-cond | 0.0e+00 | 0.000% | 0 | pass |' in text
-    assert text.count('skipped (CUDA only)') == 6
+    for arch in ('cifar10-ddpmpp-cond', 'imagenet-adm-cond', 'ffhq-ddpmpp-uncond', 'afhqv2-ncsnpp-uncond'):
+        assert f'| {arch} | 0.0e+00 | 0.000% | 0 | pass |' in text
+        for variant in ('NVlabs as-is', 'fp32', 'fast fp32 (NHWC)', 'bf16'):
+            assert f'| {arch} | {variant} | 4 |' in text
+    assert text.count('skipped (CUDA only)') == 4 * 4
+    # the projection restates the CIFAR-10 rows: hours = 50,000 images x 35 NFE x ms per image-evaluation
+    projection = text[text.index('## Projected 50,000-image run'):]
     for variant in ('NVlabs as-is', 'fp32', 'fast fp32 (NHWC)', 'bf16'):
-        assert f'| cifar10-ddpmpp-cond | {variant} | 4 |' in text
+        ms = float(text.split(f'| cifar10-ddpmpp-cond | {variant} | 4 | ')[1].split(' |')[0])
+        hours = float(projection.split(f'| {variant} | ')[1].split(' |')[0])
+        assert hours == pytest.approx(50_000 * 35 * ms / 1e3 / 3600, rel=2e-3, abs=0.006)
+    assert '| NVlabs as-is | ' in projection and ' | 1.00x |' in projection
+
+
+def test_gpu_check_budget_leaves_architectures_unstarted_and_keeps_the_report(tmp_path):
+    out = tmp_path / 'gpu.md'
+    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--dry-run', '--budget', '0',
+                             '--models', 'cifar10-ddpmpp-cond', '--out', str(out)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert text == result.stdout and '| cifar10-ddpmpp-cond | 0.0e+00 | 0.000% | 0 | pass |' in text
+    assert 'Not measured (past the 0 s budget): cifar10-ddpmpp-cond.' in text and 'Projected' not in text
+
+
+def test_gpu_check_rejects_unknown_models_with_one_line():
+    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--dry-run', '--models',
+                             'cifar10-ddpmpp-cond,lsun'], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 1 and result.stderr.strip() == (
+        "gpu_check: --models 'cifar10-ddpmpp-cond,lsun': unknown architecture lsun; use a comma-separated subset of "
+        'cifar10-ddpmpp-cond, imagenet-adm-cond, ffhq-ddpmpp-uncond, afhqv2-ncsnpp-uncond')
 
 
 # ---- the NVlabs baseline of benchmarks/throughput.py ----------------------------------------------------------
