@@ -11,7 +11,7 @@ import torch
 from edm_bdia.speed import modes
 from edm_bdia.speed.cuda_graphs import GraphedCall
 from edm_bdia.speed.precision import lower_unet_precision, takes_16_bit_unet
-from edm_bdia.speed.tiling import call_in_tiles
+from edm_bdia.speed.tiling import EquivalentCallSizes, call_in_tiles
 
 
 def state_device_for(device):
@@ -29,9 +29,12 @@ class AcceleratedNet:
         self._call = call
         self.net_device = net_device
         self.state_device = state_device
+        # CPU only: GPU libraries may choose kernels by timing, and compiled or graphed calls cost one build per size
+        probed = plan.tile is not None and net_device.type == 'cpu' and not plan.compile
+        self._equivalent_sizes = EquivalentCallSizes(plan.tile) if probed else None
 
     def __getattr__(self, name):
-        if name in ('net', 'plan', '_call', 'net_device', 'state_device'):  # not set yet (copy/unpickle)
+        if name in ('net', 'plan', '_call', 'net_device', 'state_device', '_equivalent_sizes'):  # copy, unpickle
             raise AttributeError(name)
         return getattr(self.net, name)
 
@@ -61,7 +64,8 @@ class AcceleratedNet:
         with torch.no_grad():  # not inference_mode: torch.compile fails there on numpy skip_scale
             if self.plan.tile is None:
                 return self._call_tile(x, sigma, class_labels, model_kwargs)
-            return call_in_tiles(self._call_tile, self.plan.tile, x, sigma, class_labels, model_kwargs)
+            return call_in_tiles(self._call_tile, self.plan.tile, x, sigma, class_labels, model_kwargs,
+                                 self._equivalent_sizes)
 
     forward = __call__
 
