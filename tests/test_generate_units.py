@@ -60,7 +60,7 @@ def test_batches_follow_nvlabs_tensor_split(count, batch, world):
 
 
 def test_generate_says_how_to_avoid_mostly_padded_calls():
-    assert padding_note(8, 4, 64, 1).startswith('Note: 50% of the samples in the network calls are padding')
+    assert padding_note(8, 4, 64, 1).startswith('Note: up to 50% of the samples in the network calls may be padding')
     assert '--tile=4 pads none' in padding_note(8, 4, 64, 1)
     assert '--tile=11 pads less' in padding_note(8, 21, 11, 1)  # batches of 11 and 10 in 32 samples: 34%
     assert padding_note(8, 13, 64, 1) is None  # 16 samples called for 13: 19%, below the note's threshold

@@ -61,7 +61,8 @@ PADDING_NOTE_SHARE = 0.25  # from this share of padded samples in network calls,
 
 
 def padding_note(tile, total, max_batch_size, world_size):
-    """A 'Note: ...' line when fixed tiles would make a large share of the network's work padding, else None."""
+    """A 'Note: ...' line when fixed tiles could make a large share of the network's work padding, else None (an
+    upper bound: a last tile is called smaller where the probe of speed.tiling allows)."""
     from edm_bdia.distributed.batching import batch_sizes, num_batches
     from edm_bdia.speed.tiling import padding_share
     sizes = batch_sizes(total, num_batches(total, max_batch_size, world_size))
@@ -69,8 +70,9 @@ def padding_note(tile, total, max_batch_size, world_size):
     if share < PADDING_NOTE_SHARE:
         return None
     largest = max(sizes)
-    return (f'Note: {share:.0%} of the samples in the network calls are padding: every call holds --tile={tile} '
-            f'samples, so that images do not depend on --batch or the number of processes; --tile={largest} pads '
+    return (f'Note: up to {share:.0%} of the samples in the network calls may be padding: calls hold --tile={tile} '
+            'samples (a last tile fewer only where this CPU gives the same bits), so that images do not depend on '
+            f'--batch or the number of processes; --tile={largest} pads '
             f'{"none" if padding_share(sizes, largest) == 0 else "less"} (images may then differ from other tiles\' '
             'in the last bits)')
 
