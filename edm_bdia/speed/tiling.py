@@ -65,10 +65,16 @@ def call_in_tiles(call, tile, x, sigma, class_labels, model_kwargs, equivalent_s
         if stop - start < tile and equivalent_sizes is not None:
             size = equivalent_sizes.call_size(stop - start, _tile_probe(call, tile, x, sigma, class_labels,
                                                                         model_kwargs, start, stop))
-        rows = lambda value: tile_rows(value, batch, start, stop, size)  # noqa: E731
-        out = call(rows(x), rows(sigma), rows(class_labels), {k: rows(v) for k, v in model_kwargs.items()})
+        out = call(tile_rows(x, batch, start, stop, size),
+                   *_rows_of_other_arguments(sigma, class_labels, model_kwargs, batch, start, stop, size))
         outputs.append(out[:stop - start])
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+
+def _rows_of_other_arguments(sigma, class_labels, model_kwargs, batch, start, stop, size):
+    """(sigma, class_labels, model_kwargs) with their per-sample rows [start:stop] padded to `size`."""
+    rows = lambda value: tile_rows(value, batch, start, stop, size)  # noqa: E731
+    return rows(sigma), rows(class_labels), {key: rows(value) for key, value in model_kwargs.items()}
 
 
 def _tile_probe(call, tile, x, sigma, class_labels, model_kwargs, start, stop):
@@ -77,9 +83,8 @@ def _tile_probe(call, tile, x, sigma, class_labels, model_kwargs, start, stop):
     batch, drawn = x.shape[0], {}
 
     def call_noise(size):
-        rows = lambda value: tile_rows(value, batch, start, stop, size)  # noqa: E731
-        return call(drawn['noise'][:size], rows(sigma), rows(class_labels),
-                    {k: rows(v) for k, v in model_kwargs.items()})
+        return call(drawn['noise'][:size],
+                    *_rows_of_other_arguments(sigma, class_labels, model_kwargs, batch, start, stop, size))
 
     def probe(size):
         if not drawn:
