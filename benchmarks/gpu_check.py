@@ -89,10 +89,10 @@ def parity(cpu_net, device):
 
 
 def time_calls(fn, sync, warmup=2, repeats=5):
-    """(median seconds of one call, seconds of the first call: compile or capture included)."""
+    """(median seconds of one call, seconds of the first call (compile or capture included), its output)."""
     sync()
     start = time.perf_counter()
-    fn()
+    first_output = fn()
     sync()
     first = time.perf_counter() - start
     for _ in range(warmup - 1):
@@ -104,13 +104,14 @@ def time_calls(fn, sync, warmup=2, repeats=5):
         fn()
         sync()
         seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), first
+    return statistics.median(seconds), first, first_output
 
 
 def throughput(arch, base, device, batch, nfe, gflop, repeats):
-    """(table rows, {variant: seconds per image-evaluation}) for each variant this device runs."""
+    """(table rows, {variant: (seconds per image-evaluation, seconds of the first call)}) for each variant this
+    device runs."""
     sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
-    rows, per_image = [], {}
+    rows, timings = [], {}
     reference = None
     for name, (use_fp16, kwargs, cuda_only) in VARIANTS.items():
         if cuda_only and device.type != 'cuda':
@@ -121,18 +122,17 @@ def throughput(arch, base, device, batch, nfe, gflop, repeats):
         net = accelerate(net.to(device), device=device, **kwargs)
         x, sigma, labels = to_device(denoiser_inputs(net, batch), device)
         with torch.no_grad():
-            out = net(x, sigma, labels)
-            seconds, first = time_calls(lambda: net(x, sigma, labels), sync, repeats=repeats)
+            seconds, first, out = time_calls(lambda: net(x, sigma, labels), sync, repeats=repeats)
         reference = out if name == 'fp32' else reference
         deviation = '' if reference is None or name == 'fp32' else f'{(out - reference).abs().max().item():.1e}'
-        per_image[name] = seconds / batch
+        timings[name] = (seconds / batch, first)
         rows.append([arch, name, batch, f'{seconds / batch * 1e3:.3f}', f'{gflop * batch / seconds / 1e3:.1f}',
                      f'{batch / seconds:.1f}', f'{batch / seconds / nfe:.2f}', f'{first:.1f}', deviation])
         log(f'  {arch} {name}: {seconds / batch * 1e3:.3f} ms/img/NFE (first call {first:.1f} s)')
         net = out = None  # free the device memory before the next copy
         if device.type == 'cuda':
             torch.cuda.empty_cache()
-    return rows, per_image
+    return rows, timings
 
 
 def throughput_lines(rows):
@@ -144,16 +144,16 @@ def throughput_lines(rows):
                    'first call s', 'max|dD|'], rows), '']
 
 
-def projection_lines(per_image, nfe):
+def projection_lines(timings, nfe):
     """Hours of network time for PROJECTED_IMAGES at `nfe`, per variant, against NVlabs as-is."""
     arch, images = PROJECTED_IMAGES
-    baseline = per_image['NVlabs as-is']
-    rows = [[name, f'{images * nfe * seconds / 3600:.2f}', f'{baseline / seconds:.2f}x']
-            for name, seconds in per_image.items()]
+    hours = {name: (first + images * nfe * seconds) / 3600 for name, (seconds, first) in timings.items()}
+    rows = [[name, f'{value:.2f}', f'{hours["NVlabs as-is"] / value:.2f}x'] for name, value in hours.items()]
     return [f'## Projected {images:,}-image run: {arch} at {nfe} NFE', '',
-            'Network time alone (images x NFE x seconds per image-evaluation above, batch as above); the sampler '
-            'arithmetic and PNG writing add little on CPU (under 0.4% of the wall time there) and are not measured '
-            'here.', '', table(['variant', 'hours', 'vs NVlabs as-is'], rows), '']
+            'Network time alone: the first call (compile or capture included) plus images x NFE x seconds per '
+            'image-evaluation above, batch as above; the sampler arithmetic and PNG writing add little on CPU (under '
+            '0.4% of the wall time there) and are not measured here.', '',
+            table(['variant', 'hours', 'vs NVlabs as-is'], rows), '']
 
 
 def inception_rate(device, batch):
@@ -245,12 +245,12 @@ def main():
         batch = 4 if args.dry_run else spec['batch']
         gflop = flops_per_call(lambda: bases[arch](*denoiser_inputs(bases[arch], 1))) / 1e9
         log(f'throughput: {arch}, batch {batch}, {gflop:.1f} GFLOP/img')
-        arch_rows, per_image = throughput(arch, bases.pop(arch), device, batch, spec['nfe'], gflop,
+        arch_rows, timings = throughput(arch, bases.pop(arch), device, batch, spec['nfe'], gflop,
                                           repeats=2 if args.dry_run else 5)
         rows += arch_rows
         report.set('throughput', throughput_lines(rows))
         if arch == PROJECTED_IMAGES[0]:
-            report.set('projection', projection_lines(per_image, spec['nfe']))
+            report.set('projection', projection_lines(timings, spec['nfe']))
     if left:
         report.set('left', [f'Not measured (past the {args.budget:g} s budget): {", ".join(left)}.', ''])
 
