@@ -25,9 +25,10 @@ CPU_TILES = {'fast': 8, 'bf16': 8}
 # The reference mode's tile when batch-size invariance is asked for (the generation engine on CPU and MPS): every
 # network call holds the same number of samples, so a seed's image never depends on the batch it was sampled in,
 # and each call is still NVlabs' arithmetic for a batch of that size. One sample per call (the earlier choice) was
-# 0.88-0.94x NVlabs' whole process on AMD Zen 3 and 0.80x NVlabs' call on AMD Zen 4; tile 8 is 1.22x NVlabs' whole
-# process on Zen 4 (benchmarks/results/throughput-amd-avx512bf16.md). Batches smaller than a tile pay for the padding
-# (generate.py then names the --tile that avoids it).
+# 0.88-0.94x NVlabs' whole process on AMD Zen 3 and 0.80x NVlabs' call on AMD Zen 4; tile 8 is 1.22-1.26x NVlabs'
+# whole process on Zen 4 (benchmarks/results/throughput-amd-avx512bf16.md). A batch smaller than a tile is padded, on
+# the CPU only up to a smaller size that gives the tile's bits (speed/tiling.py); generate.py names the --tile that
+# avoids the padding.
 BATCH_INVARIANT_REFERENCE_TILE = 8
 # `auto` on CUDA: a fixed tile for batch-invariant images, the batch the H100 check measured
 # (benchmarks/results/gpu_check_h100.md).
