@@ -1,14 +1,20 @@
-"""The package's one exception for a bad argument, so that each front end can name arguments its own way.
+"""The package's exception for a bad argument, and its warning for advice about arguments, so that each front end
+can name arguments its own way.
 
 Library code raises `ArgumentError('sigma_min', 'must be below `sigma_max` = 1, got 100')`: in Python it reads
 "sigma_min must be below sigma_max = 1, got 100" and is a ValueError; the command line spells every argument as
 its option and prints "Error: --sigma_min must be below --sigma_max = 1, got 100". Other arguments named in the
-problem are written between backticks.
+problem are written between backticks. `ArgumentNote` words its advice the same way.
 """
 
 import re
 
 _ARGUMENT = re.compile(r'`(\w+)`')
+
+
+def _spelled(text, spell):
+    """`text` with every argument written between backticks as `spell(name)`."""
+    return _ARGUMENT.sub(lambda match: spell(match.group(1)), text)
 
 
 class ArgumentError(ValueError):
@@ -21,7 +27,19 @@ class ArgumentError(ValueError):
 
     def worded(self, spell):
         """The message with every argument name written as `spell(name)` (e.g. a command-line option)."""
-        return f'{spell(self.argument)} {_ARGUMENT.sub(lambda match: spell(match.group(1)), self.problem)}'
+        return f'{spell(self.argument)} {_spelled(self.problem, spell)}'
 
     def __reduce__(self):  # picklable, so that a failure on one rank can be reported on the others
         return type(self), (self.argument, self.problem)
+
+
+class ArgumentNote(UserWarning):
+    """Advice, not a problem: the run works, and other arguments (named between backticks in `text`) would make it
+    cheaper. The command line prints it as one `Note:` line with the arguments spelled as its options."""
+
+    def __init__(self, text):
+        self.text = text
+        super().__init__(self.worded(lambda name: name))
+
+    def worded(self, spell):
+        return _spelled(self.text, spell)

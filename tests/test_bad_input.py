@@ -22,13 +22,12 @@ import torch
 from click.testing import CliRunner
 
 import edm_bdia
-from edm_bdia import generation, sample
+from edm_bdia import editing, generation, sample
 from edm_bdia.checkpoints.download import cache_path
 from edm_bdia.networks.own_torch_utils import own_persistence
 from edm_bdia.cli.main import main
-from edm_bdia.editing import runs as edit_runs
 from edm_bdia.fid import datasets, frechet, refs
-from edm_bdia.generation import manifest as manifest_module
+from edm_bdia.runs import manifest as manifest_module
 from helpers.fid import save_trusted_standin
 from helpers.generate import REPO_DIR, free_port, run, subprocess_env, tiny_net_pickle
 
@@ -526,13 +525,13 @@ API_CASES = [
         _toy(), '0-1', outdir=str(p.tmp / 'a_file' / 'out'))), ValueError, 'outdir'),
     api('generate-nan-images', lambda p: _drain(generation.generate_images(
         p.loaded_nan_net, '0-1', outdir=str(p.tmp / 'out'))), ValueError, 'seed 0'),
-    api('invert-images-missing', lambda p: _drain(edit_runs.invert_images(
+    api('invert-images-missing', lambda p: _drain(editing.invert_images(
         _toy(), str(p.tmp / 'none'), str(p.tmp / 'l.npz'), class_idx=3)), ValueError, 'does not exist'),
-    api('invert-without-class', lambda p: _drain(edit_runs.invert_images(
+    api('invert-without-class', lambda p: _drain(editing.invert_images(
         _toy(), p.images32, str(p.tmp / 'l.npz'))), ValueError, 'class_idx'),
-    api('edit-without-source', lambda p: _drain(edit_runs.edit_images(_toy(), str(p.tmp / 'out'))), ValueError,
+    api('edit-without-source', lambda p: _drain(editing.edit_images(_toy(), str(p.tmp / 'out'))), ValueError,
         'latents', 'images'),
-    api('edit-latents-not-npz', lambda p: _drain(edit_runs.edit_images(
+    api('edit-latents-not-npz', lambda p: _drain(editing.edit_images(
         _toy(), str(p.tmp / 'out'), latents=str(p.tmp / 'a_file'))), ValueError, 'latents'),
     api('load-network-missing', lambda p: edm_bdia.load_network(str(p.tmp / 'none.pkl')), ValueError,
         'no such file'),
@@ -632,13 +631,12 @@ def test_two_claims_racing_on_one_folder_cannot_both_win(tmp_path, monkeypatch):
 
 def test_a_refused_run_leaves_the_folder_of_the_run_that_claimed_it(tmp_path):
     """The refused run saw no folder when it started (`fresh`), but another run created and claimed it since."""
-    from edm_bdia.generation.outputs import claimed
+    from edm_bdia.runs.folder import claimed
     outdir = str(tmp_path / 'out')
     os.mkdir(outdir)
     assert manifest_module.claim_outdir(outdir, dict(num_steps=2), resume=False, has_images=False)
     with pytest.raises(ValueError, match='different settings'):
-        with claimed(outdir, lambda: manifest_module.claim_outdir(outdir, dict(num_steps=3), resume=False,
-                                                                  has_images=False), fresh=True):
+        with claimed(outdir, dict(num_steps=3), fresh=True, resume=False):
             pass
     assert manifest_module.read_manifest(outdir) == dict(num_steps=2)
 

@@ -10,7 +10,7 @@ import torch
 
 from edm_bdia import sample
 from edm_bdia.checkpoints import download
-from edm_bdia.generation.manifest import MANIFEST_NAME
+from edm_bdia.runs.manifest import MANIFEST_NAME
 from edm_bdia.files.images import read_png
 from edm_bdia.analytic import toy_mixture_32x32_cond
 from helpers.generate import (edm_net_pickle, folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes,

@@ -12,7 +12,7 @@ from edm_bdia.fid.detector import load_detector
 from edm_bdia.fid.frechet import frechet_distance
 from edm_bdia.fid.refs import load_reference, save_reference
 from edm_bdia.fid.stats import FeatureStats
-from edm_bdia.generation.outputs import read_images
+from edm_bdia.generation.collections import read_images
 from edm_bdia.distributed import all_batches
 from helpers.fid import random_images, save_torchscript, tiny_inception
 from helpers.generate import edm_net_pickle, folder_bytes, pngs, run_cli

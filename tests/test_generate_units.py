@@ -17,12 +17,13 @@ from edm_bdia import files
 from edm_bdia.checkpoints.hashing import sha256_state
 from edm_bdia.files import images
 from edm_bdia.distributed import batching
-from edm_bdia.generation import manifest
-from edm_bdia.generation.sampler import choose_sampler
-from edm_bdia.generation import writer as writer_module
 from edm_bdia.generation import seeds as seed_lists
-from edm_bdia.generation.writer import ImageWriter
-from edm_bdia.cli.generate import padding_note
+from edm_bdia.generation.padding import padding_note
+from edm_bdia.generation.sampler import choose_sampler, noise_argument
+from edm_bdia.runs import manifest
+from edm_bdia.runs import writer as writer_module
+from edm_bdia.runs.writer import ImageWriter
+from edm_bdia.sample import ablation_sampler, bdia_sampler, edm_sampler
 from edm_bdia.speed import apply_plan, make_plan, modes, tiling
 from helpers.nets import TinyNonlinearNet
 
@@ -60,9 +61,13 @@ def test_batches_follow_nvlabs_tensor_split(count, batch, world):
 
 
 def test_generate_says_how_to_avoid_mostly_padded_calls():
-    assert padding_note(8, 4, 64, 1).startswith('Note: up to 50% of the samples in the network calls may be padding')
-    assert '--tile=4 pads none' in padding_note(8, 4, 64, 1)
-    assert '--tile=11 pads less' in padding_note(8, 21, 11, 1)  # batches of 11 and 10 in 32 samples: 34%
+    as_options = {'tile': '--tile', 'max_batch_size': '--batch'}.get
+    note = padding_note(8, 4, 64, 1)
+    assert str(note).startswith('up to 50% of the samples in the network calls may be padding: calls hold tile=8')
+    assert note.worded(as_options).startswith('up to 50% of the samples in the network calls may be padding: calls '
+                                              'hold --tile=8 samples') and '--batch or' in note.worded(as_options)
+    assert '--tile=4 pads none' in note.worded(as_options)
+    assert '--tile=11 pads less' in padding_note(8, 21, 11, 1).worded(as_options)  # batches of 11, 10: 34%
     assert padding_note(8, 13, 64, 1) is None  # 16 samples called for 13: 19%, below the note's threshold
     assert padding_note(8, 64, 64, 8) is None and padding_note(None, 3, 64, 1) is None
 
@@ -204,18 +209,20 @@ def test_reference_plan_on_tiles_of_one_calls_the_net_one_sample_at_a_time():
 def test_sampler_routing():
     base = dict(num_steps=4, sigma_min=None, sigma_max=1.5, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
                 S_noise=1)
-    edm = choose_sampler(**base)
-    assert edm.name == 'edm_sampler' and 'sigma_min' not in edm.options and edm.options['sigma_max'] == 1.5
-    assert not edm.draws_noise and choose_sampler(**dict(base, S_churn=5)).draws_noise
-    ablation = choose_sampler(**base, solver='euler')
-    assert ablation.name == 'ablation_sampler' and ablation.options['solver'] == 'euler'
-    assert 'schedule' not in ablation.options
-    assert ablation.draws_noise  # sigma_inv(sigma(t)) != t: its churn term need not vanish
-    bdia = choose_sampler(**base, gamma=0.8)
-    assert bdia.name == 'bdia_sampler' and bdia.options['gamma'] == 0.8 and bdia.options['base'] == 'heun'
-    assert 'S_churn' not in bdia.options and not bdia.draws_noise
-    assert choose_sampler(**base, gamma='obelm').options['base'] == 'euler'
-    assert choose_sampler(**base, gamma=0.0, bdia_base='euler').options == dict(
+    draws = lambda sampler_fn, kwargs: noise_argument(sampler_fn, kwargs, torch.randn_like)  # noqa: E731
+    edm, edm_kwargs = choose_sampler(**base)
+    assert edm is edm_sampler and 'sigma_min' not in edm_kwargs and edm_kwargs['sigma_max'] == 1.5
+    assert draws(edm, edm_kwargs) == dict(randn_like=None)
+    assert draws(*choose_sampler(**dict(base, S_churn=5))) == dict(randn_like=torch.randn_like)
+    ablation, ablation_kwargs = choose_sampler(**base, solver='euler')
+    assert ablation is ablation_sampler and ablation_kwargs['solver'] == 'euler'
+    assert 'schedule' not in ablation_kwargs
+    assert draws(ablation, ablation_kwargs) == dict(randn_like=torch.randn_like)  # sigma_inv(sigma(t)) != t
+    bdia, bdia_kwargs = choose_sampler(**base, gamma=0.8)
+    assert bdia is bdia_sampler and bdia_kwargs['gamma'] == 0.8 and bdia_kwargs['base'] == 'heun'
+    assert 'S_churn' not in bdia_kwargs and draws(bdia, bdia_kwargs) == {}
+    assert choose_sampler(**base, gamma='obelm')[1]['base'] == 'euler'
+    assert choose_sampler(**base, gamma=0.0, bdia_base='euler')[1] == dict(
         num_steps=4, sigma_max=1.5, rho=7, gamma=0.0, base='euler')
     with pytest.raises(ValueError, match='S_churn must be 0 with BDIA'):
         choose_sampler(**dict(base, S_churn=1), gamma=0.5)
@@ -226,11 +233,11 @@ def test_sampler_routing():
 # ---- manifest -------------------------------------------------------------------------------------------------
 
 def _manifest(**changes):
-    settings = dict(version='1', network_source='a.pkl', network_sha256='ab', sampler='edm_sampler',
+    settings = dict(edm_bdia_version='1', network=dict(source='a.pkl', sha256='ab'), sampler='edm_sampler',
                     sampler_kwargs=dict(num_steps=4, S_max=float('inf')), class_idx=None, subdirs=False,
                     device_type='cpu', speed=dict(mode='reference', tile=None, channels_last=False))
     settings.update(changes)
-    return manifest.make_manifest(**settings)
+    return manifest.jsonable(settings)
 
 
 def test_manifest_claim_and_mismatch(tmp_path):
@@ -239,10 +246,11 @@ def test_manifest_claim_and_mismatch(tmp_path):
     written = manifest.read_manifest(outdir)
     assert written == _manifest() and written['sampler_kwargs']['S_max'] == 'inf'
     before = open(tmp_path / manifest.MANIFEST_NAME, 'rb').read()
-    manifest.claim_outdir(outdir, _manifest(network_source='./a.pkl'), resume=True, has_images=True)
+    manifest.claim_outdir(outdir, _manifest(network=dict(source='./a.pkl', sha256='ab')), resume=True, has_images=True)
     assert open(tmp_path / manifest.MANIFEST_NAME, 'rb').read() == before  # spelling of the path is free
-    for change in (dict(network_sha256='cd'), dict(sampler_kwargs=dict(num_steps=5, S_max=float('inf'))),
-                   dict(class_idx=3), dict(version='2'), dict(device_type='cuda'),
+    for change in (dict(network=dict(source='a.pkl', sha256='cd')),
+                   dict(sampler_kwargs=dict(num_steps=5, S_max=float('inf'))), dict(class_idx=3),
+                   dict(edm_bdia_version='2'), dict(device_type='cuda'),
                    dict(speed=dict(mode='fast', tile=8, channels_last=True))):
         with pytest.raises(Exception, match='different settings'):
             manifest.claim_outdir(outdir, _manifest(**change), resume=True, has_images=True)
@@ -264,8 +272,8 @@ def test_state_hash_sees_every_weight():
 
 # ---- library without the command line ---------------------------------------------------------------------------
 
-LIBRARY_PACKAGES = ('edm_bdia.generation', 'edm_bdia.editing', 'edm_bdia.fid.pipeline', 'edm_bdia.checkpoints',
-                    'edm_bdia.samplers', 'edm_bdia.speed', 'edm_bdia.distributed', 'edm_bdia.files', 'edm_bdia.sample')
+LIBRARY_PACKAGES = ('edm_bdia.generation', 'edm_bdia.editing', 'edm_bdia.runs', 'edm_bdia.fid.pipeline',
+                    'edm_bdia.checkpoints', 'edm_bdia.samplers', 'edm_bdia.speed', 'edm_bdia.distributed', 'edm_bdia.files', 'edm_bdia.sample')
 
 
 @pytest.mark.parametrize('package', LIBRARY_PACKAGES)

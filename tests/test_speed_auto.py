@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from edm_bdia.generation import generate_images
-from edm_bdia.generation.manifest import MANIFEST_NAME
+from edm_bdia.runs.manifest import MANIFEST_NAME
 from edm_bdia.networks.layers import Conv2d
 from edm_bdia.speed import SpeedModeError, accelerate, apply_plan, hardware, make_plan
 from edm_bdia.speed.hardware import CpuInfo, cpu_info_from

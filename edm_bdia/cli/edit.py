@@ -18,16 +18,9 @@ CONTEXT = dict(help_option_names=['-h', '--help'], max_content_width=110)
 
 
 def _settings(num_steps, sigma_min, sigma_max, rho, gamma, base, strength):
-    from edm_bdia.editing.runs import EditSettings
+    from edm_bdia.editing import EditSettings
     return EditSettings(num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho, gamma=gamma,
                         base=base, strength=strength)
-
-
-def _run(body):
-    with command_errors(OPTIONS):
-        from edm_bdia.speed import retain_freed_memory
-        retain_freed_memory()  # as in generate: the process only runs the job
-        body()
 
 
 @click.command(context_settings=CONTEXT)
@@ -48,15 +41,16 @@ def invert(images, out, class_idx, network_pkl, max_batch_size, device, resume, 
       torchrun --standalone --nproc_per_node=2 -m edm_bdia invert --images=photos.zip --out=latents.npz \\
           --network=edm-cifar10-32x32-cond-vp --class=3
     """
-    def body():
+    with command_errors(OPTIONS):
         from edm_bdia import distributed
-        from edm_bdia.editing.runs import invert_images
+        from edm_bdia.editing import invert_images
+        from edm_bdia.speed import retain_freed_memory
+        retain_freed_memory()  # as in generate: the process only runs the job
         for _ in invert_images(network_pkl, images, out, class_idx=class_idx, settings=_settings(**sampler),
                                max_batch_size=max_batch_size, device=device, tile=tile,
                                trust_pickle_code=trust_pickle_code, resume=resume, progress=True):
             pass
         distributed.print0(f'Wrote {out}')
-    _run(body)
 
 
 @click.command(context_settings=CONTEXT)
@@ -82,19 +76,19 @@ def edit(latents, images, outdir, target_class, source_class, network_pkl, max_b
       python -m edm_bdia edit --images=out --source-class=3 --class=5 --strength=0.6 --outdir=edited
     """
     ctx = click.get_current_context()
-    options = ('steps', 'sigma_min', 'sigma_max', 'rho', 'gamma', 'bdia-base', 'strength', 'tile')
-    given = [f'--{name}' for name in options
-             if ctx.get_parameter_source(name.replace('-', '_').replace('steps', 'num_steps').replace(
-                 'bdia_base', 'base')) is not click.core.ParameterSource.DEFAULT]
+    recorded = ('num_steps', 'sigma_min', 'sigma_max', 'rho', 'gamma', 'base', 'strength', 'tile')  # in the file
+    given = [OPTIONS[name] for name in recorded
+             if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
     if latents is not None and given:
         raise click.UsageError(f'{", ".join(given)}: a latents file carries its sampler settings and tile; drop '
                                'them, or invert again with other settings')
 
-    def body():
-        from edm_bdia.editing.runs import edit_images
+    with command_errors(OPTIONS):
+        from edm_bdia.editing import edit_images
+        from edm_bdia.speed import retain_freed_memory
+        retain_freed_memory()  # as in generate: the process only runs the job
         for _ in edit_images(network_pkl, outdir, latents=latents, images=images, source_class=source_class,
                              target_class=target_class, settings=_settings(**sampler), max_batch_size=max_batch_size,
                              device=device, tile=tile, trust_pickle_code=trust_pickle_code, resume=resume,
                              progress=True):
             pass
-    _run(body)

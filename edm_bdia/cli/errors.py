@@ -1,5 +1,6 @@
 """Library exceptions -> one `Error:` line that names the command-line option, on every rank, never a traceback;
-library warnings -> one `Warning:` line on rank 0.
+library warnings -> one `Warning:` line on rank 0, and library advice (`ArgumentNote`) -> one `Note:` line on rank 0
+that names the options.
 
 Library code names its Python arguments (`ArgumentError('num_steps', ...)`); each command passes the map from
 those names to its own options (`num_steps` -> `--steps`). Unexpected exceptions (bugs) get one line too, with a
@@ -14,7 +15,7 @@ import warnings
 
 import click
 
-from edm_bdia.errors import ArgumentError
+from edm_bdia.errors import ArgumentError, ArgumentNote
 
 DEBUG_VARIABLE = 'EDM_BDIA_DEBUG'
 # Exceptions whose message is complete: shown as they are.
@@ -47,7 +48,7 @@ def command_errors(options):
     settings checked before the body loads it fail at once."""
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
+            warnings.showwarning = _one_line_warnings(options)
             yield
     except (click.exceptions.Exit, click.ClickException):
         raise
@@ -76,12 +77,21 @@ def _failure_line(error, options):
     return prefix + describe(error.error, options)
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    """Library warnings (an unstable BDIA setting, latents far from noise) as one `Warning:` line, on rank 0."""
-    import tqdm
-    from edm_bdia.distributed import get_rank
-    if get_rank() == 0:
-        tqdm.tqdm.write(f'Warning: {message}', file=sys.stderr)  # above a running progress bar
+def _one_line_warnings(options):
+    """A `warnings.showwarning` that prints each library warning as one line on rank 0, above a running progress
+    bar: an ArgumentNote as `Note:` on stdout with the arguments spelled as `options`, others (an unstable BDIA
+    setting, latents far from noise) as `Warning:` on stderr."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        import tqdm
+        from edm_bdia.distributed import get_rank
+        if get_rank() != 0:
+            return
+        if isinstance(message, ArgumentNote):
+            tqdm.tqdm.write(f'Note: {message.worded(lambda argument: option_name(argument, options))}',
+                            file=sys.stdout)
+        else:
+            tqdm.tqdm.write(f'Warning: {message}', file=sys.stderr)
+    return show
 
 
 def _debug_traceback(error):

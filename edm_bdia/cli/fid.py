@@ -74,7 +74,7 @@ def calc(image_path, ref_source, num_expected, seed, fd_method, batch, detector,
         from edm_bdia import distributed
         from edm_bdia.fid.extract import image_statistics
         from edm_bdia.fid.frechet import frechet_distance
-        torch_device = distributed.attempt(lambda: distributed.init(device))
+        torch_device = distributed.init(device)
         stats = image_statistics(image_path, num=num_expected, seed=seed, batch_size=batch, detector=detector,
                                  trust_pickle_code=trust_pickle_code, workers=workers, device=torch_device,
                                  reference=ref_source, progress=True)
@@ -101,8 +101,9 @@ def ref(dataset_path, dest_path, batch, detector, trust_pickle_code, workers, de
         from edm_bdia.fid import refs
         from edm_bdia.fid.extract import image_statistics
         from edm_bdia.files import check_writable_file
-        torch_device = distributed.attempt(lambda: distributed.init(device))
-        distributed.attempt(lambda: check_writable_file(refs.npz_path(dest_path), 'dest'))
+        torch_device = distributed.init(device)
+        with distributed.all_ranks():
+            check_writable_file(refs.npz_path(dest_path), 'dest')
         stats = image_statistics(dataset_path, batch_size=batch, detector=detector,
                                  trust_pickle_code=trust_pickle_code, workers=workers, device=torch_device,
                                  progress=True)

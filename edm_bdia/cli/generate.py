@@ -1,7 +1,7 @@
 """`generate.py` / `python -m edm_bdia generate`: NVlabs' generate.py command line, plus BDIA, presets and more.
 
 NVlabs commands run unchanged and write the same PNG files. This module only parses options, applies a preset,
-calls `edm_bdia.generation.generate_images` and prints; the library does the work.
+calls `edm_bdia.generation.generate_images` (or `generated_fid`) and prints the FID; the library does the work.
 """
 
 import click
@@ -57,26 +57,6 @@ def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, det
         raise click.UsageError('--fid-ref needs at least 2 seeds (the covariance of one image is undefined)')
 
 
-PADDING_NOTE_SHARE = 0.25  # from this share of padded samples in network calls, generate says how to avoid them
-
-
-def padding_note(tile, total, max_batch_size, world_size):
-    """A 'Note: ...' line when fixed tiles could make a large share of the network's work padding, else None (an
-    upper bound: a last tile is called smaller where the probe of speed.tiling allows)."""
-    from edm_bdia.distributed.batching import batch_sizes, num_batches
-    from edm_bdia.speed.tiling import padding_share
-    sizes = batch_sizes(total, num_batches(total, max_batch_size, world_size))
-    share = padding_share(sizes, tile) if tile is not None else 0.0
-    if share < PADDING_NOTE_SHARE:
-        return None
-    largest = max(sizes)
-    return (f'Note: up to {share:.0%} of the samples in the network calls may be padding: calls hold --tile={tile} '
-            'samples (a last tile fewer only where this CPU gives the same bits), so that images do not depend on '
-            f'--batch or the number of processes; --tile={largest} pads '
-            f'{"none" if padding_share(sizes, largest) == 0 else "less"} (images may then differ from other tiles\' '
-            'in the last bits)')
-
-
 def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz, trust_pickle_code,
         fid_ref, detector, speed, tile, compile_net, cuda_graphs, **sampler_options):
     """Parse-level checks first (identical on every rank, before torch is imported), then the library does the
@@ -84,36 +64,21 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
     from edm_bdia.generation import choose_sampler
 
     check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector)
-    sampler = choose_sampler(**sampler_options)
+    sampler_fn, sampler_kwargs = choose_sampler(**sampler_options)
 
-    from edm_bdia import distributed
-    from edm_bdia.generation import generate_images
-    from edm_bdia.speed import make_plan, retain_freed_memory
+    from edm_bdia.generation import generate_images, generated_fid
+    from edm_bdia.speed import retain_freed_memory
     retain_freed_memory()  # this process only runs the job: its network calls stop page-faulting their buffers
-    torch_device = distributed.attempt(lambda: distributed.init(device))
-    plan = distributed.attempt(lambda: make_plan(speed, torch_device, tile=tile, batch_invariant=True,
-                                                 compile=compile_net, cuda_graphs=cuda_graphs))
-    note = padding_note(plan.tile, len(seeds), max_batch_size, distributed.get_world_size()) if tile is None else None
-    if note is not None:
-        distributed.print0(note)
-    fid = None
-    if fid_ref is not None:
-        from edm_bdia.fid.pipeline import pipeline_with_reference
-        distributed.print0(f'Loading the FID detector and reference statistics "{fid_ref}"...')
-        fid = pipeline_with_reference(fid_ref, detector, torch_device, trust_pickle_code)
-
-    distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with {sampler.name} from '
-                       f'"{network_pkl}" on {distributed.get_world_size()} process(es), device {torch_device.type}...')
-    for _ in generate_images(network_pkl, seeds, sampler=sampler, class_idx=class_idx, max_batch_size=max_batch_size,
-                             device=torch_device, speed=plan, outdir=outdir, subdirs=subdirs, resume=resume,
-                             grid=grid, npz=npz, trust_pickle_code=trust_pickle_code,
-                             consume=(lambda batch: fid[0].update(batch.images)) if fid else None, progress=True):
-        pass
-    distributed.print0('Done.')
-    if fid is not None:
-        pipeline, reference = fid
-        pipeline.all_reduce()
-        distributed.on_rank_zero(lambda: print(f'{pipeline.distance(reference):g}'))  # the last line: the FID
+    job = dict(sampler_fn=sampler_fn, class_idx=class_idx, max_batch_size=max_batch_size, device=device, speed=speed,
+               tile=tile, compile=compile_net, cuda_graphs=cuda_graphs, outdir=outdir, subdirs=subdirs, resume=resume,
+               grid=grid, npz=npz, trust_pickle_code=trust_pickle_code, progress=True, **sampler_kwargs)
+    if fid_ref is None:
+        for _ in generate_images(network_pkl, seeds, **job):
+            pass
+        return
+    fid = generated_fid(network_pkl, seeds, fid_ref, detector=detector, **job)
+    if fid is not None:  # rank 0
+        print(f'{fid:g}')  # the last line: the FID
 
 
 @click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))

@@ -80,21 +80,17 @@ def check_all_ranks(error=None):
     raise RankFailure(text, rank=failed_rank, error=original) from error
 
 
-def attempt(action):
-    """Collective: run `action()` on every rank and return its result; an exception on any rank becomes the same
-    RankFailure on all of them (see check_all_ranks), so no rank is left waiting in a later collective."""
-    result, error = None, None
+@contextlib.contextmanager
+def all_ranks():
+    """Collective: run the block on every rank, then report: an exception on any rank becomes the same RankFailure
+    on all of them (see check_all_ranks), so no rank is left waiting in a later collective. Every rank must enter
+    the block, also one with nothing to do there."""
+    error = None
     try:
-        result = action()
+        yield
     except Exception as exc:  # noqa: BLE001 -- reported to every rank by check_all_ranks
         error = exc
     check_all_ranks(error)
-    return result
-
-
-def on_rank_zero(action):
-    """Collective: run `action()` on rank 0 only; its result there (None elsewhere). A failure stops every rank."""
-    return attempt(lambda: action() if get_rank() == 0 else None)
 
 
 @contextlib.contextmanager
@@ -103,12 +99,8 @@ def rank_zero_first():
     An exception in the body on any rank becomes RankFailure on every rank."""
     rank = get_rank()
     if rank != 0:
-        check_all_ranks(None)  # released when rank 0 reports its outcome below
-    error = None
-    try:
+        check_all_ranks(None)  # the first round: rank 0's body, reported when rank 0 leaves `all_ranks`
+    with all_ranks():
         yield
-    except Exception as exc:  # noqa: BLE001 -- reported to every rank, then re-raised as RankFailure
-        error = exc
     if rank == 0:
-        check_all_ranks(error)
-    check_all_ranks(error if rank != 0 else None)
+        check_all_ranks(None)  # the second round: the other ranks' bodies

@@ -51,7 +51,7 @@ def image_statistics(images, *, num=None, seed=0, batch_size=64, detector=None, 
     too, so a bad input fails before the (long) extraction."""
     pipeline, info = open_pipeline(detector, device, trust_pickle_code)
 
-    def select():
+    with distributed.all_ranks():
         stats = None
         if reference is not None and distributed.get_rank() == 0:  # rank 0 only, like EDM
             _log(f'Loading reference statistics from "{reference}"...')
@@ -61,9 +61,6 @@ def image_statistics(images, *, num=None, seed=0, batch_size=64, detector=None, 
         if len(indices) < 2:
             raise ArgumentError('images', f'{images}: FID needs at least 2 images, found {len(indices)}')
         check_image_sizes(dataset, indices)
-        return stats, dataset, indices
-
-    stats, dataset, indices = distributed.attempt(select)
     _log(f'Computing Inception statistics of {len(indices)} images from "{images}" '
          f'on {distributed.get_world_size()} rank(s)...')
     extract_statistics(dataset, pipeline, indices, batch_size=batch_size,
@@ -77,7 +74,7 @@ def extract_statistics(dataset, pipeline, indices, batch_size=64, workers=0, pro
     must call it)."""
     rank, world_size = distributed.get_rank(), distributed.get_world_size()
 
-    def accumulate():
+    with distributed.all_ranks():  # a failure on any rank stops all of them before the all-reduce
         batches = [batch for batch in rank_batches([int(i) for i in indices], batch_size, rank, world_size) if batch]
         loader = torch.utils.data.DataLoader(
             dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate_images,
@@ -86,7 +83,5 @@ def extract_statistics(dataset, pipeline, indices, batch_size=64, workers=0, pro
             if isinstance(images, Exception):
                 raise images
             pipeline.update(images)
-
-    distributed.attempt(accumulate)  # a failure on any rank stops all of them before the all-reduce
     pipeline.all_reduce()
     return pipeline

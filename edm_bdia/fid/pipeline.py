@@ -72,5 +72,8 @@ def pipeline_with_reference(reference, detector=None, device='cpu', trust_pickle
     from edm_bdia.fid import refs
 
     pipeline, _ = open_pipeline(detector, device, trust_pickle_code)
-    stats = distributed.on_rank_zero(lambda: refs.load_checked_reference(reference, pipeline.feature_dim))
+    stats = None
+    with distributed.all_ranks():
+        if distributed.get_rank() == 0:
+            stats = refs.load_checked_reference(reference, pipeline.feature_dim)
     return pipeline, stats

@@ -1,10 +1,10 @@
-"""`generate_images`: the generation engine as a library generator, NVlabs-compatible, sharded and resumable.
+"""`generate_images`: the generate job, a library generator, NVlabs-compatible, sharded and resumable.
 
-Per seed the engine draws exactly what NVlabs' generate.py draws (float32 latents, then a class label for a
+Per seed the job draws exactly what NVlabs' generate.py draws (float32 latents, then a class label for a
 conditional network, then the sampler's noise), batches seeds over ranks as NVlabs does, quantises as NVlabs does
 and names files as NVlabs does, so the same settings give the same PNG files. It adds: a lazy seed list, one
 network adapter under one speed plan, crash-safe PNG writes on background threads, a manifest that refuses to mix
-settings in one folder, resume, and failures reported on every rank instead of a hang.
+settings in one folder, resume, and failures reported on every rank instead of a hang (edm_bdia.runs).
 
 From a notebook::
 
@@ -15,6 +15,7 @@ From a notebook::
 import contextlib
 import dataclasses
 import os
+import warnings
 
 import torch
 
@@ -22,14 +23,18 @@ import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.errors import ArgumentError
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
+from edm_bdia.generation.collections import check_collection_paths, read_images, write_collections
 from edm_bdia.generation.inputs import batch_inputs
-from edm_bdia.generation.manifest import claim_outdir, make_manifest
-from edm_bdia.generation.runtime import lockstep_batches, open_runtime
-from edm_bdia.generation.outputs import (check_finite, check_outputs, claimed, has_png, read_images,
-                                         write_collections)
-from edm_bdia.generation.sampler import SamplerSettings, choose_sampler
+from edm_bdia.generation.padding import padding_note
+from edm_bdia.generation.sampler import check_sampler, choose_sampler, noise_argument
 from edm_bdia.generation.seeds import as_seeds, image_path
-from edm_bdia.generation.writer import ImageWriter
+from edm_bdia.runs.folder import claimed, prepare_folder
+from edm_bdia.runs.images import check_finite
+from edm_bdia.runs.lockstep import lockstep_batches
+from edm_bdia.runs.manifest import jsonable
+from edm_bdia.runs.runtime import open_runtime
+from edm_bdia.runs.writer import ImageWriter
+from edm_bdia.speed import SpeedPlan, make_plan
 
 
 @dataclasses.dataclass
@@ -42,21 +47,21 @@ class GeneratedBatch:
     resumed: bool
 
 
-@dataclasses.dataclass
-class _Run:
-    """What every batch of one run shares."""
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What every batch of one generate run shares."""
     net: object
     state_device: torch.device
-    sampler: SamplerSettings
+    sampler_fn: object
+    sampler_kwargs: dict
     class_idx: int | None
     outdir: str | None
     subdirs: bool
     resume: bool
-    writer: ImageWriter | None
 
 
 def check_network(net, class_idx):
-    """A network the engine can make PNGs with, and a class index it has; ValueError otherwise."""
+    """A network the job can make PNGs with, and a class index it has; ValueError otherwise."""
     if net.img_channels not in (1, 3):
         raise ArgumentError('network', f'makes {net.img_channels}-channel images; PNG output supports 1 (grayscale) '
                                        'or 3 (RGB) channels')
@@ -67,76 +72,134 @@ def check_network(net, class_idx):
                                          f'(0 to {net.label_dim - 1})')
 
 
-def _sample_batch(run, seeds):
+def speed_plan(speed, device, *, tile=None, compile=False, cuda_graphs=False):
+    """The SpeedPlan of a run: `speed` itself if it is one, else the plan of mode `speed` on `device`, with
+    batch-size invariance on CPU/MPS (a fixed tile; `tile` samples per call if given)."""
+    if isinstance(speed, SpeedPlan):
+        for name, value in (('tile', tile), ('compile', compile), ('cuda_graphs', cuda_graphs)):
+            if value:
+                raise ArgumentError(name, 'is part of the SpeedPlan given as `speed`; drop it, or give `speed` as a '
+                                          'mode name')
+        return speed
+    return make_plan(speed, device, tile=tile, batch_invariant=True, compile=compile, cuda_graphs=cuda_graphs)
+
+
+def _sample_batch(job, seeds):
     """uint8 NCHW images (and class indices) for `seeds`; NonFiniteImagesError names the seeds that failed."""
-    rnd, latents, class_labels = batch_inputs(run.net, seeds, run.state_device, run.class_idx)
+    rnd, latents, class_labels = batch_inputs(job.net, seeds, job.state_device, job.class_idx)
     with torch.no_grad():
-        images = run.sampler.sample(run.net, latents, class_labels, rnd.randn_like)
+        images = job.sampler_fn(job.net, latents, class_labels, **noise_argument(job.sampler_fn, job.sampler_kwargs,
+                                                                                 rnd.randn_like), **job.sampler_kwargs)
     check_finite(images, [f'seed {seed}' for seed in seeds])
     indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
     return to_uint8(images), indices
 
 
-def _process_batch(run, seeds):
-    """Sample the batch (unless resume finds all its PNGs), queue its PNGs; return its GeneratedBatch."""
-    paths = [image_path(run.outdir, seed, run.subdirs) for seed in seeds] if run.outdir else []
-    todo = [i for i, path in enumerate(paths) if not (run.resume and os.path.exists(path))]
+def _generate_batch(job, writer, seeds):
+    """Sample the batch (unless resume finds all its PNGs), queue its PNGs on `writer`; return its GeneratedBatch."""
+    paths = [image_path(job.outdir, seed, job.subdirs) for seed in seeds] if job.outdir else []
+    todo = [i for i, path in enumerate(paths) if not (job.resume and os.path.exists(path))]
     if paths and not todo:  # resumed: the images are the PNGs already on disk
-        images = torch.as_tensor(read_images(run.outdir, seeds, run.subdirs)).permute(0, 3, 1, 2)
-        _, _, class_labels = batch_inputs(run.net, seeds, run.state_device, run.class_idx)
+        images = torch.as_tensor(read_images(job.outdir, seeds, job.subdirs)).permute(0, 3, 1, 2)
+        _, _, class_labels = batch_inputs(job.net, seeds, job.state_device, job.class_idx)
         indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
-        return GeneratedBatch(list(seeds), images, indices, resumed=True)
-    images, indices = _sample_batch(run, seeds)
-    if run.writer is not None:  # a partly done batch is sampled whole: its images match an uninterrupted run
+        return GeneratedBatch(seeds, images, indices, resumed=True)
+    images, indices = _sample_batch(job, seeds)
+    if writer is not None:  # a partly done batch is sampled whole: its images match an uninterrupted run
         arrays = to_hwc_arrays(images)
         for i in todo:
-            run.writer.submit(arrays[i], paths[i])
-    return GeneratedBatch(list(seeds), images, indices, resumed=False)
+            writer.submit(arrays[i], paths[i])
+    return GeneratedBatch(seeds, images, indices, resumed=False)
 
 
-def generate_images(network, seeds, *, sampler=None, class_idx=None, max_batch_size=64, device='auto',
-                    speed='reference', outdir=None, subdirs=False, resume=False, grid=None, npz=None,
-                    trust_pickle_code=False, consume=None, progress=False):
+def _manifest(runtime, sampler_fn, sampler_kwargs, class_idx, subdirs):
+    """What determines the images of a generate run (edm_bdia.runs.manifest)."""
+    return jsonable(dict(
+        edm_bdia_version=edm_bdia.__version__,
+        network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256),
+        sampler=sampler_fn.__name__,
+        sampler_kwargs=dict(sorted(sampler_kwargs.items())),
+        class_idx=class_idx,
+        subdirs=subdirs,
+        device_type=runtime.device.type,
+        speed=runtime.net.plan.record(),
+    ))
+
+
+def generate_images(network, seeds, *, sampler_fn=None, class_idx=None, max_batch_size=64, device='auto',
+                    speed='reference', tile=None, compile=False, cuda_graphs=False, outdir=None, subdirs=False,
+                    resume=False, grid=None, npz=None, trust_pickle_code=False, consume=None, progress=False,
+                    **sampler_kwargs):
     """Generate the images of `seeds`, batch by batch, yielding a GeneratedBatch for each batch of this rank.
 
     network: a preset name, path or URL of an NVlabs pickle, the built-in model's name, or a loaded network.
     seeds: a `--seeds` string ('0-63', '1,5,10-19'), a range or a sequence of integers.
-    sampler: a SamplerSettings (`choose_sampler(...)`); default EDM's deterministic Heun sampler, 18 steps.
+    sampler_fn, **sampler_kwargs: the sampler, called as `sampler_fn(net, latents, class_labels, **sampler_kwargs)`
+    (plus the per-seed `randn_like` where it draws), e.g. `sampler_fn=edm_sampler, num_steps=32`. Without
+    `sampler_fn`, sampler_kwargs are generate.py's sampler options, routed as generate.py routes them
+    (`choose_sampler`): by default EDM's deterministic Heun sampler, 18 steps.
     class_idx: one class for every image (conditional networks), else each seed draws its own.
-    max_batch_size, device ('auto', 'cpu', 'cuda', 'mps'), speed (a mode name or a SpeedPlan).
+    max_batch_size, device ('auto', 'cpu', 'cuda', 'mps').
+    speed, tile, compile, cuda_graphs: the speed plan, made once the process group is joined: a mode name
+    ('reference', 'fast', 'bf16', 'fp16', 'auto') with batch-size invariance on CPU/MPS, `tile` samples per network
+    call (default: the mode's), torch.compile, CUDA graphs; or a ready SpeedPlan as `speed`.
     outdir: write `{seed:06d}.png` there (atomically, in the background), record the settings in its manifest
     and, with `resume`, skip seeds whose PNG exists. subdirs: one subfolder per 1000 seeds (NVlabs).
     grid, npz: at the end, also write a grid PNG of the first 64 images and / or all images as an OpenAI-style npz
     (read back from the PNGs, so a resumed run writes the same files); their paths are checked first.
-    consume: called with each GeneratedBatch inside the run's failure handling, so that under torchrun an error
+    consume: called with each GeneratedBatch inside the batch's failure handling, so that under torchrun an error
     in it stops every rank (e.g. a streaming FID's `update`).
+    progress: rank 0 prints what it generates, a progress bar and 'Done.'.
     Under torchrun / srun the seeds are split over the processes as NVlabs splits them; every rank must
-    iterate to the end.
+    iterate to the end. An ArgumentNote warns when fixed tiles would make much of the network's work padding.
     """
     seeds = as_seeds(seeds)
-    sampler = sampler if sampler is not None else choose_sampler()
+    if sampler_fn is None:
+        sampler_fn, sampler_kwargs = choose_sampler(**sampler_kwargs)
     if (grid or npz) and outdir is None:
         raise ArgumentError('outdir', 'is needed for `grid` and `npz`, which are made from the PNG files')
-    fresh = outdir is not None and not os.path.exists(outdir)  # a run that fails early removes it again
-    runtime = open_runtime(network, device=device, speed=speed, trust_pickle_code=trust_pickle_code,
-                           check=lambda net: (check_network(net, class_idx), sampler.check(net)))
+
+    device = distributed.init(device)
+    with distributed.all_ranks():
+        plan = speed_plan(speed, device, tile=tile, compile=compile, cuda_graphs=cuda_graphs)
+    runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
+    with distributed.all_ranks():
+        check_network(runtime.net, class_idx)
+        check_sampler(runtime.net, sampler_fn, sampler_kwargs)
+    if tile is None and not isinstance(speed, SpeedPlan):  # the mode's default tile: say if another pads less
+        note = padding_note(plan.tile, len(seeds), max_batch_size, distributed.get_world_size())
+        if note is not None:
+            warnings.warn(note, stacklevel=2)
+
+    manifest, fresh = None, False
     if outdir is not None:
-        distributed.attempt(lambda: check_outputs(outdir, grid, npz))
-        manifest = distributed.on_rank_zero(lambda: make_manifest(
-            version=edm_bdia.__version__, network_source=runtime.opened.label, network_sha256=runtime.opened.sha256,
-            sampler=sampler.record()[0], sampler_kwargs=sampler.record()[1], class_idx=class_idx, subdirs=subdirs,
-            device_type=runtime.device.type, speed=runtime.net.plan.record()))
+        with distributed.all_ranks():
+            check_collection_paths(grid, npz)
+        fresh = prepare_folder(outdir)
+        manifest = _manifest(runtime, sampler_fn, sampler_kwargs, class_idx, subdirs)
+    job = _Job(net=runtime.net, state_device=runtime.state_device, sampler_fn=sampler_fn,
+               sampler_kwargs=sampler_kwargs, class_idx=class_idx, outdir=outdir, subdirs=subdirs, resume=resume)
+    if progress:
+        distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with '
+                           f'{sampler_fn.__name__} from "{runtime.opened.label}" on {distributed.get_world_size()} '
+                           f'process(es), device {device.type}...')
 
-    with claimed(outdir, lambda: claim_outdir(outdir, manifest, resume, has_png(outdir)), fresh):
+    with claimed(outdir, manifest, fresh=fresh, resume=resume):
         with ImageWriter() if outdir is not None else contextlib.nullcontext() as writer:
-            run = _Run(net=runtime.net, state_device=runtime.state_device, sampler=sampler, class_idx=class_idx,
-                       outdir=outdir, subdirs=subdirs, resume=resume, writer=writer)
-            yield from lockstep_batches(seeds, max_batch_size, lambda batch: _process_batch(run, batch),
-                                        consume=consume, progress=progress)
+            for batch_seeds in lockstep_batches(seeds, max_batch_size, progress=progress):
+                with distributed.all_ranks():
+                    batch = _generate_batch(job, writer, batch_seeds) if batch_seeds else None
+                    if batch is not None and consume is not None:
+                        consume(batch)
+                if batch is not None:
+                    yield batch
             if writer is not None:
-                distributed.attempt(writer.close)
+                with distributed.all_ranks():
+                    writer.close()
         if grid or npz:
-            distributed.on_rank_zero(lambda: write_collections(outdir, seeds, subdirs, grid, npz,
-                                                               runtime.opened.net, runtime.state_device, class_idx))
-
-
+            with distributed.all_ranks():
+                if distributed.get_rank() == 0:
+                    write_collections(outdir, seeds, subdirs, grid, npz, runtime.opened.net, runtime.state_device,
+                                      class_idx)
+    if progress:
+        distributed.print0('Done.')

@@ -1,83 +1,27 @@
-"""Which sampler a generation run uses, with which settings: NVlabs' routing plus BDIA.
+"""Which sampler function a generation run calls, with which keyword arguments, and how it is called.
 
-Routing (as NVlabs' generate.py, plus BDIA):
-* any of solver / discretization / schedule / scaling given -> `ablation_sampler` (NVlabs);
-* gamma > 0, gamma 'obelm' or a BDIA base given              -> `bdia_sampler` (deterministic, so no churn);
-* otherwise                                                   -> `edm_sampler` (NVlabs).
+Routing (`choose_sampler`: NVlabs' generate.py rules plus BDIA):
+* any of solver / discretization / schedule / scaling given              -> `ablation_sampler` (NVlabs);
+* gamma != 0 (a number, 'obelm' or 'obelm-floor') or a BDIA base given -> `bdia_sampler` (deterministic: no churn);
+* otherwise                                                             -> `edm_sampler` (NVlabs).
 Settings left unset (None) are not passed on, so each sampler's own defaults apply, as in NVlabs.
 
-`choose_sampler` checks every setting without importing torch (it loads with the samplers, on first use), so a
-command line refuses bad settings at once.
+`choose_sampler` checks every setting before it imports torch (which loads with the samplers), so a command line
+refuses bad settings at once; `check_sampler` checks what needs the network, before any file is written.
 """
 
-import dataclasses
 import inspect
-import math
 
 from edm_bdia.errors import ArgumentError
 from edm_bdia.samplers.checks import check_churn, check_num_steps, check_positive, check_sigma_range
-
-ABLATION_SETTINGS = ('solver', 'discretization', 'schedule', 'scaling')
-
-
-def _sampler_function(name):
-    from edm_bdia import sample  # torch loads here, when a sampler is first needed
-    return getattr(sample, name)
-
-
-def _jsonable(value):
-    """Non-finite floats become strings ('inf'): strict JSON has no Infinity."""
-    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplerSettings:
-    """A sampler function by name and its keyword arguments (all but net, latents, class labels and noise)."""
-    name: str
-    options: dict
-
-    @property
-    def draws_noise(self):
-        """True when the sampler needs per-seed random draws: a churning EDM step, or the ablation sampler
-        (whose churn term need not vanish: sigma^-1(sigma(t)) is not t to the bit). `edm_sampler` without churn
-        and BDIA draw nothing (`randn_like=None`), which leaves every image unchanged."""
-        if self.name == 'ablation_sampler':
-            return True
-        return self.name == 'edm_sampler' and self.options.get('S_churn', 0) > 0
-
-    def sample(self, net, latents, class_labels, randn_like):
-        """Float64 images from `latents`; `randn_like` draws the per-seed noise (used when `draws_noise`)."""
-        noise = dict(randn_like=randn_like if self.draws_noise else None) if self.name != 'bdia_sampler' else {}
-        return _sampler_function(self.name)(net, latents, class_labels, **noise, **self.options)
-
-    def _option(self, name):
-        """The value the sampler will use: given, else the sampler function's own default."""
-        if name in self.options:
-            return self.options[name]
-        return inspect.signature(_sampler_function(self.name)).parameters[name].default
-
-    def check(self, net):
-        """Raise now (before any file is written) what the sampler would raise for this network: a noise-level
-        range that clamping to the network's range leaves empty, an ablation discretization without levels."""
-        from edm_bdia.samplers.ablation import ablation_noise_levels
-        from edm_bdia.samplers.schedules import karras_sigmas
-        if self.name == 'ablation_sampler':
-            ablation_noise_levels(net, self._option('num_steps'), **{name: self._option(name) for name in (
-                'discretization', 'sigma_min', 'sigma_max', 'rho', 'epsilon_s', 'M', 'C_1', 'C_2')})
-        else:
-            karras_sigmas(self._option('num_steps'), self._option('sigma_min'), self._option('sigma_max'),
-                          self._option('rho'), net=net)
-
-    def record(self):
-        """(name, options) as plain JSON values, for the manifest."""
-        return self.name, {key: _jsonable(value) for key, value in self.options.items()}
 
 
 def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
                    S_noise=1, solver=None, discretization=None, schedule=None, scaling=None, gamma=0.0,
                    bdia_base=None):
-    """The SamplerSettings for NVlabs' generate.py options (plus gamma / bdia_base for BDIA); every setting that
-    can be checked without a network is checked here."""
+    """(sampler function, its keyword arguments) for NVlabs' generate.py options (plus gamma / bdia_base for BDIA),
+    to pass on as `generate_images(..., sampler_fn=..., **kwargs)`; every setting that can be checked without a
+    network is checked first."""
     check_num_steps(num_steps)
     check_positive(rho, 'rho')
     check_churn(S_churn, S_min, S_max, S_noise)
@@ -96,11 +40,48 @@ def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_chu
     if use_bdia and S_churn > 0:
         raise ArgumentError('S_churn', 'must be 0 with BDIA (`gamma` > 0 or a `bdia_base`): BDIA is deterministic, '
                                        'churn would make it non-invertible; drop `S_churn` or set `gamma` to 0')
+    from edm_bdia import sample  # torch loads here, once the settings are known to be good
     if use_bdia:
         base = bdia_base or ('euler' if isinstance(gamma, str) else 'heun')  # O-BELM rules are for the Euler base
-        name, options = 'bdia_sampler', dict(common, gamma=gamma, base=base)
+        sampler_fn, kwargs = sample.bdia_sampler, dict(common, gamma=gamma, base=base)
     elif any(value is not None for value in ablation.values()):
-        name, options = 'ablation_sampler', dict(common, **churn, **ablation)
+        sampler_fn, kwargs = sample.ablation_sampler, dict(common, **churn, **ablation)
     else:
-        name, options = 'edm_sampler', dict(common, **churn)
-    return SamplerSettings(name, {key: value for key, value in options.items() if value is not None})
+        sampler_fn, kwargs = sample.edm_sampler, dict(common, **churn)
+    return sampler_fn, {key: value for key, value in kwargs.items() if value is not None}
+
+
+def noise_argument(sampler_fn, sampler_kwargs, randn_like):
+    """The per-seed noise a sampler is given: `randn_like` for a sampler that takes it and draws, None for
+    `edm_sampler` without churn (it then draws nothing, which leaves every image unchanged; the ablation sampler
+    keeps its draws, since its churn term need not vanish: sigma^-1(sigma(t)) is not t to the bit), nothing for a
+    sampler without a `randn_like` argument (BDIA)."""
+    from edm_bdia.sample import edm_sampler
+    if 'randn_like' not in inspect.signature(sampler_fn).parameters:
+        return {}
+    draws = sampler_fn is not edm_sampler or sampler_kwargs.get('S_churn', 0) > 0
+    return dict(randn_like=randn_like if draws else None)
+
+
+def _settings(sampler_fn, sampler_kwargs, *names):
+    """{name: the value the sampler will use}: given, else the sampler function's own default."""
+    parameters = inspect.signature(sampler_fn).parameters
+    return {name: sampler_kwargs[name] if name in sampler_kwargs else parameters[name].default for name in names}
+
+
+def check_sampler(net, sampler_fn, sampler_kwargs):
+    """Raise now (before any file is written) what calling `sampler_fn` on `net` would raise: a keyword argument it
+    does not take, a noise-level range that clamping to the network's range leaves empty, an ablation
+    discretization without levels."""
+    from edm_bdia.sample import ablation_sampler, bdia_sampler, edm_sampler, karras_sigmas
+    from edm_bdia.samplers.ablation import ablation_noise_levels
+    parameters = inspect.signature(sampler_fn).parameters
+    if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
+        for name in sampler_kwargs:
+            if name not in parameters:
+                raise ArgumentError(name, f'is not an argument of {sampler_fn.__name__}; drop it')
+    if sampler_fn is ablation_sampler:
+        ablation_noise_levels(net, **_settings(sampler_fn, sampler_kwargs, 'num_steps', 'discretization', 'sigma_min',
+                                               'sigma_max', 'rho', 'epsilon_s', 'M', 'C_1', 'C_2'))
+    elif sampler_fn in (edm_sampler, bdia_sampler):
+        karras_sigmas(**_settings(sampler_fn, sampler_kwargs, 'num_steps', 'sigma_min', 'sigma_max', 'rho'), net=net)

@@ -1,4 +1,4 @@
-"""Which network a generation run uses: a loaded module, or a checkpoint (preset, path, URL, the built-in model)
+"""Which network a run uses: a loaded module, or a checkpoint (preset, path, URL, the built-in model)
 resolved and read once, with the identity the manifest records (the sha256 of the checkpoint file, hashed while it
 was read, or of a module's tensors)."""
 

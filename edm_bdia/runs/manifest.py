@@ -1,7 +1,7 @@
 """The manifest in an output folder: which settings, network and package version made its images.
 
-`--resume` (and a plain rerun) only adds images to a folder whose manifest matches the current run, so one folder
-never mixes images from different settings. The manifest holds only what determines the images (not the batch
+A resumed run (and a plain rerun) only adds images to a folder whose manifest matches the current run, so one
+folder never mixes images from different settings. The manifest holds only what determines the images (not the batch
 size or process count, which do not change them), so a resumed run leaves it byte-identical.
 """
 
@@ -17,29 +17,15 @@ MANIFEST_NAME = 'edm_bdia_manifest.json'
 LOCK_NAME = '.edm_bdia_manifest.lock'
 
 
-def _jsonable(value):
-    """Non-finite floats become strings ('inf'): strict JSON has no Infinity."""
+def jsonable(value):
+    """`value` with every non-finite float as a string ('inf'): strict JSON has no Infinity."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+        return {key: jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     return value
-
-
-def make_manifest(*, version, network_source, network_sha256, sampler, sampler_kwargs, class_idx, subdirs,
-                  device_type, speed):
-    return _jsonable(dict(
-        edm_bdia_version=version,
-        network=dict(source=network_source, sha256=network_sha256),
-        sampler=sampler,
-        sampler_kwargs=dict(sorted(sampler_kwargs.items())),
-        class_idx=class_idx,
-        subdirs=subdirs,
-        device_type=device_type,
-        speed=speed,
-    ))
 
 
 def _identity(manifest):

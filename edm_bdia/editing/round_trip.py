@@ -1,0 +1,74 @@
+"""What both halves of an exact round trip share (invert, edit): the invertible sampler's settings resolved for a
+network, the network in exact float32 arithmetic, and the reference speed plan on the inversion's tile.
+
+Exactness: a round trip replays every denoiser call of the other direction, so the network runs in float32 without
+TF32 (and without a `use_fp16` network's half precision), on fixed tiles of samples (a call's result does not
+depend on the batch), and its first call is checked to repeat bit for bit (edm_bdia.samplers.exactness).
+"""
+
+import dataclasses
+
+import torch
+
+from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, karras_sigmas, strength_to_step
+from edm_bdia.samplers.bdia import bdia_gammas, check_base, check_invertible
+from edm_bdia.speed import make_plan
+
+
+@dataclasses.dataclass(frozen=True)
+class EditSettings:
+    """The invertible sampler of a round trip: EDM's noise levels, BDIA's gamma and base, and the strength (the
+    fraction of the steps inverted; 1 = all the way to the latents)."""
+    num_steps: int = 18
+    sigma_min: float = 0.002
+    sigma_max: float = 80
+    rho: float = 7
+    gamma: object = DEFAULT_GAMMA
+    base: str = DEFAULT_BASE
+    strength: float = 1.0
+
+    def resolve(self, net):
+        """The settings as a latents file records them, for `net`: its noise levels t_0 > ... > t_N = 0 (`sigmas`,
+        a list), gamma, base, strength, the step the inversion stops at (`start_step`) and `num_steps`; checks
+        every setting (ArgumentError)."""
+        check_base(self.base)
+        sigmas = karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho, net=net)
+        start_step = strength_to_step(self.strength, self.num_steps)
+        check_invertible(bdia_gammas(self.gamma, sigmas), start_step)
+        return dict(sigmas=sigmas.tolist(), gamma=self.gamma, base=self.base, strength=self.strength,
+                    start_step=start_step, num_steps=self.num_steps)
+
+
+def round_trip_plan(device, tile, count):
+    """The reference plan of a round trip over `count` images: `tile` samples per network call; by default the
+    batch-invariant tile, but no more samples per call than there are images, so that a few images are not padded
+    to the default tile (the rule depends on the images alone, so resumed runs with other batch sizes keep it)."""
+    plan = make_plan('reference', device, tile=tile, batch_invariant=True)
+    if tile is None and plan.tile is not None and count < plan.tile:
+        plan = dataclasses.replace(plan, tile=count)
+    return plan
+
+
+def replay_plan(device, recorded):
+    """The reference plan on the tile a latents file's settings (`recorded`) name, so that every network call of
+    the regeneration repeats one of the inversion's; files without a tile (older versions) were inverted on the
+    default tile."""
+    if 'tile' not in recorded:
+        return make_plan('reference', device, batch_invariant=True)
+    return make_plan('reference', device, tile=recorded['tile'])
+
+
+def use_exact_arithmetic(net):
+    """Run `net` in full float32: no TF32 inside convolutions and matmuls, no fp16 UNet."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision('highest')
+    if getattr(net, 'use_fp16', False):
+        net.use_fp16 = False
+
+
+def check_pixels(net):
+    """The network makes images a PNG can hold."""
+    if net.img_channels not in (1, 3):
+        raise ValueError(f'the network makes {net.img_channels}-channel images; images have 1 (grayscale) or 3 '
+                         '(RGB) channels')

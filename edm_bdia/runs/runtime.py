@@ -1,0 +1,29 @@
+"""The network a sharded run samples with: opened once per rank (rank 0 first, since it may download into the
+cache) and run under one speed plan, with where the float64 sampler state lives."""
+
+import dataclasses
+
+import torch
+
+from edm_bdia import distributed
+from edm_bdia.runs.network import OpenedNetwork, open_network
+from edm_bdia.speed import apply_plan, state_device_for
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """The device, where the float64 sampler state lives, the opened network and the adapter the samplers call."""
+    device: torch.device
+    state_device: torch.device
+    opened: OpenedNetwork
+    net: object  # the speed adapter (edm_bdia.speed.AcceleratedNet) around opened.net; `net.plan` is the plan it runs
+
+
+def open_runtime(network, device, plan, *, trust_pickle_code=False):
+    """Collective: open `network` on this rank's `device` (rank 0 first) and wrap it in the SpeedPlan `plan`; a
+    failure on any rank stops every rank."""
+    with distributed.rank_zero_first():
+        opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code)
+    with distributed.all_ranks():
+        net = apply_plan(opened.net, plan, device)
+    return Runtime(device=device, state_device=state_device_for(device), opened=opened, net=net)
