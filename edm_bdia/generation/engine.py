@@ -164,8 +164,8 @@ def generate_images(network, seeds, *, sampler_fn=None, class_idx=None, max_batc
         plan = speed_plan(speed, device, tile=tile, compile=compile, cuda_graphs=cuda_graphs)
     runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
     with distributed.all_ranks():
-        check_network(runtime.net, class_idx)
-        check_sampler(runtime.net, sampler_fn, sampler_kwargs)
+        check_network(runtime.opened.net, class_idx)
+        check_sampler(runtime.opened.net, sampler_fn, sampler_kwargs)
     if tile is None and not isinstance(speed, SpeedPlan):  # the mode's default tile: say if another pads less
         note = padding_note(plan.tile, len(seeds), max_batch_size, distributed.get_world_size())
         if note is not None:
