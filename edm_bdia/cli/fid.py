@@ -74,9 +74,8 @@ def calc(image_path, ref_source, num_expected, seed, fd_method, batch, detector,
         from edm_bdia import distributed
         from edm_bdia.fid.extract import image_statistics
         from edm_bdia.fid.frechet import frechet_distance
-        torch_device = distributed.init(device)
         stats = image_statistics(image_path, num=num_expected, seed=seed, batch_size=batch, detector=detector,
-                                 trust_pickle_code=trust_pickle_code, workers=workers, device=torch_device,
+                                 trust_pickle_code=trust_pickle_code, workers=workers, device=device,
                                  reference=ref_source, progress=True)
         if distributed.get_rank() != 0:
             return
@@ -84,7 +83,7 @@ def calc(image_path, ref_source, num_expected, seed, fd_method, batch, detector,
         if as_json:
             print(json.dumps(dict(fid=fid, num_images=stats.num_images, images=image_path, ref=ref_source, seed=seed,
                                   batch=batch, world_size=distributed.get_world_size(), fd_method=fd_method,
-                                  device=str(torch_device), detector=stats.detector)))
+                                  device=str(stats.device), detector=stats.detector)))
         else:
             print(f'{fid:g}')
 
@@ -98,22 +97,16 @@ def ref(dataset_path, dest_path, batch, detector, trust_pickle_code, workers, de
     """Calculate dataset reference statistics needed by 'calc'."""
     with command_errors(REF_OPTIONS):
         from edm_bdia import distributed
-        from edm_bdia.fid import refs
-        from edm_bdia.fid.extract import image_statistics
-        from edm_bdia.files import check_writable_file
-        torch_device = distributed.init(device)
-        with distributed.all_ranks():
-            check_writable_file(refs.npz_path(dest_path), 'dest')
-        stats = image_statistics(dataset_path, batch_size=batch, detector=detector,
-                                 trust_pickle_code=trust_pickle_code, workers=workers, device=torch_device,
-                                 progress=True)
-        if distributed.get_rank() != 0:
+        from edm_bdia.fid.extract import reference_statistics
+        saved, stats = reference_statistics(dataset_path, dest_path, batch_size=batch, detector=detector,
+                                            trust_pickle_code=trust_pickle_code, workers=workers, device=device,
+                                            progress=True)
+        if saved is None:  # not rank 0
             return
-        saved = refs.save_reference(dest_path, stats.mu, stats.sigma)
         print(f'Saved dataset reference statistics to "{saved}"', file=sys.stderr)
         if as_json:
             print(json.dumps(dict(dest=saved, num_images=stats.num_images, data=dataset_path, batch=batch,
-                                  world_size=distributed.get_world_size(), device=str(torch_device),
+                                  world_size=distributed.get_world_size(), device=str(stats.device),
                                   detector=stats.detector)))
 
 

@@ -1,5 +1,6 @@
-"""An image source -> the FID pipeline, sharded over torch.distributed ranks like EDM's fid.py; and the whole run of
-`fid.py calc` / `ref` (`image_statistics`): detector, checks before extraction, extraction.
+"""An image source -> the FID pipeline, sharded over torch.distributed ranks like EDM's fid.py; and the whole runs of
+`fid.py calc` (`image_statistics`: detector, checks before extraction, extraction) and `fid.py ref`
+(`reference_statistics`: the same, saved as reference statistics).
 
 Batching is NVlabs' (docs/distributed.md): the selected indices are split into ((N-1)//(B*W) + 1) * W near-equal
 batches and rank r takes batches r, r+W, ...; with the same batch size and world size every batch holds the images
@@ -20,6 +21,7 @@ from edm_bdia.errors import ArgumentError
 from edm_bdia.fid import refs
 from edm_bdia.fid.datasets import check_image_sizes, collate_images, open_images, select_indices
 from edm_bdia.fid.pipeline import open_pipeline
+from edm_bdia.files import check_writable_file
 
 
 def default_workers():
@@ -35,20 +37,23 @@ def _log(message):
 @dataclasses.dataclass
 class ImageStatistics:
     """What `image_statistics` measured: mu and sigma (float64 numpy), the image count, the detector's identity,
-    and the reference statistics (rank 0, when asked for)."""
+    the reference statistics (rank 0, when asked for) and the device the detector ran on."""
     mu: object
     sigma: object
     num_images: int
     detector: dict
     reference: tuple | None
+    device: torch.device
 
 
 def image_statistics(images, *, num=None, seed=0, batch_size=64, detector=None, trust_pickle_code=False,
                      workers=None, device='cpu', reference=None, progress=False):
     """Inception statistics of the images of a folder, .zip or .npz (EDM's `num`-subset rule with `seed`), summed
-    over all ranks (collective). With `reference` (a registry name, path or URL), rank 0 loads it and checks it
-    against the detector's feature size before any image is read; the image sizes are read from the headers first
-    too, so a bad input fails before the (long) extraction."""
+    over all ranks (collective: joins the launcher's process group, `device` as `distributed.init` takes it). With
+    `reference` (a registry name, path or URL), rank 0 loads it and checks it against the detector's feature size
+    before any image is read; the image sizes are read from the headers first too, so a bad input fails before the
+    (long) extraction."""
+    device = distributed.init(device)
     pipeline, info = open_pipeline(detector, device, trust_pickle_code)
 
     with distributed.all_ranks():
@@ -66,7 +71,19 @@ def image_statistics(images, *, num=None, seed=0, batch_size=64, detector=None, 
     extract_statistics(dataset, pipeline, indices, batch_size=batch_size,
                        workers=default_workers() if workers is None else workers, progress=progress)
     mu, sigma = pipeline.statistics()
-    return ImageStatistics(mu, sigma, len(indices), info, stats)
+    return ImageStatistics(mu, sigma, len(indices), info, stats, device)
+
+
+def reference_statistics(images, dest, *, device='cpu', **options):
+    """Collective: the statistics of `images` (options as for `image_statistics`) saved by rank 0 as reference
+    statistics to `dest` (checked first: '.npz' is appended when missing); (the path written on rank 0, else None;
+    the ImageStatistics)."""
+    device = distributed.init(device)
+    with distributed.all_ranks():
+        check_writable_file(refs.npz_path(dest), 'dest')
+    stats = image_statistics(images, device=device, **options)
+    saved = refs.save_reference(dest, stats.mu, stats.sigma) if distributed.get_rank() == 0 else None
+    return saved, stats
 
 
 def extract_statistics(dataset, pipeline, indices, batch_size=64, workers=0, progress=False):
