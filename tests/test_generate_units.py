@@ -18,13 +18,13 @@ from edm_bdia.checkpoints.hashing import sha256_state
 from edm_bdia.files import images
 from edm_bdia.distributed import batching
 from edm_bdia.generation import seeds as seed_lists
-from edm_bdia.generation.padding import padding_note
+from edm_bdia.generation.padding import padding_note, padding_share
 from edm_bdia.generation.sampler import choose_sampler, noise_argument
 from edm_bdia.runs import manifest
 from edm_bdia.runs import writer as writer_module
 from edm_bdia.runs.writer import ImageWriter
 from edm_bdia.sample import ablation_sampler, bdia_sampler, edm_sampler
-from edm_bdia.speed import apply_plan, make_plan, modes, tiling
+from edm_bdia.speed import apply_plan, make_plan, modes
 from helpers.nets import TinyNonlinearNet
 
 
@@ -57,7 +57,7 @@ def test_batches_follow_nvlabs_tensor_split(count, batch, world):
     assert sizes == {size: [len(part) for part in expected].count(size) for size in map(len, expected)}
     for tile in (1, 3, 8):  # padded samples counted call by call over NVlabs' batches
         called = sum(math.ceil(len(part) / tile) * tile for part in expected)
-        assert tiling.padding_share(sizes, tile) == pytest.approx(1 - count / called, abs=1e-15)
+        assert padding_share(sizes, tile) == pytest.approx(1 - count / called, abs=1e-15)
 
 
 def test_generate_says_how_to_avoid_mostly_padded_calls():

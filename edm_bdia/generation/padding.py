@@ -3,9 +3,15 @@ the tile that avoids it."""
 
 from edm_bdia.distributed.batching import batch_sizes, num_batches
 from edm_bdia.errors import ArgumentNote
-from edm_bdia.speed.tiling import padding_share
 
 PADDING_NOTE_SHARE = 0.25  # from this share of padded samples in network calls, a run says how to avoid them
+
+
+def padding_share(sizes, tile):
+    """The share of the samples in network calls of `tile` samples that are padding, for batches of `sizes`
+    ({batch size: number of batches})."""
+    called = sum(-(-size // tile) * tile * number for size, number in sizes.items())
+    return 1 - sum(size * number for size, number in sizes.items()) / called if called else 0.0
 
 
 def padding_note(tile, total, max_batch_size, world_size):

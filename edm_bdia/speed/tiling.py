@@ -94,8 +94,3 @@ def _tile_probe(call, tile, x, sigma, class_labels, model_kwargs, start, stop):
         return torch.equal(call_noise(size), drawn['tile output'][:size])
     return probe
 
-
-def padding_share(batch_sizes, tile):
-    """The share of the samples in tiled network calls that are padding, for {batch size: number of batches}."""
-    called = sum(-(-size // tile) * tile * number for size, number in batch_sizes.items())
-    return 1 - sum(size * number for size, number in batch_sizes.items()) / called if called else 0.0
