@@ -21,7 +21,7 @@ from edm_bdia.runs.images import check_finite
 from edm_bdia.runs.lockstep import lockstep_batches
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
-from edm_bdia.sample import bdia_edit, bdia_sampler
+from edm_bdia.sample import BDIAPair, bdia_edit, bdia_sample
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +61,14 @@ def _edited(job, rows):
     target = one_hot(job.net, None if job.targets is None else job.targets[rows], job.state_device)
     with torch.no_grad():
         if job.pairs is not None:
-            pair = (torch.as_tensor(job.pairs.x_start[rows]).to(job.state_device),
-                    torch.as_tensor(job.pairs.x_next[rows]).to(job.state_device))
-            return bdia_sampler(job.net, None, target, start_pair=pair, start_step=settings['start_step'],
-                                sigmas=job.sigmas, gamma=settings['gamma'], base=settings['base'])
+            start = BDIAPair(settings['start_step'], torch.as_tensor(job.pairs.x_start[rows]).to(job.state_device),
+                             torch.as_tensor(job.pairs.x_next[rows]).to(job.state_device))
+            return bdia_sample(job.net, start, target, sigmas=job.sigmas, gamma=settings['gamma'],
+                               base=settings['base']).images
         source = one_hot(job.net, None if job.sources is None else job.sources[rows], job.state_device)
         return bdia_edit(job.net, job.images.batch(rows, job.net.img_channels, job.state_device), source, target,
                          sigmas=job.sigmas, gamma=settings['gamma'], base=settings['base'],
-                         strength=settings['strength'])
+                         strength=settings['strength']).images
 
 
 def _edit_batch(job, writer, rows):

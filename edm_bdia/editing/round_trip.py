@@ -10,8 +10,7 @@ import dataclasses
 
 import torch
 
-from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, karras_sigmas, strength_to_step
-from edm_bdia.samplers.bdia import bdia_gammas, check_base, check_invertible
+from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, round_trip_settings
 from edm_bdia.speed import make_plan
 
 
@@ -31,10 +30,9 @@ class EditSettings:
         """The settings as a latents file records them, for `net`: its noise levels t_0 > ... > t_N = 0 (`sigmas`,
         a list), gamma, base, strength, the step the inversion stops at (`start_step`) and `num_steps`; checks
         every setting (ArgumentError)."""
-        check_base(self.base)
-        sigmas = karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho, net=net)
-        start_step = strength_to_step(self.strength, self.num_steps)
-        check_invertible(bdia_gammas(self.gamma, sigmas), start_step)
+        sigmas, _, start_step = round_trip_settings(net, num_steps=self.num_steps, sigma_min=self.sigma_min,
+                                                    sigma_max=self.sigma_max, rho=self.rho, gamma=self.gamma,
+                                                    base=self.base, strength=self.strength)
         return dict(sigmas=sigmas.tolist(), gamma=self.gamma, base=self.base, strength=self.strength,
                     start_step=start_step, num_steps=self.num_steps)
 

@@ -68,3 +68,21 @@ def tiny_edm_net(label_dim=0, resolution=8, seed=0):
     torch.manual_seed(seed)
     return EDMPrecond(img_resolution=resolution, img_channels=3, label_dim=label_dim, model_type='SongUNet',
                       model_channels=16, channel_mult=[1], num_blocks=1, attn_resolutions=[]).eval()
+
+
+class CountingNet(torch.nn.Module):
+    """`net` with the NVlabs interface, counting its evaluations in `calls` (a sampler's NFE)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.calls = 0
+        for name in ('img_channels', 'img_resolution', 'label_dim', 'sigma_min', 'sigma_max'):
+            setattr(self, name, getattr(net, name))
+
+    def round_sigma(self, sigma):
+        return self.net.round_sigma(sigma)
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return self.net(*args, **kwargs)
