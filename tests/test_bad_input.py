@@ -28,6 +28,7 @@ from edm_bdia.networks.own_torch_utils import own_persistence
 from edm_bdia.cli.main import main
 from edm_bdia.fid import datasets, frechet, refs
 from edm_bdia.runs import manifest as manifest_module
+from edm_bdia.speed import make_plan
 from helpers.fid import save_trusted_standin
 from helpers.generate import REPO_DIR, free_port, run, subprocess_env, tiny_net_pickle
 
@@ -523,6 +524,11 @@ API_CASES = [
         _toy(), '0-1', grid=str(p.tmp / 'g.png'))), ValueError, 'outdir', 'grid'),
     api('generate-outdir-under-a-file', lambda p: _drain(generation.generate_images(
         _toy(), '0-1', outdir=str(p.tmp / 'a_file' / 'out'))), ValueError, 'outdir'),
+    api('generate-sampler-argument-unknown', lambda p: _drain(generation.generate_images(
+        _toy(), '0-1', sampler_fn=sample.edm_sampler, gamma=0.5, outdir=str(p.tmp / 'out'))), ValueError, 'gamma',
+        'edm_sampler'),
+    api('generate-tile-beside-a-plan', lambda p: _drain(generation.generate_images(
+        _toy(), '0-1', speed=make_plan('reference', 'cpu'), tile=4)), ValueError, 'tile', 'SpeedPlan'),
     api('generate-nan-images', lambda p: _drain(generation.generate_images(
         p.loaded_nan_net, '0-1', outdir=str(p.tmp / 'out'))), ValueError, 'seed 0'),
     api('invert-images-missing', lambda p: _drain(editing.invert_images(

@@ -1,5 +1,6 @@
 """edm_bdia.distributed: no process group for one process, launcher variables (torchrun, SLURM), and
-collectives that turn an error on one rank into the same error on every rank (never a hang)."""
+collectives and blocks (`all_ranks`, `rank_zero_first`) that turn an error on one rank into the same error on every
+rank (never a hang)."""
 
 import os
 import sys
@@ -43,6 +44,12 @@ def test_single_process_errors_are_raised_as_they_are(clean_env):
     with distributed.rank_zero_first():
         ran = True
     assert ran
+    with pytest.raises(OSError, match='^disk full$'):
+        with distributed.all_ranks():
+            raise OSError('disk full')
+    with distributed.all_ranks():
+        value = 42
+    assert value == 42
 
 
 def test_torchrun_variables(clean_env):
@@ -114,6 +121,14 @@ try:  # rank 2 fails, the others are fine: everybody must hear about it
 except distributed.RankFailure as failure:
     print(f'rank {rank} failure [{failure.message}] from {failure.rank}', flush=True)
 
+try:  # rank 1 fails inside a block every rank runs
+    with distributed.all_ranks():
+        if rank == 1:
+            raise KeyError('k')
+    print(f'rank {rank} block passed', flush=True)
+except distributed.RankFailure as failure:
+    print(f'rank {rank} block failure [{failure.message}] from {failure.rank}', flush=True)
+
 order = sys.argv[1]
 with distributed.rank_zero_first():  # rank 0's body must finish before any other rank's starts
     if rank == 0:
@@ -144,6 +159,7 @@ def test_collectives_under_torchrun(tmp_path):
     for rank in range(3):
         assert f'rank {rank} sum 4.5 3e-17' in lines  # 0.5 + 1.5 + 2.5, float64 kept exactly
         assert f'rank {rank} failure [rank 2: ValueError: boom] from 2' in lines
+        assert f"rank {rank} block failure [rank 1: KeyError: 'k'] from 1" in lines
         assert f'rank {rank} zero-first failure [rank 0: FileNotFoundError: no such file: net.pkl]' in lines
         assert f'rank {rank} done' in lines
     assert not any('passed' in line or 'although' in line for line in lines)
