@@ -11,7 +11,7 @@
 4. Why round trips need exact arithmetic: regenerated images when D carries relative noise during inversion.
 Writes results/bdia_defaults.md.
 
-    python benchmarks/bdia_defaults.py          # about 3 minutes on 2 idle CPU cores
+    python -m benchmarks.bdia_defaults          # about 3 minutes on 2 idle CPU cores
 """
 
 import argparse
@@ -25,6 +25,8 @@ from edm_bdia.analytic import sharp_mixture, toy_mixture_32x32_cond
 from edm_bdia.sample import bdia_edit, bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
 from edm_bdia.samplers import bdia as bdia_module
 from edm_bdia.samplers.evaluation import edm_derivative
+
+from .common.paths import RESULTS_DIR
 
 
 def rms(a, b):
@@ -185,7 +187,7 @@ def _invert_unchecked(noisy_net, pair, labels, options):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
+    parser.add_argument('--out', default=RESULTS_DIR)
     parser.add_argument('--samples', type=int, default=8, help='images per table')
     parser.add_argument('--tables', default='sampling,encoding,editing,noise', help='comma-separated subset')
     args = parser.parse_args()
@@ -198,7 +200,7 @@ def main():
         report += tables[name](args.samples) + ['']
         print('\n'.join(report[-2:]), flush=True)
     report.append(f'({args.samples} images per table; {time.time() - start:.0f} s on this machine; '
-                  '`python benchmarks/bdia_defaults.py`)')
+                  '`python -m benchmarks.bdia_defaults`)')
     with open(os.path.join(args.out, 'bdia_defaults.md' if args.tables == parser.get_default('tables') else
                            'bdia_defaults_partial.md'), 'w') as f:
         f.write('\n'.join(report) + '\n')

@@ -2,7 +2,7 @@
 
 Testbeds (benchmarks/study/testbeds.py): a Gaussian (closed-form solution), the built-in `toy-mixture-32x32-cond`,
 a sharp 100-component mixture in 3x32x32 (per-pixel std 0.01), a 2-D grid of 25 modes, and a small
-class-conditional EDM network trained here on scikit-learn's 8x8 digits (benchmarks/digits_net.py; skipped without
+class-conditional EDM network trained here on scikit-learn's 8x8 digits (benchmarks/study/digits.py; skipped without
 the `bench` extra).
 Methods (benchmarks/study/methods.py): Euler, Heun (EDM), BDIA on the Heun and Euler bases over a gamma grid,
 O-BELM, BDIA-heun with O-BELM's per-step gamma, reversible Heun (Kidger et al. 2021), and DPM-Solver++(2M) from
@@ -15,26 +15,25 @@ Metrics: RMS error to the reference, max |x|, round trip (sample -> invert -> re
 digits' pixel Frechet distance to held-out data, stability at EDM's step counts, and the four requirements for the
 default invertible sampler. Writes solver_study_results.md, solver_study.json and two plots to --out.
 
-    nice -n 10 python benchmarks/solver_study.py            # full study (about 30 min on 2 cores)
-    python benchmarks/solver_study.py --quick               # smoke test (< 1 min), results in a temporary folder
+    nice -n 10 python -m benchmarks.solver_study            # full study (about 30 min on 2 cores)
+    python -m benchmarks.solver_study --quick               # smoke test (< 1 min), results in a temporary folder
 """
 
 import argparse
 import dataclasses
 import json
 import os
-import sys
 import tempfile
 import time
 from typing import Callable
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from study import methods as study_methods  # noqa: E402
-from study.report import edit_table, plots, recommendation_section, stability_table, testbed_tables  # noqa: E402
-from study.run import run_grid  # noqa: E402
-from study.testbeds import BUILDERS  # noqa: E402
+from .common.paths import RESULTS_DIR
+from .study import methods as study_methods
+from .study.report import edit_table, plots, recommendation_section, stability_table, testbed_tables
+from .study.run import run_grid
+from .study.testbeds import BUILDERS
 
 
 @dataclasses.dataclass
@@ -67,8 +66,7 @@ def main(argv=None):
     parser.add_argument('--testbeds', default=','.join(BUILDERS),
                         help='comma-separated subset of ' + ','.join(BUILDERS))
     args = parser.parse_args(argv)
-    out = args.out or (tempfile.mkdtemp(prefix='solver_study_') if args.quick else
-                       os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
+    out = args.out or (tempfile.mkdtemp(prefix='solver_study_') if args.quick else RESULTS_DIR)
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)  # small tensors: one thread is fastest, and spin-waiting threads stall on a shared machine
     config = StudyConfig(quick=args.quick, **(QUICK if args.quick else FULL))
@@ -95,7 +93,7 @@ def main(argv=None):
               edit_table(records, beds, methods, config.edit_nfe), '', '## Per testbed', '',
               testbed_tables(records, beds, methods, config),
               f'({"quick mode; " if args.quick else ""}{seconds:.0f} s on this machine; skipped testbeds: '
-              f'{", ".join(skipped) or "none"}; `python benchmarks/solver_study.py{" --quick" if args.quick else ""}`)']
+              f'{", ".join(skipped) or "none"}; `python -m benchmarks.solver_study{" --quick" if args.quick else ""}`)']
     with open(os.path.join(out, 'solver_study_results.md'), 'w') as f:
         f.write('\n'.join(report) + '\n')
     with open(os.path.join(out, 'solver_study.json'), 'w') as f:

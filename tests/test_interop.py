@@ -16,8 +16,7 @@ from edm_bdia.interop import (SAMPLER_NAMES, KDiffusionDenoiser, NVlabsDenoiser,
 from edm_bdia.interop import k_diffusion_loader
 from edm_bdia.networks import EDMPrecond, iDDPMPrecond
 from edm_bdia.sample import ablation_sampler, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
-from edm_bdia.samplers.evaluation import CountingNet
-from helpers.nets import TinyNonlinearNet
+from helpers.nets import CountingNet, TinyNonlinearNet
 
 from edm_bdia.analytic import GaussianDenoiser
 

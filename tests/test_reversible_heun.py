@@ -10,8 +10,7 @@ from edm_bdia.analytic import GaussianDenoiser, toy_mixture_32x32_cond
 from edm_bdia.sample import karras_sigmas
 from edm_bdia.samplers.reversible_heun import (reversible_heun_encode, reversible_heun_invert,
                                                reversible_heun_sampler)
-from edm_bdia.samplers.evaluation import CountingNet
-from helpers.nets import TinyNonlinearNet
+from helpers.nets import CountingNet, TinyNonlinearNet
 
 
 def _latents(shape=(2, 3, 8, 8), seed=0):

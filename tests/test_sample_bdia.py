@@ -10,8 +10,7 @@ from edm_bdia.analytic import GaussianDenoiser, sharp_mixture
 from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
 from edm_bdia.samplers.bdia import bdia_gammas, obelm_gammas
 from edm_bdia.samplers.stability import GROWTH_LIMIT, largest_stable_gamma, parasitic_growth
-from edm_bdia.samplers.evaluation import CountingNet
-from helpers.nets import TinyNonlinearNet, karras_restated
+from helpers.nets import CountingNet, TinyNonlinearNet, karras_restated
 
 
 def _latents(batch=2, seed=0):

@@ -10,8 +10,7 @@ import torch
 from edm_bdia.analytic import GaussianDenoiser, sharp_mixture, toy_mixture_32x32_cond
 from edm_bdia.sample import bdia_edit, bdia_encode, bdia_invert, bdia_sampler, karras_sigmas, strength_to_step
 from edm_bdia.speed import accelerate
-from edm_bdia.samplers.evaluation import CountingNet
-from helpers.nets import NoisyNet, TinyNonlinearNet, tiny_edm_net
+from helpers.nets import CountingNet, NoisyNet, TinyNonlinearNet, tiny_edm_net
 
 
 def _rel_err(a, b):

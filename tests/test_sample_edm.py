@@ -8,8 +8,7 @@ import torch
 
 from edm_bdia.sample import StackedRandomGenerator, bdia_sampler, edm_sampler, karras_sigmas
 from edm_bdia.analytic import GaussianDenoiser
-from edm_bdia.samplers.evaluation import CountingNet
-from helpers.nets import TinyNonlinearNet, karras_restated
+from helpers.nets import CountingNet, TinyNonlinearNet, karras_restated
 
 
 def algorithm2_restated(net, latents, labels, randn_like, t, num_steps, S_churn, S_min, S_max, S_noise):

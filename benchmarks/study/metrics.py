@@ -1,4 +1,4 @@
-"""Numbers the study reports: errors, stability, distribution distance, and a network-evaluation counter."""
+"""Numbers the study reports: errors, stability and a distribution distance."""
 
 import torch
 

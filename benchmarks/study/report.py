@@ -3,8 +3,7 @@
 import math
 import os
 
-from loglog_plot import DASHED, save_panels
-
+from ..common.loglog_plot import DASHED, save_panels
 from .recommend import BLOWUP_FACTOR, image_growth, recommend
 
 PLOTTED = ['Euler', 'Heun (EDM)', 'DPM-Solver++(2M)', 'BDIA-heun g=1', 'BDIA-heun g=0.9', 'BDIA-heun g=0.5',

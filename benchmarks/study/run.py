@@ -6,13 +6,13 @@ import warnings
 import torch
 
 from edm_bdia.sample import karras_sigmas
-from edm_bdia.samplers.evaluation import CountingNet
 
+from ..common.metered_net import MeteredNet
 from .metrics import max_abs, pixel_frechet_distance, relative_max_error, rms
 
 
 def _sample_counted(method, net, latents, labels, num_steps, nfe):
-    counter = CountingNet(net)
+    counter = MeteredNet(net)
     images, state = method.sample(counter, latents, labels, num_steps)
     if counter.calls != nfe:
         raise RuntimeError(f'{method.name} made {counter.calls} network evaluations for N = {num_steps}, '

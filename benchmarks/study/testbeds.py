@@ -119,7 +119,7 @@ def digits(config):
         import sklearn  # noqa: F401
     except ImportError:
         return None
-    from digits_net import digit_classifier, load_digits_split, load_or_train
+    from .digits import digit_classifier, load_digits_split, load_or_train
     net = load_or_train(quick=config.quick, log=config.log)
     _, _, held_x, held_y = load_digits_split()
     count = config.samples['digits']
