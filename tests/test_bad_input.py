@@ -488,13 +488,13 @@ API_CASES = [
         'gamma', 'nan'),
     api('bdia-sigmas-increasing', lambda p: sample.bdia_sampler(_toy(), _latents(), _labels(), sigmas=[1, 2, 0]),
         ValueError, 'sigmas', 'decreasing'),
-    api('bdia-start-pair-shape', lambda p: sample.bdia_sampler(_toy(), None, _labels(), start_pair=(
-        _latents(size=8), _latents(size=8))), ValueError, 'start_pair', '32'),
-    api('bdia-start-step-beyond-the-steps', lambda p: sample.bdia_sampler(_toy(), None, _labels(), start_pair=(
-        _latents(), _latents()), start_step=99), ValueError, 'start_step', '99'),
+    api('bdia-start-pair-shape', lambda p: sample.bdia_sample(_toy(), sample.BDIAPair(
+        0, _latents(size=8), _latents(size=8)), _labels()), ValueError, 'start', '32'),
+    api('bdia-start-step-beyond-the-steps', lambda p: sample.bdia_sample(_toy(), sample.BDIAPair(
+        99, _latents(), _latents()), _labels()), ValueError, 'start', '99'),
     api('edm-rho-text', lambda p: sample.edm_sampler(_toy(), _latents(), _labels(), rho='7'), ValueError, 'rho'),
-    api('invert-gamma-0', lambda p: sample.bdia_invert(_toy(), _latents(), _latents(), _labels(), gamma=0),
-        ValueError, 'gamma'),
+    api('invert-gamma-0', lambda p: sample.bdia_invert(_toy(), sample.BDIAPair(17, _latents(), _latents()), _labels(),
+                                                       gamma=0), ValueError, 'gamma'),
     api('edit-strength-above-1', lambda p: sample.bdia_edit(_toy(), _latents().clamp(-1, 1), _labels(), _labels(),
                                                             strength=2), ValueError, 'strength'),
     api('edit-target-labels-shape', lambda p: sample.bdia_edit(_toy(), _latents().clamp(-1, 1), _labels(),

@@ -15,7 +15,7 @@ from edm_bdia.interop import (SAMPLER_NAMES, KDiffusionDenoiser, NVlabsDenoiser,
                               load_k_diffusion_sampling)
 from edm_bdia.interop import k_diffusion_loader
 from edm_bdia.networks import EDMPrecond, iDDPMPrecond
-from edm_bdia.sample import ablation_sampler, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
+from edm_bdia.sample import ablation_sampler, bdia_invert, bdia_sample, bdia_sampler, edm_sampler, karras_sigmas
 from helpers.nets import CountingNet, TinyNonlinearNet
 
 from edm_bdia.analytic import GaussianDenoiser
@@ -239,9 +239,9 @@ def test_round_trip_through_both_adapters_is_the_network(name):
     assert (both.sigma_min, both.sigma_max) == (float(net.sigma_min), float(net.sigma_max))
     assert torch.equal(edm_sampler(both, latents, class_labels=labels, num_steps=5),
                        edm_sampler(net, latents, class_labels=labels, num_steps=5))
-    pair = bdia_sampler(net, latents, class_labels=labels, num_steps=5, return_pair=True)
-    assert torch.equal(bdia_invert(both, *pair, class_labels=labels, num_steps=5)[0],
-                       bdia_invert(net, *pair, class_labels=labels, num_steps=5)[0])
+    pair = bdia_sample(net, latents, class_labels=labels, num_steps=8).pair
+    assert torch.equal(bdia_invert(both, pair, class_labels=labels, num_steps=8).pair.x,
+                       bdia_invert(net, pair, class_labels=labels, num_steps=8).pair.x)
 
 
 def test_explicit_range_and_rounding_shape_the_schedule():

@@ -1,4 +1,5 @@
-"""BDIA on EDM: base-sampler equivalence, O-BELM (the default), exact inversion, orders, stability, counts, errors."""
+"""BDIA on EDM: base-sampler equivalence, O-BELM and the default rule, exact inversion, orders, stability at every data
+scale, counts, errors."""
 
 import warnings
 
@@ -7,8 +8,10 @@ import pytest
 import torch
 
 from edm_bdia.analytic import GaussianDenoiser, sharp_mixture
-from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
-from edm_bdia.samplers.bdia import bdia_gammas, obelm_gammas
+from edm_bdia.sample import (DEFAULT_BASE, DEFAULT_GAMMA, BDIAPair, bdia_invert, bdia_sample, bdia_sampler,
+                             edm_sampler, karras_sigmas)
+from edm_bdia.samplers.bdia import Gammas
+from edm_bdia.samplers.gammas import FLOOR, bdia_gammas, obelm_gammas
 from edm_bdia.samplers.stability import GROWTH_LIMIT, largest_stable_gamma, parasitic_growth
 from helpers.nets import CountingNet, TinyNonlinearNet, karras_restated
 
@@ -77,7 +80,7 @@ def test_obelm_gammas_and_sampler_match_the_belm_coefficients():
     # effective gamma_i = (h_i / h_{i+1})^2 for rho = 7, sigma in [0.002, 80], N = 18, steps 1 .. 17
     published = [0.562, 0.546, 0.529, 0.510, 0.490, 0.468, 0.445, 0.420, 0.392, 0.363, 0.330, 0.295, 0.257, 0.216,
                  0.173, 0.129, 0.131]
-    assert bdia_gammas('obelm', karras_sigmas(18)) == pytest.approx(published, abs=6e-4)
+    assert bdia_gammas('obelm', karras_sigmas(18)).values == pytest.approx(published, abs=6e-4)
     net = TinyNonlinearNet()
     z = _latents()
     ours = bdia_sampler(net, z, num_steps=12, gamma='obelm', base='euler')
@@ -95,12 +98,37 @@ def test_obelm_keeps_its_final_gamma_above_one_and_still_matches_belm():
     assert _rel_err(ours, obelm_restated(net, z, karras_sigmas(50))) < 1e-12
 
 
-def test_the_default_is_floored_obelm_on_the_euler_base():
-    assert (DEFAULT_GAMMA, DEFAULT_BASE) == ('obelm-floor', 'euler')
+def test_the_default_is_adaptive_obelm_on_the_euler_base():
+    assert (DEFAULT_GAMMA, DEFAULT_BASE) == ('obelm-adaptive', 'euler')
     net = TinyNonlinearNet()
     z = _latents()
     assert torch.equal(bdia_sampler(net, z, num_steps=9),
-                       bdia_sampler(net, z, num_steps=9, gamma='obelm-floor', base='euler'))
+                       bdia_sampler(net, z, num_steps=9, gamma='obelm-adaptive', base='euler'))
+
+
+def test_adaptive_gamma_moves_from_obelm_to_the_floor_with_the_resolved_share():
+    """gamma_i = g + (0.5 - g) (1 - min(1, mean d^2)) per sample, g O-BELM's: O-BELM's where the network resolves
+    nothing (mean d^2 >= 1), the floor where it resolves everything (d = 0), linear in between; O-BELM's gamma_i
+    above the floor (the final steps of long schedules) are kept."""
+    t = karras_sigmas(18)
+    gammas = bdia_gammas('obelm-adaptive', t)
+    obelm = obelm_gammas(t)
+    i = 15
+    d = torch.stack([torch.full((3, 4, 4), v, dtype=torch.float64) for v in (2.0, 1.0, 0.5, 0.0)])
+    d[2, 0] = 0.0  # mean of d^2 over the sample: (2/3) 0.25
+    expected = [obelm[i - 1], obelm[i - 1], obelm[i - 1] + (FLOOR - obelm[i - 1]) * (1 - 0.25 * 2 / 3), FLOOR]
+    assert gammas.at(i, d).flatten().tolist() == pytest.approx(expected, rel=1e-12)
+    long = bdia_gammas('obelm-adaptive', karras_sigmas(50))
+    assert long.at(49, torch.zeros(1, 3, 4, 4, dtype=torch.float64)) == obelm_gammas(karras_sigmas(50))[-1] > 1
+
+
+def test_adaptive_gamma_is_per_sample_so_images_do_not_depend_on_the_batch():
+    net = TinyNonlinearNet(label_dim=4)
+    z = _latents(batch=4)
+    labels = torch.eye(4)[[0, 1, 2, 3]]
+    whole = bdia_sampler(net, z, labels, num_steps=12)
+    assert all(torch.equal(bdia_sampler(net, z[k:k + 1], labels[k:k + 1], num_steps=12), whole[k:k + 1])
+               for k in range(4))
 
 
 @pytest.mark.parametrize('num_steps', [12, 18, 35])
@@ -109,14 +137,14 @@ def test_floored_obelm_raises_gamma_to_half_on_the_steps_below_the_data_scale(nu
     raw = [((t[i] - t[i + 1]) / (t[i - 1] - t[i])).item() ** 2 for i in range(1, num_steps)]
     expected = [max(0.5, g) if t[i] < 0.5 else g for i, g in zip(range(1, num_steps), raw)]
     assert expected != raw  # the floor acts at these step counts
-    assert bdia_gammas('obelm-floor', karras_sigmas(num_steps)) == pytest.approx(expected, rel=1e-12)
+    assert bdia_gammas('obelm-floor', karras_sigmas(num_steps)).values == pytest.approx(expected, rel=1e-12)
 
 
 def test_floored_obelm_falls_back_to_obelm_where_the_floor_would_destabilize_sampling():
     t = karras_sigmas(10)
     candidate = [max(0.5, g) if t[i].item() < 0.5 else g for i, g in enumerate(obelm_gammas(t), start=1)]
-    assert parasitic_growth(t, candidate, 'euler') > GROWTH_LIMIT
-    assert bdia_gammas('obelm-floor', t) == obelm_gammas(t)
+    assert parasitic_growth(t, Gammas(candidate), 'euler') > GROWTH_LIMIT
+    assert bdia_gammas('obelm-floor', t).values == obelm_gammas(t)
 
 
 def test_per_step_gamma_sequence_equals_the_scalar():
@@ -129,6 +157,7 @@ def test_per_step_gamma_sequence_equals_the_scalar():
 
 
 @pytest.mark.parametrize('base, gamma, num_steps', [
+    ('euler', 'obelm-adaptive', 9), ('euler', 'obelm-adaptive', 35), ('euler', 'obelm-floor', 18),
     ('euler', 'obelm', 18), ('euler', 'obelm', 50), ('euler', 'obelm', 100),
     ('heun', 1.0, 18), ('heun', 0.9, 18), ('heun', 0.5, 18), ('euler', 0.9, 18), ('euler', 0.5, 18)])
 def test_sample_invert_regenerate_round_trip(base, gamma, num_steps):
@@ -138,12 +167,13 @@ def test_sample_invert_regenerate_round_trip(base, gamma, num_steps):
     settings = dict(num_steps=num_steps, gamma=gamma, base=base)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # the unstable settings warn; their round trip is exact all the same
-        x_last, x_prev = bdia_sampler(net, z, labels, return_pair=True, **settings)
-        x0, x1 = bdia_invert(net, x_last, x_prev, labels, **settings)
-        regenerated = bdia_sampler(net, None, labels, start_pair=(x0, x1), **settings)
+        sampled = bdia_sample(net, z, labels, **settings)
+        start = bdia_invert(net, sampled.pair, labels, **settings).pair
+        regenerated = bdia_sample(net, start, labels, **settings)
     t0 = karras_sigmas(num_steps)[0]
-    assert _rel_err(x0 / t0, z) <= 1e-9
-    assert _rel_err(regenerated, x_last) <= 1e-9
+    assert start.step == 0 and _rel_err(start.x / t0, z) <= 1e-9
+    assert _rel_err(regenerated.images, sampled.images) <= 1e-9
+    assert regenerated.pair.step == num_steps - 1 and torch.equal(regenerated.pair.x_next, regenerated.images)
 
 
 def test_explicit_sigmas_sample_and_invert():
@@ -153,9 +183,8 @@ def test_explicit_sigmas_sample_and_invert():
     assert torch.equal(bdia_sampler(net, z, labels, sigmas=karras_sigmas(10)),
                        bdia_sampler(net, z, labels, num_steps=10))
     sigmas = [70.0, 20.0, 6.0, 2.0, 0.6, 0.2, 0.05, 0.01, 0.0]
-    pair = bdia_sampler(net, z, labels, sigmas=sigmas, return_pair=True)
-    x0, _ = bdia_invert(net, *pair, labels, sigmas=sigmas)
-    assert _rel_err(x0 / 70.0, z) <= 1e-9
+    pair = bdia_sample(net, z, labels, sigmas=sigmas).pair
+    assert _rel_err(bdia_invert(net, pair, labels, sigmas=sigmas).pair.x / 70.0, z) <= 1e-9
 
 
 def _observed_orders(sampler, steps=(64, 128, 256)):
@@ -168,7 +197,7 @@ def _observed_orders(sampler, steps=(64, 128, 256)):
 def test_obelm_is_second_order_and_bdia_on_the_heun_base_is_first_order():
     """On the exact Gaussian solution: O-BELM (and the default) converges like N^-2; BDIA on the Heun base like N^-1 for
     every gamma > 0 (its backward increment is an Euler step), and so does 'obelm' on the Heun base."""
-    for gamma in ('obelm', 'obelm-floor'):
+    for gamma in ('obelm', 'obelm-adaptive', 'obelm-floor'):
         orders = _observed_orders(lambda net, z, n: bdia_sampler(net, z, num_steps=n, gamma=gamma))
         assert np.all(np.abs(orders - 2) < 0.15), (gamma, orders)
     with warnings.catch_warnings():
@@ -186,12 +215,12 @@ def test_parasitic_growth_is_what_the_sampler_does_to_a_perturbed_state():
     net = GaussianDenoiser(torch.zeros(1, 1, 1, dtype=torch.float64), 0.5)
 
     def sensitivities(gamma, base, n):
-        states = bdia_sampler(net, torch.ones(1, 1, 1, 1, dtype=torch.float64), num_steps=n, gamma=gamma, base=base,
-                              return_trajectory=True)[1].states
+        states = bdia_sample(net, torch.ones(1, 1, 1, 1, dtype=torch.float64), num_steps=n, gamma=gamma, base=base,
+                             keep_trajectory=True).trajectory.states
         out = []
         for k in range(1, n):
-            bumped = bdia_sampler(net, None, num_steps=n, gamma=gamma, base=base, start_step=k - 1,
-                                  start_pair=(states[k - 1], states[k] + 1e-3), return_trajectory=True)[1].states
+            bumped = bdia_sample(net, BDIAPair(k - 1, states[k - 1], states[k] + 1e-3), num_steps=n, gamma=gamma,
+                                 base=base, keep_trajectory=True).trajectory.states
             out.append(((bumped[-2] - states[-2]) / 1e-3).item())  # x_{N-1}
         return np.array(out)
 
@@ -241,13 +270,37 @@ def test_warned_settings_blow_up_and_the_suggested_gamma_does_not(sharp):
         assert _rms(bdia_sampler(net, z, labels, num_steps=18, gamma=stable, base='heun'), reference) < 10 * heun
 
 
-@pytest.mark.parametrize('num_steps', [4, 6, 7, 8, 9, 10, 11, 12, 18, 35, 50, 100, 200, 512])
-def test_the_default_is_stable_at_every_step_count(num_steps):
+@pytest.mark.parametrize('num_steps', [7, 8, 9, 10, 11, 12, 18, 35, 50, 100, 200, 512])
+def test_the_default_is_stable_at_the_data_scale_from_seven_steps(num_steps):
     t = karras_sigmas(num_steps)
-    assert parasitic_growth(t, bdia_gammas('obelm-floor', t), 'euler') <= GROWTH_LIMIT
+    assert parasitic_growth(t, bdia_gammas(DEFAULT_GAMMA, t), 'euler') <= GROWTH_LIMIT
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         bdia_sampler(GaussianDenoiser(torch.zeros(1, 1, 1), 0.5), torch.ones(1, 1, 1, 1), num_steps=num_steps)
+
+
+@pytest.mark.parametrize('num_steps', [4, 5, 6])
+def test_the_default_asks_for_more_steps_below_seven(num_steps):
+    with pytest.warns(UserWarning, match='use more steps$'):
+        bdia_sampler(GaussianDenoiser(torch.zeros(1, 1, 1), 0.5), torch.ones(1, 1, 1, 1), num_steps=num_steps)
+
+
+SCALES = np.logspace(-4, 1, 16)  # data std 1e-4 .. 10
+
+
+def _worst_growth(gamma, num_steps):
+    t = karras_sigmas(num_steps)
+    return max(parasitic_growth(t, bdia_gammas(gamma, t), 'euler', data_std=s) for s in SCALES)
+
+
+@pytest.mark.parametrize('num_steps', [7, 9, 12, 18, 35, 79])
+def test_the_default_is_about_as_stable_as_obelm_at_every_data_scale(num_steps):
+    """Over data scales 1e-4 .. 10 the default's worst parasitic growth stays within 25 % of O-BELM's worst (which
+    is ~10 at the finest scales, where the base solver's own sensitivity is tiny); the old default, whose floor
+    assumed data at scale 0.5, grows ~1000-fold on fine data below 36 steps."""
+    assert _worst_growth(DEFAULT_GAMMA, num_steps) <= 1.25 * _worst_growth('obelm', num_steps)
+    if num_steps in (9, 12, 18, 35):
+        assert _worst_growth('obelm-floor', num_steps) > 3 * _worst_growth('obelm', num_steps)
 
 
 @pytest.mark.parametrize('gamma, base, num_steps, message', [
@@ -261,7 +314,8 @@ def test_the_default_is_stable_at_every_step_count(num_steps):
     ('obelm', 'heun', 18, "first order at 2 network evaluations per step .* use base='euler'"),
     ('obelm', 'euler', 5, "gamma='obelm' on base='euler' with these 5 steps is unstable: .*; use more steps$"),
     ('obelm-floor', 'euler', 5, 'use more steps$'),
-    (0.9, 'euler', 18, "use gamma='obelm-floor' with base='euler', or gamma <= 0.5"),
+    ('obelm-adaptive', 'euler', 6, 'use more steps$'),
+    (0.9, 'euler', 18, "use gamma='obelm-adaptive' with base='euler', or gamma <= 0.5"),
 ])
 def test_unstable_or_mismatched_settings_warn_once_in_one_line(gamma, base, num_steps, message):
     with pytest.warns(UserWarning, match=message) as record:
@@ -285,44 +339,44 @@ def test_network_evaluation_counts(base, per_step):
     n = 7
     net = CountingNet(TinyNonlinearNet())
     settings = dict(num_steps=n, gamma=0.2, base=base)
-    pair = bdia_sampler(net, _latents(), return_pair=True, **settings)
+    final = bdia_sample(net, _latents(), **settings).pair
     assert net.calls == per_step * n - (per_step - 1)  # the last step to t = 0 is Euler
     net.calls = 0
-    bdia_invert(net, *pair, **settings)
+    start = bdia_invert(net, final, **settings).pair
     # steps N-1 .. 1 (the first plain step is not inverted), plus one repeat of the first call
     assert net.calls == per_step * (n - 1) - (per_step - 1) + 1
     net.calls = 0
-    bdia_sampler(net, None, start_pair=pair, start_step=3, **settings)  # steps 4 .. N-1
+    bdia_sample(net, BDIAPair(3, start.x, start.x_next), **settings)  # steps 4 .. N-1
     assert net.calls == per_step * (n - 4) - (per_step - 1)
 
 
 def test_callback_and_trajectory_see_every_step():
     seen = []
-    out, traj = bdia_sampler(TinyNonlinearNet(), _latents(), num_steps=6, callback=seen.append, return_trajectory=True)
-    assert [s['i'] for s in seen] == [0, 1, 2, 3, 4, 5]
+    out, _, traj = bdia_sample(TinyNonlinearNet(), _latents(), num_steps=7, callback=seen.append, keep_trajectory=True)
+    assert [s['i'] for s in seen] == [0, 1, 2, 3, 4, 5, 6]
     assert set(seen[0]) == {'i', 't_cur', 't_next', 'x', 'denoised'}
     assert torch.equal(seen[-1]['x'], out) and seen[-1]['t_next'] == 0
-    assert torch.equal(traj.sigmas, karras_sigmas(6)) and traj.states.shape == (7, 2, 3, 8, 8)
-    assert torch.equal(traj.states[0], _latents() * karras_sigmas(6)[0])
+    assert torch.equal(traj.sigmas, karras_sigmas(7)) and traj.states.shape == (8, 2, 3, 8, 8)
+    assert torch.equal(traj.states[0], _latents() * karras_sigmas(7)[0])
     assert all(torch.equal(traj.states[s['i'] + 1], s['x']) for s in seen)
 
 
 def test_inversion_trajectory_retraces_the_sampling_trajectory():
     net = TinyNonlinearNet()
-    (x_last, x_prev), forward = bdia_sampler(net, _latents(), num_steps=6, return_pair=True, return_trajectory=True)
-    (x0, x1), backward = bdia_invert(net, x_last, x_prev, num_steps=6, return_trajectory=True)
+    _, final, forward = bdia_sample(net, _latents(), num_steps=7, keep_trajectory=True)
+    start, backward = bdia_invert(net, final, num_steps=7, keep_trajectory=True)
     assert torch.equal(backward.sigmas, forward.sigmas)
     scale = forward.states.flatten(1).abs().max(1).values[:, None, None, None, None]  # per state
     assert ((backward.states - forward.states).abs() <= 1e-10 * scale).all()
-    assert torch.equal(backward.states[0], x0) and torch.equal(backward.states[1], x1)
+    assert torch.equal(backward.states[0], start.x) and torch.equal(backward.states[1], start.x_next)
 
 
 def test_partial_inversion_stops_at_the_strength_step_and_regenerates_from_it():
     net = TinyNonlinearNet()
-    x_last, x_prev = bdia_sampler(net, _latents(), num_steps=10, return_pair=True)
-    (xk, xk1), traj = bdia_invert(net, x_last, x_prev, num_steps=10, strength=0.3, return_trajectory=True)
-    assert torch.equal(traj.sigmas, karras_sigmas(10)[7:])  # k = 10 - ceil(0.3 * 10) = 7
-    assert _rel_err(bdia_sampler(net, None, num_steps=10, start_pair=(xk, xk1), start_step=7), x_last) <= 1e-12
+    sampled = bdia_sample(net, _latents(), num_steps=10)
+    start, traj = bdia_invert(net, sampled.pair, num_steps=10, strength=0.3, keep_trajectory=True)
+    assert start.step == 7 and torch.equal(traj.sigmas, karras_sigmas(10)[7:])  # k = 10 - ceil(0.3 * 10) = 7
+    assert _rel_err(bdia_sample(net, start, num_steps=10).images, sampled.images) <= 1e-12
 
 
 @pytest.mark.parametrize('call, message', [
@@ -330,26 +384,27 @@ def test_partial_inversion_stops_at_the_strength_step_and_regenerates_from_it():
     (lambda net, z: bdia_sampler(net, z, gamma=-0.1), r'gamma must lie in \[0, 1\]'),
     (lambda net, z: bdia_sampler(net, z, num_steps=4, gamma=[0.5, 2.0, 0.5]), r'gamma\[1\] must lie'),
     (lambda net, z: bdia_sampler(net, z, num_steps=4, gamma=[0.5]), 'needs num_steps - 1 = 3 values'),
-    (lambda net, z: bdia_sampler(net, z, gamma='belm'), "'obelm' or 'obelm-floor', not 'belm'"),
-    (lambda net, z: bdia_sampler(net, z, S_churn=40), 'S_churn must be 0 for BDIA'),
+    (lambda net, z: bdia_sampler(net, z, gamma='belm'), "'obelm-adaptive', 'obelm', 'obelm-floor', not 'belm'"),
+    (lambda net, z: bdia_sampler(net, z, gamma=torch.tensor(0.5)), 'gamma must be a number in'),
     (lambda net, z: bdia_sampler(net, z, base='rk4'), "base must be one of heun, euler, not 'rk4'"),
     (lambda net, z: bdia_sampler(net, z, num_steps=1), 'num_steps must be an integer >= 2'),
     (lambda net, z: bdia_sampler(net, z, sigma_min=1, sigma_max=0.5), r'sigma_min \(1\) must be below sigma_max'),
     (lambda net, z: bdia_sampler(net, z, rho=float('nan')), 'rho must be a finite number > 0'),
     (lambda net, z: bdia_sampler(net, z, sigmas=[80.0, 1.0]), 'at least 3 levels'),
     (lambda net, z: bdia_sampler(net, z, sigmas=[80.0, 1.0, 0.0], num_steps=2), 'sigmas replaces num_steps'),
-    (lambda net, z: bdia_sampler(net, z, start_pair=(z, z)), 'latents and start_pair: pass exactly one of them'),
-    (lambda net, z: bdia_sampler(net, None), 'latents and start_pair: pass exactly one of them'),
-    (lambda net, z: bdia_sampler(net, None, start_pair=(z, z[:1])), 'different shapes'),
-    (lambda net, z: bdia_sampler(net, None, start_pair=(z,)), 'start_pair must be a pair of tensors'),
-    (lambda net, z: bdia_sampler(net, None, start_pair=(z, z), num_steps=5, start_step=5), r'start_step must be an '
-                                                                                          r'integer in \[0, 4\]'),
-    (lambda net, z: bdia_sampler(net, z, start_step=2), 'start_step needs start_pair'),
+    (lambda net, z: bdia_sampler(net, BDIAPair(0, z, z)), 'latents must be a tensor .*bdia_sample regenerates'),
+    (lambda net, z: bdia_sampler(net, None), 'latents must be a tensor'),
+    (lambda net, z: bdia_sample(net, (z, z)), r'start must be a BDIAPair\(step, x, x_next\)'),
+    (lambda net, z: bdia_sample(net, BDIAPair(0, z, z[:1])), 'different shapes'),
+    (lambda net, z: bdia_sample(net, BDIAPair(5, z, z), num_steps=5), r'start has step 5; .*integer in \[0, 4\]'),
+    (lambda net, z: bdia_sample(net, BDIAPair(1.0, z, z), num_steps=5), r'start has step 1.0'),
     (lambda net, z: bdia_sampler(net, z, torch.eye(4)[[0, 1]]), 'unconditional'),
-    (lambda net, z: bdia_invert(net, z, z, gamma=0), 'gamma must be > 0 for inversion'),
-    (lambda net, z: bdia_invert(net, z, z, num_steps=3, gamma=[1, 0]), 'gamma must be > 0 for inversion'),
-    (lambda net, z: bdia_invert(net, z, z[:, :1]), r'x_last, x_prev\) have shape \(2, 1, 8, 8\)'),
-    (lambda net, z: bdia_invert(net, z, z, strength=0), r'strength must be a number in \(0, 1\]'),
+    (lambda net, z: bdia_invert(net, BDIAPair(17, z, z), gamma=0), 'gamma must be > 0 for inversion'),
+    (lambda net, z: bdia_invert(net, BDIAPair(2, z, z), num_steps=3, gamma=[1, 0]), 'gamma must be > 0 for inversion'),
+    (lambda net, z: bdia_invert(net, BDIAPair(17, z, z[:, :1])), r'pair have shape \(2, 1, 8, 8\)'),
+    (lambda net, z: bdia_invert(net, BDIAPair(3, z, z)), r'pair must be the final pair of a run \(step 17'),
+    (lambda net, z: bdia_invert(net, (z, z)), r'pair must be a BDIAPair'),
+    (lambda net, z: bdia_invert(net, BDIAPair(17, z, z), strength=0), r'strength must be a number in \(0, 1\]'),
 ])
 def test_bdia_input_errors(call, message):
     with pytest.raises(ValueError, match=message):
@@ -360,12 +415,12 @@ def test_arguments_after_class_labels_are_keyword_only():
     with pytest.raises(TypeError):
         bdia_sampler(TinyNonlinearNet(), _latents(), None, 18)
     with pytest.raises(TypeError):
-        bdia_invert(TinyNonlinearNet(), _latents(), _latents(), None, 18)
+        bdia_invert(TinyNonlinearNet(), BDIAPair(17, _latents(), _latents()), None, 18)
 
 
 def test_zero_gamma_steps_outside_a_partial_inversion_are_allowed():
     net = TinyNonlinearNet()
     settings = dict(num_steps=5, gamma=[0, 0.05, 0.05, 0.05])
-    pair = bdia_sampler(net, _latents(), return_pair=True, **settings)
-    x2, x3 = bdia_invert(net, *pair, strength=0.6, **settings)  # inverts steps 4 and 3 only
-    assert _rel_err(bdia_sampler(net, None, start_pair=(x2, x3), start_step=2, **settings), pair[0]) <= 1e-12
+    sampled = bdia_sample(net, _latents(), **settings)
+    start = bdia_invert(net, sampled.pair, strength=0.6, **settings).pair  # inverts steps 4 and 3 only
+    assert _rel_err(bdia_sample(net, start, **settings).images, sampled.images) <= 1e-12

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from edm_bdia.analytic import GaussianDenoiser, sharp_mixture, toy_mixture_32x32_cond
-from edm_bdia.sample import bdia_edit, bdia_encode, bdia_invert, bdia_sampler, karras_sigmas, strength_to_step
+from edm_bdia.sample import (BDIAPair, bdia_edit, bdia_encode, bdia_invert, bdia_sample, bdia_sampler, karras_sigmas,
+                             strength_to_step)
+from edm_bdia.samplers.bdia import ENCODING_SUBSTEPS, image_pair
 from edm_bdia.speed import accelerate
 from helpers.nets import CountingNet, NoisyNet, TinyNonlinearNet, tiny_edm_net
 
@@ -34,10 +36,10 @@ def test_real_images_encode_to_noise_like_latents_and_decode_exactly(toy, num_st
     net, images, labels = toy
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # no "not noise-like" warning for the default
-        x0, x1 = bdia_encode(net, images, labels, num_steps=num_steps)
-    latents = x0 / karras_sigmas(num_steps)[0]
-    assert 0.9 < latents.std().item() < 1.2 and abs(latents.mean().item()) < 0.1
-    decoded = bdia_sampler(net, None, labels, num_steps=num_steps, start_pair=(x0, x1))
+        start = bdia_encode(net, images, labels, num_steps=num_steps).pair
+    latents = start.x / karras_sigmas(num_steps)[0]
+    assert start.step == 0 and 0.9 < latents.std().item() < 1.2 and abs(latents.mean().item()) < 0.1
+    decoded = bdia_sample(net, start, labels, num_steps=num_steps).images
     assert _rel_err(decoded, images) <= 1e-9
 
 
@@ -47,14 +49,15 @@ def test_real_images_of_a_sharp_mixture_encode_to_noise_like_latents(num_steps):
     net = sharp_mixture()
     classes = [1, 4, 6, 9]
     images, labels = _real_images(net, classes), torch.eye(10, dtype=torch.float64)[classes]
-    x0, x1 = bdia_encode(net, images, labels, num_steps=num_steps)
-    assert 0.9 < (x0 / karras_sigmas(num_steps)[0]).std().item() < 1.2
-    assert _rel_err(bdia_sampler(net, None, labels, num_steps=num_steps, start_pair=(x0, x1)), images) <= 1e-9
+    start = bdia_encode(net, images, labels, num_steps=num_steps).pair
+    assert 0.9 < (start.x / karras_sigmas(num_steps)[0]).std().item() < 1.2
+    assert _rel_err(bdia_sample(net, start, labels, num_steps=num_steps).images, images) <= 1e-9
 
 
 def test_encoded_latents_converge_to_the_exact_ode_latents_at_second_order():
     """On a Gaussian the ODE encoding x(t_0) / t_0 of an image is known in closed form. O-BELM converges at second
-    order; the default (its gamma_i floored at 0.5 below the data scale) is never farther from the exact latents."""
+    order; the default (its gamma_i raised toward 0.5 where the data is resolved) is never farther from the exact
+    latents."""
     gen = torch.Generator().manual_seed(0)
     net = GaussianDenoiser(torch.rand(3, 4, 4, generator=gen, dtype=torch.float64) - 0.5,
                            0.3 + 0.4 * torch.rand(3, 4, 4, generator=gen, dtype=torch.float64))
@@ -62,15 +65,42 @@ def test_encoded_latents_converge_to_the_exact_ode_latents_at_second_order():
 
     def distance(n, gamma):
         t0 = karras_sigmas(n)[0]
-        latents = bdia_encode(net, images, num_steps=n, gamma=gamma)[0] / t0
+        latents = bdia_encode(net, images, num_steps=n, gamma=gamma).pair.x / t0
         return ((latents - net.exact_latents(images, t0)) ** 2).mean().sqrt().item()
 
     steps = (16, 32, 64, 128)
     obelm = [distance(n, 'obelm') for n in steps]
     orders = [math.log2(a / b) for a, b in zip(obelm[:-1], obelm[1:])]
     assert all(abs(order - 2) < 0.25 for order in orders), (obelm, orders)
-    default = [distance(n, 'obelm-floor') for n in steps]
+    default = [distance(n, 'obelm-adaptive') for n in steps]
     assert all(d <= o * (1 + 1e-9) for d, o in zip(default, obelm)), (default, obelm)
+
+
+@pytest.mark.parametrize('data_std', [0.5, 0.05, 0.005, 0.001, 3e-4])
+def test_the_encoding_start_is_the_ode_solution_at_every_data_scale(data_std):
+    """x_{N-1} of real images against the closed-form ODE solution at t_{N-1} = 0.002 on Gaussians whose scale
+    runs from coarser to finer than t_{N-1}: within 4 % of the distance it moves from the image (the single
+    trapezoidal step it replaces was 68 % short at scale 0.001), for 1 + ENCODING_SUBSTEPS evaluations."""
+    net = CountingNet(GaussianDenoiser(torch.zeros(1, 8, 8, dtype=torch.float64), data_std))
+    images = data_std * torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    t = karras_sigmas(18)
+    pair = image_pair(net, images, t, None)
+    exact = net.net.exact_transport(images, 0, t[-2])
+    assert pair.step == 17 and torch.equal(pair.x_next, images)
+    assert ((pair.x - exact).std() / (exact - images).std()).item() < 0.04
+    assert net.calls == 1 + ENCODING_SUBSTEPS
+
+
+@pytest.mark.parametrize('data_std', [0.5, 0.05, 0.005, 0.001])
+@pytest.mark.parametrize('num_steps', [35, 79])
+def test_latents_of_any_data_scale_are_as_wide_as_the_exact_ode_latents(data_std, num_steps):
+    """The default's encodings of exact draws have the std of the exact ODE latents within 5 % from 35 steps,
+    whether the data is coarser or finer than sigma_min (the old trapezoidal start left them 36 % narrow at scale
+    0.001 and 79 steps)."""
+    net = GaussianDenoiser(torch.zeros(1, 16, 16, dtype=torch.float64), data_std)
+    images = data_std * torch.randn(16, 1, 16, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    latents = bdia_encode(net, images, num_steps=num_steps).pair.x / 80
+    assert abs(latents.std() / net.exact_latents(images, 80.).std() - 1) < 0.05
 
 
 def test_a_small_gamma_encodes_exactly_but_not_to_noise_and_says_so(toy):
@@ -78,31 +108,31 @@ def test_a_small_gamma_encodes_exactly_but_not_to_noise_and_says_so(toy):
     round trip stays exact, which is why the warning looks at the latents themselves."""
     net, images, labels = toy
     settings = dict(num_steps=50, gamma=0.5, base='euler')
-    with pytest.warns(UserWarning, match=r"encoded latents have std .*not noise-like.*use gamma='obelm-floor'") \
+    with pytest.warns(UserWarning, match=r"encoded latents have std .*not noise-like.*use gamma='obelm-adaptive'") \
             as record:
-        x0, x1 = bdia_encode(net, images, labels, **settings)
-    assert len(record) == 1
-    assert (x0 / karras_sigmas(50)[0]).std() > 100
-    assert _rel_err(bdia_sampler(net, None, labels, start_pair=(x0, x1), **settings), images) <= 1e-9
+        start = bdia_encode(net, images, labels, **settings).pair
+    assert len(record) == 1 and record[0].filename == __file__
+    assert (start.x / karras_sigmas(50)[0]).std() > 100
+    assert _rel_err(bdia_sample(net, start, labels, **settings).images, images) <= 1e-9
 
 
 def test_too_few_obelm_steps_for_noise_like_latents_are_reported(toy):
     net, images, labels = toy
     with pytest.warns(UserWarning, match=r'not noise-like.*use more steps'):
-        bdia_encode(net, images, labels, num_steps=6)
+        bdia_encode(net, images, labels, num_steps=6, gamma='obelm')
 
 
 @pytest.mark.parametrize('strength', [1.0, 0.5])
 def test_editing_with_the_source_labels_returns_the_images(toy, strength):
     net, images, labels = toy
-    assert _rel_err(bdia_edit(net, images, labels, labels, strength=strength), images) <= 1e-9
+    assert _rel_err(bdia_edit(net, images, labels, labels, strength=strength).images, images) <= 1e-9
 
 
 @pytest.mark.parametrize('num_steps', [18, 50])
 def test_full_edits_land_in_the_target_class_and_stay_in_range(toy, num_steps):
     net, images, labels = toy
     targets = [2, 9, 1, 4]
-    edited = bdia_edit(net, images, labels, torch.eye(10, dtype=torch.float64)[targets], num_steps=num_steps)
+    edited = bdia_edit(net, images, labels, torch.eye(10, dtype=torch.float64)[targets], num_steps=num_steps).images
     posterior = net.class_posterior(edited)
     assert (posterior[torch.arange(4), targets] > 0.99).all()
     assert edited.abs().max() < 1.5  # the toy data lie in about [-1.2, 1.2]
@@ -113,7 +143,7 @@ def test_an_unstable_gamma_warns_and_breaks_the_edit(toy):
     net, images, labels = toy
     with pytest.warns(UserWarning, match='unstable'):
         edited = bdia_edit(net, images, labels, torch.eye(10, dtype=torch.float64)[[2, 9, 1, 4]], num_steps=18,
-                           gamma=1.0, base='heun')
+                           gamma=1.0, base='heun').images
     assert edited.abs().max() > 3
 
 
@@ -128,8 +158,8 @@ def test_strength_sets_the_start_level_and_how_far_the_edit_goes(toy):
     targets = torch.eye(10, dtype=torch.float64)[[2, 9, 1, 4]]
     changes = []
     for strength in (0.25, 0.5, 1.0):
-        edited, inversion, regeneration = bdia_edit(net, images, labels, targets, strength=strength,
-                                                    return_trajectory=True)
+        edited, (_, inversion), (_, _, regeneration) = bdia_edit(net, images, labels, targets, strength=strength,
+                                                                 keep_trajectory=True)
         k = strength_to_step(strength, 18)
         assert torch.equal(inversion.sigmas, karras_sigmas(18)[k:])
         assert torch.equal(regeneration.sigmas, karras_sigmas(18)[k:])
@@ -138,35 +168,35 @@ def test_strength_sets_the_start_level_and_how_far_the_edit_goes(toy):
         changes.append((edited - images).pow(2).mean().sqrt().item())
     assert changes[0] < changes[1] < changes[2], changes
     # strength <= 1/N inverts nothing and regenerates nothing
-    assert torch.equal(bdia_edit(net, images, labels, targets, strength=1 / 18), images)
+    assert torch.equal(bdia_edit(net, images, labels, targets, strength=1 / 18).images, images)
 
 
 def test_network_evaluation_counts_of_encode_and_edit(toy):
     net, images, labels = toy
     counting = CountingNet(net)
     bdia_encode(counting, images, labels, num_steps=10)
-    assert counting.calls == 1 + 1 + 9  # x_{N-1}, the repeat check, steps 9 .. 1 (O-BELM: one per step)
+    x_prev = 1 + ENCODING_SUBSTEPS
+    assert counting.calls == x_prev + 1 + 9  # x_{N-1}, the repeat check, steps 9 .. 1 (one per step)
     counting.calls = 0
     bdia_edit(counting, images, labels, labels, num_steps=10, strength=0.5)
-    assert counting.calls == 1 + 1 + 4 + 4  # x_{N-1}, the repeat check, steps 9 .. 6 inverted, 6 .. 9 regenerated
+    assert counting.calls == x_prev + 1 + 4 + 4  # x_{N-1}, the repeat check, steps 9 .. 6 inverted, 6 .. 9 regenerated
 
 
-@pytest.mark.filterwarnings('ignore:the encoded latents')  # 6 O-BELM steps are too few for noise-like latents
 def test_callback_sees_both_halves_of_an_edit(toy):
     net, images, labels = toy
     seen = []
-    bdia_edit(net, images, labels, labels, num_steps=6, callback=seen.append)
-    # x_{N-1} from the image, steps 5 .. 1 inverted, steps 1 .. 5 regenerated
-    assert [s['i'] for s in seen] == [6, 5, 4, 3, 2, 1, 1, 2, 3, 4, 5]
+    bdia_edit(net, images, labels, labels, num_steps=7, callback=seen.append)
+    # x_{N-1} from the image, steps 6 .. 1 inverted, steps 1 .. 6 regenerated
+    assert [s['i'] for s in seen] == [7, 6, 5, 4, 3, 2, 1, 1, 2, 3, 4, 5, 6]
 
 
 # Exactness: what a round trip refuses, on a real edm_bdia network in the package's speed modes.
 
 @pytest.mark.parametrize('call', [
-    lambda net, x: bdia_invert(net, x, x),
+    lambda net, x: bdia_invert(net, BDIAPair(17, x, x)),
     lambda net, x: bdia_encode(net, x),
     lambda net, x: bdia_edit(net, x, None, None),
-    lambda net, x: bdia_sampler(net, None, start_pair=(x, x)),
+    lambda net, x: bdia_sample(net, BDIAPair(0, x, x)),
 ])
 def test_round_trips_refuse_a_16_bit_network(call):
     # emulated bf16 allowed: the refusal is about the number format, whatever kernels the CPU has
@@ -180,14 +210,14 @@ def test_round_trips_work_in_the_fast_speed_mode():
     images = torch.tanh(torch.randn(3, 3, 8, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')  # random weights: these images are far from the "data"
-        pair = bdia_encode(net, images, num_steps=12)
-        assert _rel_err(bdia_sampler(net, None, num_steps=12, start_pair=pair), images) <= 1e-9
+        start = bdia_encode(net, images, num_steps=12).pair
+        assert _rel_err(bdia_sample(net, start, num_steps=12).images, images) <= 1e-9
 
 
 def test_sampling_alone_is_not_refused_in_16_bit_mode():
     net = accelerate(tiny_edm_net(), mode='bf16', allow_emulated_bf16=True)
     with torch.no_grad():
-        bdia_sampler(net, torch.randn(1, 3, 8, 8), num_steps=3)
+        bdia_sampler(net, torch.randn(1, 3, 8, 8), num_steps=7)
 
 
 def test_a_network_that_does_not_repeat_its_output_is_refused_on_its_first_call():
@@ -225,10 +255,10 @@ def test_fp16_networks_on_cuda_and_reduced_matmul_precision_are_refused(cuda_pre
     net = FakeCudaNet()
     net.use_fp16 = True
     with pytest.raises(ValueError, match=r'use_fp16=True.*net.use_fp16 = False'):
-        bdia_invert(net, torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8))
+        bdia_invert(net, BDIAPair(17, torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8)))
     torch.set_float32_matmul_precision('medium')
     with pytest.raises(ValueError, match=r"float32 matmul precision is 'medium'"):
-        bdia_invert(TinyNonlinearNet(), torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8))
+        bdia_invert(TinyNonlinearNet(), BDIAPair(17, torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8)))
 
 
 @pytest.mark.parametrize('call, message', [

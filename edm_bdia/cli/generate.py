@@ -7,7 +7,7 @@ calls `edm_bdia.generation.generate_images` and prints; the library does the wor
 import click
 
 from edm_bdia.cli.errors import command_errors
-from edm_bdia.cli.options import Gamma, SeedList, preset_choice
+from edm_bdia.cli.options import GAMMA_RULES_HELP, Gamma, SeedList, gamma_metavar, preset_choice
 
 # Library argument names -> this command's options (for error lines).
 OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', 'max_batch_size': '--batch',
@@ -149,11 +149,10 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
               help='Ablate time step discretization')
 @click.option('--schedule', type=click.Choice(['vp', 've', 'linear']), help='Ablate noise schedule sigma(t)')
 @click.option('--scaling', type=click.Choice(['vp', 'none']), help='Ablate signal scaling s(t)')
-@click.option('--gamma', metavar='FLOAT|obelm|obelm-floor', type=Gamma(), default=0.0, show_default=True,
-              help='BDIA strength in [0, 1] (0 = plain EDM); "obelm" = O-BELM\'s step-dependent gamma; "obelm-floor" '
-                   '= the invertible default (O-BELM, gamma at least 0.5 below the data scale)')
+@click.option('--gamma', metavar=gamma_metavar(), type=Gamma(), default=0.0, show_default=True,
+              help=f'BDIA strength in [0, 1] (0 = plain EDM), or {GAMMA_RULES_HELP}')
 @click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
-              help='Base solver of BDIA  [default: heun for a number, euler for obelm / obelm-floor]')
+              help='Base solver of BDIA  [default: heun for a number, euler for a named rule]')
 @click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto', show_default=True,
               help='Compute device (auto: CUDA if available, else CPU)')
 @click.option('--resume', is_flag=True, help='Skip seeds whose image exists (same settings only)')

@@ -19,7 +19,7 @@ class SeedList(click.ParamType):
 
 
 class Gamma(click.ParamType):
-    """--gamma: a number in [0, 1] or a named rule ('obelm', 'obelm-floor')."""
+    """--gamma: a number in [0, 1] or a named rule (edm_bdia.samplers.defaults.GAMMA_RULE_NAMES)."""
     name = 'gamma'
 
     def convert(self, value, param, ctx):
@@ -43,6 +43,16 @@ def preset_choice():
     return click.Choice(list(PRESETS))
 
 
+def gamma_metavar():
+    from edm_bdia.samplers.defaults import GAMMA_RULE_NAMES
+    return '|'.join(('FLOAT',) + GAMMA_RULE_NAMES)
+
+
+GAMMA_RULES_HELP = ('"obelm-adaptive" (the default invertible sampler: O-BELM, with gamma raised toward 0.5 where '
+                    'the network resolves the image), "obelm" (O-BELM\'s step-dependent gamma), "obelm-floor" (the '
+                    '0.x default, for its latents files); docs/samplers.md')
+
+
 def invertible_sampler_options(command):
     """The options of an invertible round trip (invert, edit): noise levels, BDIA gamma and base, strength."""
     from edm_bdia.samplers.defaults import DEFAULT_BASE, DEFAULT_GAMMA
@@ -54,9 +64,8 @@ def invertible_sampler_options(command):
         click.option('--sigma_max', metavar='FLOAT', type=float, default=80, show_default=True,
                      help='Highest noise level'),
         click.option('--rho', metavar='FLOAT', type=float, default=7, show_default=True, help='Time step exponent'),
-        click.option('--gamma', metavar='FLOAT|obelm|obelm-floor', type=Gamma(), default=DEFAULT_GAMMA,
-                     show_default=True, help='BDIA gamma in (0, 1], "obelm" (O-BELM\'s step-dependent gamma) or '
-                                             '"obelm-floor" (O-BELM\'s, at least 0.5 below the data scale)'),
+        click.option('--gamma', metavar=gamma_metavar(), type=Gamma(), default=DEFAULT_GAMMA, show_default=True,
+                     help=f'BDIA gamma in (0, 1], or {GAMMA_RULES_HELP}'),
         click.option('--bdia-base', 'base', type=click.Choice(['euler', 'heun']), default=DEFAULT_BASE,
                      show_default=True, help='Base solver of BDIA'),
         click.option('--strength', metavar='FLOAT', type=float, default=1.0, show_default=True,

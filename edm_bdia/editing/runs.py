@@ -25,9 +25,8 @@ from edm_bdia.generation.manifest import claim_outdir
 from edm_bdia.generation.outputs import check_finite, check_outdir, claimed, has_png
 from edm_bdia.generation.runtime import lockstep_batches, open_runtime
 from edm_bdia.generation.writer import ImageWriter
-from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, bdia_edit, bdia_encode, bdia_sampler, karras_sigmas
-from edm_bdia.sample import strength_to_step
-from edm_bdia.samplers.bdia import bdia_gammas, check_base, check_invertible
+from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, BDIAPair, bdia_edit, bdia_encode, bdia_sample
+from edm_bdia.sample import round_trip_settings
 from edm_bdia.speed import apply_plan, make_plan
 
 
@@ -45,10 +44,9 @@ class EditSettings:
 
     def resolve(self, net):
         """(noise levels t_0 > ... > t_N = 0 for `net`, the step k the inversion stops at); checks every setting."""
-        check_base(self.base)
-        sigmas = karras_sigmas(self.num_steps, self.sigma_min, self.sigma_max, self.rho, net=net)
-        start_step = strength_to_step(self.strength, self.num_steps)
-        check_invertible(bdia_gammas(self.gamma, sigmas), start_step)
+        sigmas, _, start_step = round_trip_settings(net, num_steps=self.num_steps, sigma_min=self.sigma_min,
+                                                    sigma_max=self.sigma_max, rho=self.rho, gamma=self.gamma,
+                                                    base=self.base, strength=self.strength)
         return sigmas, start_step
 
     def record(self, net):
@@ -133,8 +131,8 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
         x = source.batch(indices, runtime.net.img_channels, runtime.state_device)
         class_labels = one_hot(runtime.net, None if labels is None else labels[list(indices)], runtime.state_device)
         with torch.no_grad():
-            x_start, x_next = bdia_encode(runtime.net, x, class_labels, sigmas=sigmas, gamma=settings.gamma,
-                                          base=settings.base, strength=settings.strength)
+            _, x_start, x_next = bdia_encode(runtime.net, x, class_labels, sigmas=sigmas, gamma=settings.gamma,
+                                             base=settings.base, strength=settings.strength).pair
         check_finite(x_start, [source.names[i] for i in indices])
         for row, index in enumerate(indices):
             pair = dict(x_start=x_start[row].cpu().numpy(), x_next=x_next[row].cpu().numpy())
@@ -226,14 +224,13 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
         target = one_hot(net, None if targets is None else targets[rows], runtime.state_device)
         with torch.no_grad():
             if latents is not None:
-                pair = (torch.as_tensor(data.x_start[rows]).to(runtime.state_device),
-                        torch.as_tensor(data.x_next[rows]).to(runtime.state_device))
-                return bdia_sampler(net, None, target, start_pair=pair, start_step=state['start_step'],
-                                    sigmas=sigmas, gamma=used['gamma'], base=used['base'])
+                pair = BDIAPair(state['start_step'], torch.as_tensor(data.x_start[rows]).to(runtime.state_device),
+                                torch.as_tensor(data.x_next[rows]).to(runtime.state_device))
+                return bdia_sample(net, pair, target, sigmas=sigmas, gamma=used['gamma'], base=used['base']).images
             source = one_hot(net, None if state['sources'] is None else state['sources'][rows], runtime.state_device)
             return bdia_edit(net, state['source'].batch(rows, net.img_channels, runtime.state_device), source,
                              target, sigmas=sigmas, gamma=used['gamma'], base=used['base'],
-                             strength=used['strength'])
+                             strength=used['strength']).images
 
     def process(writer, indices):
         paths = [os.path.join(outdir, f'{index:06d}.png') for index in indices]

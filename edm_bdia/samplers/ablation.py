@@ -10,7 +10,7 @@ import torch
 from .checks import (check_choice, check_churn, check_class_labels, check_latents, check_num_steps,
                      check_open_unit_interval, check_positive, check_positive_integer, check_sigma_range)
 from .churn import churn_gamma
-from .evaluation import denoise
+from .ode import denoise
 from .schedules import (DISCRETIZATIONS, SCALINGS, SCHEDULES, VPSigma, clamp_to_network, default_sigma_range,
                         discretize_sigmas, schedule_functions)
 

@@ -6,7 +6,7 @@ from edm_bdia.errors import ArgumentError
 
 from .checks import check_churn, check_class_labels, check_latents
 from .churn import churn_gamma
-from .evaluation import base_increment
+from .ode import base_increment
 from .noise_levels import sampler_sigmas
 
 

@@ -25,7 +25,7 @@ by up to sigma_max / (data scale) over a trajectory. The solver study in benchma
 import torch
 
 from .checks import check_class_labels, check_latents
-from .evaluation import edm_derivative
+from .ode import edm_derivative
 from .schedules import karras_sigmas
 
 

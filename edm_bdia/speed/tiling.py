@@ -7,8 +7,10 @@ are the same for any user batch size (the batch stays the unit of random streams
 
 Some smaller call sizes run the same code path as the tile (with oneDNN on x86, calls of 4 and 8 samples gave the
 same bits, calls of 1-3 and 5-7 did not). `EquivalentCallSizes` finds them by a probe: the same generic inputs
-(seeded noise) called at the smaller size and as a full tile must agree bit for bit. Kernels pick their code path
-from shapes, not values, so agreement on generic inputs is agreement on all inputs; a last tile of r samples is then
+(seeded noise at noise level PROBE_SIGMA) called at the smaller size and as a full tile must agree bit for bit.
+Kernels pick their code path from shapes, not values, so agreement on generic inputs is agreement on all inputs
+(inputs that are not generic can agree by accident: at sigma = 2e-6 a Gaussian mixture's posterior saturates, and
+calls of 1 and 8 samples agreed there but not at sigma = 0.002); a last tile of r samples is then
 padded only to the smallest power of two >= r that agreed, with the images unchanged (docs/performance.md,
 'Batch-size invariance').
 """
@@ -16,6 +18,7 @@ padded only to the smallest power of two >= r that agreed, with the images uncha
 import torch
 
 PROBE_SEED = 20260  # the probe's noise: any fixed seed, so that every process probes alike
+PROBE_SIGMA = 1.0  # the probe's noise level: mid-range, where no part of a network saturates
 
 
 def _is_per_sample(value, batch):
@@ -79,12 +82,14 @@ def _rows_of_other_arguments(sigma, class_labels, model_kwargs, batch, start, st
 
 def _tile_probe(call, tile, x, sigma, class_labels, model_kwargs, start, stop):
     """probe(size): whether a call of `size` samples gives bit for bit the first `size` outputs of a tile call, on
-    seeded noise in place of x (the other arguments: this tile's rows). The tile call runs once, when first needed."""
+    seeded noise at PROBE_SIGMA in place of x and sigma (the other arguments: this tile's rows). The tile call runs
+    once, when first needed."""
     batch, drawn = x.shape[0], {}
+    probe_sigma = torch.full_like(sigma, PROBE_SIGMA) if torch.is_tensor(sigma) else PROBE_SIGMA
 
     def call_noise(size):
         return call(drawn['noise'][:size],
-                    *_rows_of_other_arguments(sigma, class_labels, model_kwargs, batch, start, stop, size))
+                    *_rows_of_other_arguments(probe_sigma, class_labels, model_kwargs, batch, start, stop, size))
 
     def probe(size):
         if not drawn:

@@ -41,23 +41,6 @@ class TinyNonlinearNet(torch.nn.Module):
         return c_skip * x + c_out * torch.tanh(h)
 
 
-class CountingNet(torch.nn.Module):
-    """`net` with the NVlabs interface, counting its evaluations in `calls` (to measure a sampler's NFE)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.calls = 0
-        for name in ('img_channels', 'img_resolution', 'label_dim', 'sigma_min', 'sigma_max'):
-            setattr(self, name, getattr(net, name))
-
-    def round_sigma(self, sigma):
-        return self.net.round_sigma(sigma)
-
-    def forward(self, *args, **kwargs):
-        self.calls += 1
-        return self.net(*args, **kwargs)
-
 
 def karras_restated(num_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0):
     """EDM eq. 5 written out independently of edm_bdia (float64, then t_N = 0)."""
@@ -85,3 +68,21 @@ def tiny_edm_net(label_dim=0, resolution=8, seed=0):
     torch.manual_seed(seed)
     return EDMPrecond(img_resolution=resolution, img_channels=3, label_dim=label_dim, model_type='SongUNet',
                       model_channels=16, channel_mult=[1], num_blocks=1, attn_resolutions=[]).eval()
+
+
+class CountingNet(torch.nn.Module):
+    """`net` with the NVlabs interface, counting its evaluations in `calls` (a sampler's NFE)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.calls = 0
+        for name in ('img_channels', 'img_resolution', 'label_dim', 'sigma_min', 'sigma_max'):
+            setattr(self, name, getattr(net, name))
+
+    def round_sigma(self, sigma):
+        return self.net.round_sigma(sigma)
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return self.net(*args, **kwargs)

@@ -1,5 +1,5 @@
-"""Evaluating the denoiser from the sampler's float64 state, the EDM probability-flow derivative, one base step,
-and a wrapper that counts network evaluations (NFE)."""
+"""EDM's probability-flow ODE as the samplers see it: the denoiser evaluated from the float64 state, the derivative
+d(x, t) = (x - D(x; t)) / t, and one step of a base solver (Euler or Heun)."""
 
 import torch
 
@@ -30,21 +30,3 @@ def base_increment(net, x, t_cur, t_next, *, class_labels, base):
     x_euler = x + h * d_cur
     d_prime, _ = edm_derivative(net, x_euler, t_next, class_labels)
     return h * (0.5 * d_cur + 0.5 * d_prime), d_cur, denoised
-
-
-class CountingNet(torch.nn.Module):
-    """`net` with the NVlabs interface, counting its evaluations in `calls` (to measure a sampler's NFE)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-        self.calls = 0
-        for name in ('img_channels', 'img_resolution', 'label_dim', 'sigma_min', 'sigma_max'):
-            setattr(self, name, getattr(net, name))
-
-    def round_sigma(self, sigma):
-        return self.net.round_sigma(sigma)
-
-    def forward(self, *args, **kwargs):
-        self.calls += 1
-        return self.net(*args, **kwargs)
