@@ -8,7 +8,7 @@ systematically closer, so errors below it are compared as equal (benchmarks/stud
 Reference latents: the exact ODE encoding of the real images, from t = 0 (closed form; DOP853 from t = 1e-9) up to
 t_0. The digits network was never trained below sigma_min, so its ODE there is undefined: its reference images are
 DOP853 down to sigma_min followed by x = D(x; sigma_min), and its reference latents start at sigma_min, reached by
-the trapezoidal step that `bdia_encode` also takes (`first_encoding_step`).
+one trapezoidal step (`first_encoding_step`).
 """
 
 import dataclasses
