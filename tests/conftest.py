@@ -1,7 +1,14 @@
 """Fixtures shared by the test modules; helper code lives in tests/helpers/."""
 
+import os
+import tempfile
+
 import pytest
 import torch
+
+# torch.compile's kernel cache in a folder of this test session: a cache shared with other processes that compiled
+# at the same time was once left corrupt, and a later compiled test then aborted Python when loading from it.
+os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', tempfile.mkdtemp(prefix='edm_bdia_tests_inductor_'))
 
 
 @pytest.fixture
