@@ -16,12 +16,10 @@ import torch
 
 from edm_bdia.sample import (DEFAULT_GAMMA, BDIAPair, bdia_encode, bdia_invert, bdia_sample, bdia_sampler, edm_sampler,
                              karras_sigmas)
-from edm_bdia.samplers.gammas import obelm_gammas
 from edm_bdia.samplers.reversible_heun import (reversible_heun_encode, reversible_heun_invert,
                                                reversible_heun_sampler)
 
 from ..common.ode import ode_derivative
-from .reference import first_encoding_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +43,17 @@ def _same(n):
     return n
 
 
+def encoding_start(net, images, labels, num_steps):
+    """x_{N-1} of real images as `bdia_encode` builds it (the ODE solved from t = 0 up to t_{N-1}): an encoding
+    with strength 1 / N inverts no step and returns the final pair (x_{N-1}, x_N)."""
+    return bdia_encode(net, images, labels, num_steps=num_steps, strength=1 / num_steps, check_network=False).pair.x
+
+
 def ode_encode(net, images, labels, num_steps, base):
-    """Approximate inversion: the base solver run from t_N = 0 up to t_0, after a trapezoidal first step up to
-    t_{N-1} (`first_encoding_step`). Returns (x_0,)."""
+    """Approximate inversion: the base solver run from t_{N-1} up to t_0, from the same x_{N-1} as BDIA's encoding
+    (`encoding_start`), so that only the inversion differs. Returns (x_0,)."""
     t = karras_sigmas(num_steps, net=net)
-    x = first_encoding_step(net, images.to(torch.float64), labels, t[-2])
+    x = encoding_start(net, images.to(torch.float64), labels, num_steps)
     for i in range(num_steps - 1, 0, -1):
         h = t[i - 1] - t[i]
         d = ode_derivative(net, x, t[i], labels)
@@ -116,20 +120,6 @@ def bdia(base, gamma, label=None):
         exact_inverse=True)
 
 
-def obelm_clipped(floor, exact_below=0.0):
-    """O-BELM's per-step gamma_i = (h_i / h_{i+1})^2 clipped to [floor, 1], and set to 1 on the steps from noise
-    levels t_i < `exact_below` (study variants; explicit gamma sequences must lie in [0, 1]). The inverse amplifies
-    errors by prod(1 / gamma_i): the floor bounds that where O-BELM's gamma_i are small (few steps), and gamma_i = 1
-    at the smallest noise levels stops the amplification of local errors made where trained networks are roughest."""
-    def gammas(n):
-        t = karras_sigmas(n)
-        # gammas(n)[k] belongs to step i = k + 1, which starts from t_i
-        return [1.0 if t[k + 1] < exact_below else min(1.0, max(g, floor))
-                for k, g in enumerate(obelm_gammas(t))]
-    label = f'O-BELM, gamma_i in [{floor:g}, 1]' + (f', 1 below t = {exact_below:g}' if exact_below else '')
-    return bdia('euler', gammas, label=label)
-
-
 def reversible_heun():
     return Method(
         'Reversible Heun', 'invertible', lambda nfe: nfe - 1, lambda n: n + 1,
@@ -154,12 +144,14 @@ def dpmpp_2m():
     return Method('DPM-Solver++(2M)', 'anchor', _same, sampler.nfe, sample)
 
 
+DEFAULT = f'the default (g={DEFAULT_GAMMA})'
+OBELM = 'O-BELM (BDIA-euler g=obelm)'
+
+
 def all_methods(gammas):
     methods = [euler(), heun(), dpmpp_2m()]
     methods += [bdia('heun', g) for g in gammas]
     methods += [bdia('euler', g) for g in gammas]
-    methods += [bdia('euler', DEFAULT_GAMMA, label=f'the library default (g={DEFAULT_GAMMA})'),
-                bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'), obelm_clipped(0.5),
-                obelm_clipped(0.5, exact_below=0.01),
-                bdia('heun', 'obelm', label='BDIA-heun g=obelm'), reversible_heun()]
+    methods += [bdia('euler', DEFAULT_GAMMA, label=DEFAULT), bdia('euler', 'obelm', label=OBELM),
+                bdia('euler', 'obelm-floor', label='the 0.x default (g=obelm-floor)'), reversible_heun()]
     return [m for m in methods if m is not None]

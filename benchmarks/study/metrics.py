@@ -8,6 +8,12 @@ def rms(a, b):
     return ((a - b) ** 2).mean().sqrt().item()
 
 
+def median_rms(a, b):
+    """The median over samples of each sample's RMS error: what a typical sample sees, where one sample that lands
+    in another mode than the reference can dominate `rms`."""
+    return ((a - b) ** 2).flatten(1).mean(1).sqrt().median().item()
+
+
 def relative_max_error(a, b):
     """max |a - b| / max |b|."""
     return ((a - b).abs().max() / b.abs().max()).item()
