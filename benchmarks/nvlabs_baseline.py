@@ -1,14 +1,15 @@
-"""The NVlabs side of benchmarks/throughput.py's same-run comparison, one fresh process per run (like a user's):
+"""The NVlabs side of benchmarks/throughput.py's same-run comparison, one fresh process per run (like a user's),
+started by benchmarks/common/nvlabs_commands.py:
 
-    python benchmarks/nvlabs_baseline.py restated --network PKL --outdir DIR --seeds 0-31 --batch 32 --steps 3
+    python -m benchmarks.nvlabs_baseline restated --network PKL --outdir DIR --seeds 0-31 --batch 32 --steps 3
         NVlabs' call pattern restated with edm_bdia parts that match NVlabs bit for bit: seeds split over batches as
         NVlabs splits them, one random stream per seed, the WHOLE batch in one call of the plain network (its own
         arithmetic, no tiles, NCHW fp32), float64 sampler state (edm_sampler), PNGs written in the loop. The pickle
         is read with edm_bdia's safe loader. Used when no NVlabs checkout is given.
-    python benchmarks/nvlabs_baseline.py nvlabs PATH --network PKL --outdir DIR --seeds ... --batch ... --steps ...
+    python -m benchmarks.nvlabs_baseline nvlabs PATH --network PKL --outdir DIR --seeds ... --batch ... --steps ...
         NVlabs' own generate.py from the checkout at PATH, on the CPU: its code is run unchanged except for the
         two places that fix it to CUDA (see `patched_generate`).
-    python benchmarks/nvlabs_baseline.py nvlabs-pickle PATH STATE KWARGS OUT
+    python -m benchmarks.nvlabs_baseline nvlabs-pickle PATH STATE KWARGS OUT
         builds NVlabs' `training.networks.EDMPrecond(**KWARGS)` with the checkout's own code, loads the state dict
         STATE (torch.save) into it and pickles dict(ema=net) in eval mode without gradients, as NVlabs' training
         loop does: the network both sides then load.
@@ -21,45 +22,11 @@ import functools
 import json
 import os
 import socket
-import subprocess
 import sys
 
 import torch
 
-HERE = os.path.abspath(__file__)
 CPU = torch.device('cpu')
-
-
-def restated_command(network, outdir, seeds, batch, steps):
-    return [sys.executable, HERE, 'restated', '--network', network, '--outdir', outdir, '--seeds', seeds,
-            '--batch', str(batch), '--steps', str(steps)]
-
-
-def nvlabs_command(checkout, network, outdir, seeds, batch, steps):
-    return [sys.executable, HERE, 'nvlabs', checkout, f'--network={network}', f'--outdir={outdir}',
-            f'--seeds={seeds}', f'--batch={batch}', f'--steps={steps}']
-
-
-def write_nvlabs_pickle(checkout, net, kwargs, out, workdir):
-    """Pickle `net`'s weights as NVlabs' own EDMPrecond(**kwargs) built by the checkout's code (a subprocess)."""
-    state, kwargs_file = os.path.join(workdir, 'state.pt'), os.path.join(workdir, 'kwargs.json')
-    torch.save(net.state_dict(), state)
-    with open(kwargs_file, 'w') as f:
-        json.dump(kwargs, f)
-    subprocess.run([sys.executable, HERE, 'nvlabs-pickle', checkout, state, kwargs_file, out], check=True,
-                   cwd=checkout)
-
-
-def check_checkout(path):
-    """ValueError unless `path` looks like an NVlabs/edm checkout."""
-    missing = [name for name in ('generate.py', 'dnnlib', os.path.join('torch_utils', 'distributed.py'),
-                                 os.path.join('training', 'networks.py'))
-               if not os.path.exists(os.path.join(path, name))]
-    if missing:
-        raise ValueError(f'--nvlabs {path}: not an NVlabs/edm checkout (missing {", ".join(missing)})')
-
-
-# ---------------------------------------------------------------------------------------------- in the child
 
 
 def run_restated(network, outdir, seeds, batch, steps):
@@ -91,12 +58,20 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def patched_generate(checkout):
-    """NVlabs' generate module from `checkout`, with exactly two changes so that it runs on a CPU-only torch: its
+def work_in_checkout(checkout):
+    """Run from the NVlabs checkout as its own scripts do: its folder is the working directory and the place its
+    top-level modules (dnnlib, torch_utils, training, generate) are imported from."""
+    os.chdir(checkout)
+    # The checkout is a folder of scripts, not an installed package: its own scripts find these modules only because
+    # Python puts the script's folder first on the path; this child process does the same, and nothing else does.
+    sys.path.insert(0, checkout)
+
+
+def patched_generate():
+    """NVlabs' generate module from the checkout, with exactly two changes so that it runs on a CPU-only torch: its
     process-group setup (NCCL and a CUDA device) becomes a one-process gloo group, and the `device` that main()
     defaults to CUDA becomes the CPU. Everything else (loading, batching, random streams, sampler, PNGs) is the
     checkout's code."""
-    sys.path.insert(0, checkout)
     from torch_utils import distributed
 
     def init_one_cpu_process():
@@ -110,9 +85,9 @@ def patched_generate(checkout):
     return generate
 
 
-def make_nvlabs_pickle(checkout, state, kwargs_file, out):
+def make_nvlabs_pickle(state, kwargs_file, out):
     import pickle
-    sys.path.insert(0, checkout)
+
     import dnnlib
     with open(kwargs_file) as f:
         kwargs = json.load(f)
@@ -125,11 +100,11 @@ def make_nvlabs_pickle(checkout, state, kwargs_file, out):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['nvlabs']:
-        checkout = os.path.abspath(argv[1])
-        os.chdir(checkout)
-        patched_generate(checkout).main(argv[2:], standalone_mode=True)
+        work_in_checkout(os.path.abspath(argv[1]))
+        patched_generate().main(argv[2:], standalone_mode=True)
     elif argv[:1] == ['nvlabs-pickle']:
-        make_nvlabs_pickle(os.path.abspath(argv[1]), *argv[2:5])
+        work_in_checkout(os.path.abspath(argv[1]))
+        make_nvlabs_pickle(*argv[2:5])
     else:
         parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
         parser.add_argument('kind', choices=['restated'])

@@ -19,9 +19,9 @@ flags and the modes `auto` and the default choose here:
 bf16 is measured only where the CPU computes it natively; elsewhere `--speed bf16` must be refused, and that
 refusal is what the run checks.
 
-    python benchmarks/throughput.py                 # full run (about 15 minutes on 2 cores)
-    python benchmarks/throughput.py --nvlabs ~/edm  # the same, against NVlabs' own generate.py
-    python benchmarks/throughput.py --quick         # smoke run of every section on CIFAR-10 only (a few minutes)
+    python -m benchmarks.throughput                 # full run (about 15 minutes on 2 cores)
+    python -m benchmarks.throughput --nvlabs ~/edm  # the same, against NVlabs' own generate.py
+    python -m benchmarks.throughput --quick         # smoke run of every section on CIFAR-10 only (a few minutes)
 
 Results go to results/throughput-<cpu kind>.md (e.g. throughput-amd-avx512bf16.md), one file per kind of CPU.
 """
@@ -43,18 +43,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from bench_engine import ZeroCostNet, nfe_per_image, run_engine, sampler_for  # noqa: E402
-from bench_timing import describe_machine, flops_per_call, gemm_gflops, load_average, round_robin  # noqa: E402
-from nvlabs_baseline import check_checkout, nvlabs_command, restated_command, write_nvlabs_pickle  # noqa: E402
+from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published
+from edm_bdia.speed import accelerate, apply_plan, auto_mode, cpu_info, make_plan
 
-from edm_bdia.networks.published import PUBLISHED_ARCHITECTURES, build_published  # noqa: E402
-from edm_bdia.speed import accelerate, apply_plan, auto_mode, cpu_info, make_plan  # noqa: E402
+from .common.denoiser_inputs import denoiser_inputs
+from .common.engine import ZeroCostNet, nfe_per_image, run_engine, sampler_for
+from .common.fid_timing import extraction_rate, frechet_seconds
+from .common.markdown import table
+from .common.nvlabs_commands import check_checkout, nvlabs_command, restated_command, write_nvlabs_pickle
+from .common.paths import REPO_ROOT, RESULTS_DIR, module_command
+from .common.timing import describe_machine, flops_per_call, gemm_gflops, load_average, round_robin
 
 CPU = torch.device('cpu')
-# Per-sample noise levels of the per-architecture calls: the whole range the samplers visit.
-SIGMAS = (80, 20, 5, 1, 0.3, 0.1, 0.02, 0.002)
 RECOMMENDED_NFE = 35  # CIFAR-10 at EDM's recommended 18 steps
 OUR_MODES = ('reference', 'fast', 'bf16')  # run by name in the versus-NVlabs section; auto is one of them
 
@@ -96,17 +96,6 @@ def log(*args):
 
 def bf16_native():
     return cpu_info().native_bf16
-
-
-def denoiser_inputs(net, batch, seed=0):
-    """Noisy images at per-sample sigmas cycling through SIGMAS, float64 like the samplers' state."""
-    gen = torch.Generator().manual_seed(seed)
-    sigma = torch.tensor([SIGMAS[i % len(SIGMAS)] for i in range(batch)], dtype=torch.float64)
-    x = torch.randn(batch, net.img_channels, net.img_resolution, net.img_resolution, generator=gen,
-                    dtype=torch.float64) * (sigma ** 2 + 0.25).sqrt().reshape(-1, 1, 1, 1)
-    labels = (torch.eye(net.label_dim)[torch.randint(net.label_dim, (batch,), generator=gen)]
-              if net.label_dim else None)
-    return x, sigma, labels
 
 
 def variant_name(mode, plan):
@@ -246,7 +235,7 @@ def measure_versus(settings, workdir, network, nvlabs, seeds, steps, rounds, tim
         shutil.rmtree(outdirs[name], ignore_errors=True)
         log(f'  {name}: {seeds} seeds, --batch {batch} --steps {steps}')
         subprocess.run([arg.replace('{}', outdirs[name]) for arg in commands[name]], check=True,
-                       capture_output=True)
+                       capture_output=True, cwd=REPO_ROOT)
     timings = round_robin({name: (lambda name=name: run(name)) for name in commands}, rounds,
                           warmup={name: (lambda: None) for name in commands}, log=log, retries=1 if timed else 0)
     baseline = read_pngs(outdirs['NVlabs']).astype(int)
@@ -279,9 +268,9 @@ def measure_overhead(settings):
 
 
 def child_json(*args):
-    """Run memory_probe.py in a fresh process; its last stdout line is JSON."""
-    out = subprocess.run([sys.executable, os.path.join(HERE, 'memory_probe.py'), *map(str, args)], check=True,
-                         capture_output=True, text=True)
+    """Run benchmarks.memory_probe in a fresh process; its last stdout line is JSON."""
+    out = subprocess.run(module_command('memory_probe', *args), check=True, capture_output=True, text=True,
+                         cwd=REPO_ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -300,8 +289,6 @@ def measure_fid(settings):
     if not settings.fid_images:
         return None
     try:
-        from fid_speed import extraction_rate, frechet_seconds
-
         from edm_bdia.fid.detector import load_detector_with_info
         detector, info = load_detector_with_info(None, device=CPU)
     except Exception as exc:  # noqa: BLE001 -- reported in the table; the rest of the benchmark stands
@@ -312,12 +299,6 @@ def measure_fid(settings):
 
 
 # ---------------------------------------------------------------------------------------------------- report
-
-
-def table(header, rows):
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    lines += ['| ' + ' | '.join(str(cell) for cell in row) + ' |' for row in rows]
-    return '\n'.join(lines)
 
 
 def verdict(ok):
@@ -532,7 +513,7 @@ def report(settings, results, quick):
 
 
 def default_out_path():
-    return os.path.join(HERE, 'results', f'throughput-{cpu_info().kind}.md')
+    return os.path.join(RESULTS_DIR, f'throughput-{cpu_info().kind}.md')
 
 
 def main():

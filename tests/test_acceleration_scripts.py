@@ -14,6 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks.common.engine import ZeroCostNet, engine_net, run_engine, sampler_for
+from benchmarks.common.metered_net import MeteredNet
+from benchmarks.common.nvlabs_commands import check_checkout, nvlabs_command, restated_command, write_nvlabs_pickle
 from edm_bdia.speed import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +40,7 @@ def test_gpu_check_rejects_unknown_arguments():
 @pytest.mark.slow
 def test_gpu_check_dry_run_prints_parity_throughput_and_projection_tables(tmp_path):
     out = tmp_path / 'gpu.md'
-    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--dry-run', '--out',
+    result = subprocess.run([sys.executable, '-m', 'benchmarks.gpu_check', '--dry-run', '--out',
                              str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
     text = out.read_text()
@@ -60,7 +63,7 @@ def test_gpu_check_dry_run_prints_parity_throughput_and_projection_tables(tmp_pa
 
 def test_gpu_check_budget_leaves_architectures_unstarted_and_keeps_the_report(tmp_path):
     out = tmp_path / 'gpu.md'
-    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--dry-run', '--budget', '0',
+    result = subprocess.run([sys.executable, '-m', 'benchmarks.gpu_check', '--dry-run', '--budget', '0',
                              '--models', 'cifar10-ddpmpp-cond', '--out', str(out)], capture_output=True, text=True,
                             cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -70,7 +73,7 @@ def test_gpu_check_budget_leaves_architectures_unstarted_and_keeps_the_report(tm
 
 
 def test_gpu_check_rejects_unknown_models_with_one_line():
-    result = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'gpu_check.py'), '--dry-run', '--models',
+    result = subprocess.run([sys.executable, '-m', 'benchmarks.gpu_check', '--dry-run', '--models',
                              'cifar10-ddpmpp-cond,lsun'], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 1 and result.stderr.strip() == (
         "gpu_check: --models 'cifar10-ddpmpp-cond,lsun': unknown architecture lsun; use a comma-separated subset of "
@@ -78,9 +81,6 @@ def test_gpu_check_rejects_unknown_models_with_one_line():
 
 
 # ---- the NVlabs baseline of benchmarks/throughput.py ----------------------------------------------------------
-
-BASELINE = ROOT / 'benchmarks' / 'nvlabs_baseline.py'
-sys.path.insert(0, str(ROOT / 'benchmarks'))
 
 # A stand-in for an NVlabs/edm checkout with the same entry points and the same two CUDA-only places: the process
 # group setup (NCCL) and main's `device` default. Its main() reports what it was given instead of sampling.
@@ -129,7 +129,6 @@ def fake_checkout(tmp_path):
 
 
 def test_nvlabs_generate_runs_on_the_cpu_with_only_its_cuda_places_changed(fake_checkout, tmp_path):
-    from nvlabs_baseline import check_checkout, nvlabs_command
     check_checkout(str(fake_checkout))
     outdir = tmp_path / 'out'
     result = subprocess.run(nvlabs_command(str(fake_checkout), 'net.pkl', str(outdir), '0-31', 32, 3),
@@ -141,7 +140,6 @@ def test_nvlabs_generate_runs_on_the_cpu_with_only_its_cuda_places_changed(fake_
 
 
 def test_nvlabs_pickle_is_built_by_the_checkouts_own_class(fake_checkout, tmp_path):
-    from nvlabs_baseline import write_nvlabs_pickle
     ours = torch.nn.Module()
     ours.proj = torch.nn.Linear(3, 3)
     out = tmp_path / 'net.pkl'
@@ -160,7 +158,6 @@ def test_nvlabs_pickle_is_built_by_the_checkouts_own_class(fake_checkout, tmp_pa
 
 
 def test_a_folder_that_is_no_nvlabs_checkout_is_named(tmp_path):
-    from nvlabs_baseline import check_checkout
     with pytest.raises(ValueError, match='not an NVlabs/edm checkout .missing generate.py, dnnlib'):
         check_checkout(str(tmp_path))
 
@@ -168,7 +165,6 @@ def test_a_folder_that_is_no_nvlabs_checkout_is_named(tmp_path):
 def test_restated_nvlabs_call_pattern_makes_nvlabs_pngs(tmp_path):
     """Batch of one: the restatement's PNG bytes equal an independent restatement of NVlabs' sampler; a whole
     batch of 3 in one network call stays within one level of that."""
-    from nvlabs_baseline import restated_command
     from helpers.generate import edm_net_pickle, nvlabs_reference_png
     network = edm_net_pickle(tmp_path / 'edm.pkl')
     for batch in (1, 3):
@@ -186,11 +182,10 @@ def test_restated_nvlabs_call_pattern_makes_nvlabs_pngs(tmp_path):
 
 
 def test_engine_runs_time_the_network_separately(tmp_path):
-    from bench_engine import TimedNet, ZeroCostNet, engine_net, run_engine, sampler_for
     wall, network = run_engine(ZeroCostNet(), sampler_for('edm', 3), range(5), 2, str(tmp_path))
     assert 0 < network < wall
     assert sorted(p.name for p in tmp_path.glob('*.png')) == [f'{seed:06d}.png' for seed in range(5)]
     assert engine_net(ZeroCostNet()).plan == make_plan('reference', 'cpu', batch_invariant=True)
-    timed = TimedNet(ZeroCostNet())
+    timed = MeteredNet(ZeroCostNet())
     timed(torch.zeros(1, 3, 32, 32), 1.0)
     assert timed.calls == 1 and timed.img_resolution == 32

@@ -1,4 +1,4 @@
-"""The solver study's quick mode runs end to end, so the study code cannot rot (benchmarks/solver_study.py)."""
+"""The solver study's quick mode runs end to end, so the study code cannot rot (`python -m benchmarks.solver_study`)."""
 
 import importlib.util
 import json
@@ -13,8 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.slow  # about 20 s: the quick study builds five testbeds and runs every method twice
 def test_quick_study_measures_every_method_at_equal_nfe(tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', 'solver_study.py'), '--quick',
-                             '--out', str(tmp_path)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, '-m', 'benchmarks.solver_study', '--quick', '--out', str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads((tmp_path / 'solver_study.json').read_text())
     assert (tmp_path / 'solver_study_results.md').is_file()

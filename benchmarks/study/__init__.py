@@ -1,1 +1,2 @@
-"""Parts of the solver study (`benchmarks/solver_study.py`): testbeds, methods, reference solves, metrics, report."""
+"""Parts of the solver study (`python -m benchmarks.solver_study`): testbeds, methods, reference solves, metrics,
+report, and the digits network."""

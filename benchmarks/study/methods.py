@@ -14,12 +14,12 @@ from typing import Callable, Optional
 
 import torch
 
-from edm_bdia.sample import DEFAULT_GAMMA, bdia_encode, bdia_invert, bdia_sampler, edm_sampler, karras_sigmas
-from edm_bdia.samplers.bdia import bdia_gammas
+from edm_bdia.sample import (DEFAULT_GAMMA, BDIAPair, bdia_encode, bdia_invert, bdia_sample, bdia_sampler, edm_sampler,
+                             karras_sigmas)
 from edm_bdia.samplers.reversible_heun import (reversible_heun_encode, reversible_heun_invert,
                                                reversible_heun_sampler)
 
-from .reference import first_encoding_step
+from ..common.ode import ode_derivative
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,28 +43,40 @@ def _same(n):
     return n
 
 
-def _derivative(net, x, t, labels):
-    return (x - net(x, t, labels).to(torch.float64)) / t
+def encoding_start(net, images, labels, num_steps):
+    """x_{N-1} of real images as `bdia_encode` builds it (the ODE solved from t = 0 up to t_{N-1}): an encoding
+    with strength 1 / N inverts no step and returns the final pair (x_{N-1}, x_N)."""
+    return bdia_encode(net, images, labels, num_steps=num_steps, strength=1 / num_steps, check_network=False).pair.x
 
 
 def ode_encode(net, images, labels, num_steps, base):
-    """Approximate inversion: the base solver run from t_N = 0 up to t_0, after the trapezoidal first step up to
-    t_{N-1} that `bdia_encode` also takes. Returns (x_0,)."""
+    """Approximate inversion: the base solver run from t_{N-1} up to t_0, from the same x_{N-1} as BDIA's encoding
+    (`encoding_start`), so that only the inversion differs. Returns (x_0,)."""
     t = karras_sigmas(num_steps, net=net)
-    x = first_encoding_step(net, images.to(torch.float64), labels, t[-2])
+    x = encoding_start(net, images.to(torch.float64), labels, num_steps)
     for i in range(num_steps - 1, 0, -1):
         h = t[i - 1] - t[i]
-        d = _derivative(net, x, t[i], labels)
+        d = ode_derivative(net, x, t[i], labels)
         if base == 'euler':
             x = x + h * d
         else:  # Heun: Euler predictor, trapezoidal corrector (EDM Algorithm 1), upward in t
-            x = x + h * (0.5 * d + 0.5 * _derivative(net, x + h * d, t[i - 1], labels))
+            x = x + h * (0.5 * d + 0.5 * ode_derivative(net, x + h * d, t[i - 1], labels))
     return (x,)
 
 
 def _with_state(pair):
     """(images, state) from a sampler's final pair, whose first entry is the images."""
     return pair[0], pair
+
+
+def _images_and_pair(result):
+    """(images, state) of a BDIA run: the inverse starts from its final pair."""
+    return result.images, result.pair
+
+
+def _start_of(pair):
+    """The start (x_0, x_1) of a BDIA pair at step 0: x_0 = latents * t_0."""
+    return pair.x, pair.x_next
 
 
 def _latents_of(start, num_steps):
@@ -92,34 +104,20 @@ def heun():
 
 
 def bdia(base, gamma, label=None):
-    """BDIA on EDM (`edm_bdia.sample.bdia_sampler`) with base 'heun' (2N - 1 NFE) or 'euler' (N NFE); `gamma` is
-    what bdia_sampler takes, or a function of N returning it (a per-step schedule)."""
+    """BDIA on EDM (`edm_bdia.sample.bdia_sample`) with base 'heun' (2N - 1 NFE) or 'euler' (N NFE); `gamma` is
+    what bdia_sample takes, or a function of N returning it (a per-step schedule)."""
     def options(n):
         return dict(gamma=gamma(n) if callable(gamma) else gamma, base=base)
     name = label or f'BDIA-{base} g={gamma:g}'
     return Method(
         name, 'invertible', heun_steps if base == 'heun' else _same,
         (lambda n: 2 * n - 1) if base == 'heun' else _same,
-        sample=lambda net, z, c, n: _with_state(bdia_sampler(net, z, c, num_steps=n, return_pair=True,
-                                                             **options(n))),
-        invert=lambda net, pair, c, n: bdia_invert(net, *pair, c, num_steps=n, **options(n)),
-        encode=lambda net, x, c, n: bdia_encode(net, x, c, num_steps=n, **options(n)),
-        regenerate=lambda net, start, c, n: bdia_sampler(net, None, c, num_steps=n, start_pair=start, **options(n)),
+        sample=lambda net, z, c, n: _images_and_pair(bdia_sample(net, z, c, num_steps=n, **options(n))),
+        invert=lambda net, pair, c, n: _start_of(bdia_invert(net, pair, c, num_steps=n, **options(n)).pair),
+        encode=lambda net, x, c, n: _start_of(bdia_encode(net, x, c, num_steps=n, **options(n)).pair),
+        regenerate=lambda net, start, c, n: bdia_sample(net, BDIAPair(0, *start), c, num_steps=n,
+                                                        **options(n)).images,
         exact_inverse=True)
-
-
-def obelm_clipped(floor, exact_below=0.0):
-    """O-BELM's per-step gamma_i = (h_i / h_{i+1})^2 clipped to [floor, 1], and set to 1 on the steps from noise
-    levels t_i < `exact_below` (study variants; explicit gamma sequences must lie in [0, 1]). The inverse amplifies
-    errors by prod(1 / gamma_i): the floor bounds that where O-BELM's gamma_i are small (few steps), and gamma_i = 1
-    at the smallest noise levels stops the amplification of local errors made where trained networks are roughest."""
-    def gammas(n):
-        t = karras_sigmas(n)
-        # gammas(n)[k] belongs to step i = k + 1, which starts from t_i
-        return [1.0 if t[k + 1] < exact_below else min(1.0, max(g, floor))
-                for k, g in enumerate(bdia_gammas('obelm', t))]
-    label = f'O-BELM, gamma_i in [{floor:g}, 1]' + (f', 1 below t = {exact_below:g}' if exact_below else '')
-    return bdia('euler', gammas, label=label)
 
 
 def reversible_heun():
@@ -146,12 +144,14 @@ def dpmpp_2m():
     return Method('DPM-Solver++(2M)', 'anchor', _same, sampler.nfe, sample)
 
 
+DEFAULT = f'the default (g={DEFAULT_GAMMA})'
+OBELM = 'O-BELM (BDIA-euler g=obelm)'
+
+
 def all_methods(gammas):
     methods = [euler(), heun(), dpmpp_2m()]
     methods += [bdia('heun', g) for g in gammas]
     methods += [bdia('euler', g) for g in gammas]
-    methods += [bdia('euler', DEFAULT_GAMMA, label=f'O-BELM floored (g={DEFAULT_GAMMA}, the library default)'),
-                bdia('euler', 'obelm', label='O-BELM (BDIA-euler g=obelm)'), obelm_clipped(0.5),
-                obelm_clipped(0.5, exact_below=0.01),
-                bdia('heun', 'obelm', label='BDIA-heun g=obelm'), reversible_heun()]
+    methods += [bdia('euler', DEFAULT_GAMMA, label=DEFAULT), bdia('euler', 'obelm', label=OBELM),
+                bdia('euler', 'obelm-floor', label='the 0.x default (g=obelm-floor)'), reversible_heun()]
     return [m for m in methods if m is not None]

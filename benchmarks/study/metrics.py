@@ -1,4 +1,4 @@
-"""Numbers the study reports: errors, stability, distribution distance, and a network-evaluation counter."""
+"""Numbers the study reports: errors, stability and a distribution distance."""
 
 import torch
 
@@ -6,6 +6,12 @@ import torch
 def rms(a, b):
     """Root mean square of a - b over every pixel of every image."""
     return ((a - b) ** 2).mean().sqrt().item()
+
+
+def median_rms(a, b):
+    """The median over samples of each sample's RMS error: what a typical sample sees, where one sample that lands
+    in another mode than the reference can dominate `rms`."""
+    return ((a - b) ** 2).flatten(1).mean(1).sqrt().median().item()
 
 
 def relative_max_error(a, b):

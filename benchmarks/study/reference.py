@@ -27,11 +27,3 @@ def ode_solve(net, x_start, class_labels, t_from, t_to, tolerance):
 def final_denoising_step(net, x, class_labels, sigma):
     """One Euler step from `sigma` to 0, x + (0 - sigma) d(x, sigma) = D(x; sigma): how every EDM sampler ends."""
     return net(x, torch.as_tensor(sigma, dtype=torch.float64), class_labels).to(torch.float64)
-
-
-def first_encoding_step(net, images, class_labels, sigma):
-    """The ODE state at `sigma` from clean images by the trapezoidal rule over [0, sigma], with slope 0 at t = 0
-    (d = -t grad log p_t vanishes there) and the slope at `sigma` taken at the image: x + (sigma / 2) d(x, sigma).
-    One evaluation, second order in sigma; the same first step as `edm_bdia.sample.bdia_encode`."""
-    t = torch.as_tensor(sigma, dtype=torch.float64)
-    return images + 0.5 * sigma * (images - net(images, t, class_labels).to(torch.float64)) / t

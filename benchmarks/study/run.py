@@ -6,13 +6,13 @@ import warnings
 import torch
 
 from edm_bdia.sample import karras_sigmas
-from edm_bdia.samplers.evaluation import CountingNet
 
-from .metrics import max_abs, pixel_frechet_distance, relative_max_error, rms
+from ..common.metered_net import MeteredNet
+from .metrics import max_abs, median_rms, pixel_frechet_distance, relative_max_error, rms
 
 
 def _sample_counted(method, net, latents, labels, num_steps, nfe):
-    counter = CountingNet(net)
+    counter = MeteredNet(net)
     images, state = method.sample(counter, latents, labels, num_steps)
     if counter.calls != nfe:
         raise RuntimeError(f'{method.name} made {counter.calls} network evaluations for N = {num_steps}, '
@@ -37,7 +37,8 @@ def _measure(bed, method, nfe, inverse, edit):
     with torch.no_grad():
         images, state = _sample_counted(method, net, bed.latents, bed.labels, n, nfe)
         record = dict(testbed=bed.name, method=method.name, kind=method.kind, nfe=nfe, steps=n,
-                      rms=rms(images, bed.reference), final_step_floor=bed.final_step_floor or 0.0,
+                      rms=rms(images, bed.reference), median=median_rms(images, bed.reference),
+                      final_step_floor=bed.final_step_floor or 0.0,
                       max_abs=max_abs(images), reference_max_abs=max_abs(bed.reference))
         if bed.modes is not None:
             record['wrong_mode'] = (bed.modes(images) != bed.modes(bed.reference)).double().mean().item()
@@ -49,8 +50,7 @@ def _measure(bed, method, nfe, inverse, edit):
             start = method.invert(net, state, bed.labels, n)
             record['latent_recovery'] = relative_max_error(start[0] / karras_sigmas(n, net=net)[0], bed.latents)
             record['round_trip'] = relative_max_error(method.regenerate(net, start, bed.labels, n), images)
-            real_labels = None if bed.real_classes is None else bed.one_hot(bed.real_classes)
-            encoded = method.encode(net, bed.real, real_labels, n)
+            encoded = method.encode(net, bed.real, bed.labels_of_real(), n)
             latents = encoded[0] / karras_sigmas(n, net=net)[0]
             record.update(encode_rms=rms(latents, bed.reference_latents), encode_std=latents.std().item(),
                           reference_latent_std=bed.reference_latents.std().item())

@@ -8,29 +8,9 @@ import torch
 from edm_bdia.generation import choose_sampler, generate_images
 from edm_bdia.speed import AcceleratedNet, apply_plan, make_plan
 
+from .metered_net import MeteredNet
+
 CPU = torch.device('cpu')
-
-
-class TimedNet:
-    """Forwards everything to `net`; accumulates the wall seconds and the number of calls spent in it."""
-
-    def __init__(self, net):
-        self.net = net
-        self.seconds = 0.0
-        self.calls = 0
-
-    def __getattr__(self, name):
-        if name == 'net':
-            raise AttributeError(name)
-        return getattr(self.net, name)
-
-    def __call__(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return self.net(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
-            self.calls += 1
 
 
 class ZeroCostNet(torch.nn.Module):
@@ -75,7 +55,7 @@ def engine_net(net):
 def run_engine(net, sampler, seeds, batch, outdir):
     """Generate PNGs (and the manifest) for `seeds` in user batches of `batch` on one CPU process, `net` run as
     `engine_net` says. Returns (wall, network) seconds."""
-    timed = TimedNet(engine_net(net))
+    timed = MeteredNet(engine_net(net))
     start = time.perf_counter()
     # the plan is already applied inside `timed`: the engine's own adapter passes each batch through whole
     for _ in generate_images(timed, seeds, sampler=sampler, max_batch_size=batch, device=CPU,

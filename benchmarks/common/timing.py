@@ -135,18 +135,3 @@ def describe_machine(device):
     return (f'{cpu_info().model}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, torch '
             f'{torch.__version__}, oneDNN {onednn}')
 
-
-def peak_rss_bytes():
-    """The process's peak resident set (VmHWM)."""
-    with open('/proc/self/status') as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith('VmHWM'))
-
-
-def reset_peak_rss():
-    """Restart VmHWM at the current RSS (Linux: `5` to /proc/self/clear_refs); False where not possible."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
