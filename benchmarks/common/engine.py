@@ -32,7 +32,7 @@ class ZeroCostNet(torch.nn.Module):
 
 
 def sampler_for(name, steps):
-    """('edm' | 'bdia', steps) -> the engine's SamplerSettings, as `--steps N [--gamma 0.5 --bdia-base heun]`
+    """('edm' | 'bdia', steps) -> the engine's (sampler_fn, sampler_kwargs), as `--steps N [--gamma 0.5 --bdia-base heun]`
     selects them: BDIA on EDM's Heun steps makes the same network calls as EDM (equal NFE)."""
     if name == 'bdia':
         return choose_sampler(num_steps=steps, gamma=0.5, bdia_base='heun')
@@ -58,7 +58,8 @@ def run_engine(net, sampler, seeds, batch, outdir):
     timed = MeteredNet(engine_net(net))
     start = time.perf_counter()
     # the plan is already applied inside `timed`: the engine's own adapter passes each batch through whole
-    for _ in generate_images(timed, seeds, sampler=sampler, max_batch_size=batch, device=CPU,
-                             speed=make_plan('reference', CPU), outdir=outdir):
+    sampler_fn, sampler_kwargs = sampler
+    for _ in generate_images(timed, seeds, sampler_fn=sampler_fn, max_batch_size=batch, device=CPU,
+                             speed=make_plan('reference', CPU), outdir=outdir, **sampler_kwargs):
         pass
     return time.perf_counter() - start, timed.seconds
