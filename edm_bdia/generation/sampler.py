@@ -2,7 +2,7 @@
 
 Routing (`choose_sampler`: NVlabs' generate.py rules plus BDIA):
 * any of solver / discretization / schedule / scaling given       -> `ablation_sampler` (NVlabs);
-* gamma != 0 (a number or a named rule such as 'obelm-floor'; GAMMA_RULE_NAMES in samplers/defaults.py) or a BDIA
+* gamma != 0 (a number or a named rule such as 'obelm-adaptive'; GAMMA_RULE_NAMES in samplers/defaults.py) or a BDIA
   base given                                                      -> `bdia_sampler` (deterministic: no churn);
 * otherwise                                                      -> `edm_sampler` (NVlabs).
 Settings left unset (None) are not passed on, so each sampler's own defaults apply, as in NVlabs.

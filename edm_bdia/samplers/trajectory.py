@@ -1,4 +1,4 @@
-"""All states of a sampling, inversion or edit run, for plots and research (`return_trajectory=True`)."""
+"""All states of a sampling, inversion or edit run, for plots and research (`keep_trajectory=True`)."""
 
 from typing import NamedTuple
 
