@@ -3,10 +3,8 @@
 By default glibc serves every allocation above a moving threshold (at most 32 MiB) with a fresh `mmap` and returns
 it to the kernel on free, and gives the free top of the heap back whenever it exceeds a trim threshold. A network
 call allocates and frees the same activation-sized buffers layer after layer, so each call then touches new pages
-that the kernel has to zero: on the AMD EPYC (Zen 4) a 32-image, 5-NFE CIFAR-10 DDPM++ run page-faulted about 1.1 M
-times on tiles of 8 and NVlabs' whole-batch call of 32 (activations of 33.5 MB, above the 32 MiB ceiling) 6-7 M
-times. Two `mallopt` settings keep the memory instead (0.25 M faults; docs/performance.md, 'Allocator'); they change
-no number a kernel computes, only where its buffers come from. The cost: memory freed during a run stays with the
+that the kernel has to zero. Two `mallopt` settings keep the memory instead (docs/performance.md, 'Allocator', has
+the page-fault counts); they change no number a kernel computes, only where its buffers come from. The cost: memory freed during a run stays with the
 process. The setting is process-wide, so the command lines make it and the library never does on its own.
 """
 

@@ -15,27 +15,19 @@ from edm_bdia.speed import hardware
 
 MODES = ('reference', 'fast', 'bf16', 'fp16', 'auto')
 
-# Samples per network call on CPU (benchmarks/results/throughput-*.md, CIFAR-10 at user batch 32). Tile 8 was the
-# fastest fast/bf16 tile on Intel Xeon with AMX (tile 16: 7% slower in fp32, 18% in bf16). On AMD Zen 4 tiles 8 and
-# 16 were within 2% in fp32 (tile 16 5% faster in bf16), one sample per call 20% slower than NVlabs' one call of
-# 32, and in fresh processes, as generate.py runs, NVlabs' call of 32 was about 1.2x slower than tile 8 (the
-# activations of 32 samples outgrow the 32 MB L3 and fresh buffers). 8 keeps the padding of small batches (the last
-# tile is filled up) at most 7 samples.
+# Samples per network call on CPU: large enough to keep the matrix kernels busy, small enough that one call's
+# activations stay in the last-level cache (calls of 32 samples were slower per sample than calls of 8), and at most
+# 7 samples of padding for a small batch. docs/performance.md has the measurements behind each constant here.
 CPU_TILES = {'fast': 8, 'bf16': 8}
 # The reference mode's tile when batch-size invariance is asked for (the generation engine on CPU and MPS): every
 # network call holds the same number of samples, so a seed's image never depends on the batch it was sampled in,
-# and each call is still NVlabs' arithmetic for a batch of that size. One sample per call (the earlier choice) was
-# 0.88-0.94x NVlabs' whole process on AMD Zen 3 and 0.80x NVlabs' call on AMD Zen 4; tile 8 is 1.22-1.26x NVlabs'
-# whole process on Zen 4 (benchmarks/results/throughput-amd-avx512bf16.md). A batch smaller than a tile is padded, on
-# the CPU only up to a smaller size that gives the tile's bits (speed/tiling.py); generate.py names the --tile that
-# avoids the padding.
+# and each call is still NVlabs' arithmetic for a batch of that size. A batch smaller than a tile is padded, on the
+# CPU only up to a smaller size that gives the tile's bits (speed/tiling.py).
 BATCH_INVARIANT_REFERENCE_TILE = 8
-# `auto` on CUDA: a fixed tile for batch-invariant images, the batch the H100 check measured
-# (benchmarks/results/gpu_check_h100.md).
+# `auto` on CUDA: a fixed tile, for batch-invariant images, of the size the GPU measurements used.
 CUDA_AUTO_TILE = 64
-# Activations NHWC (channels_last) by default where measured faster: on CPU, CIFAR-10 at tile 8 runs 5% (fp32) and
-# 48% (bf16) faster in NHWC than in NCHW (Intel Xeon with AMX); on an H100 fp32 NHWC was 16-18% slower than NCHW,
-# while cuDNN's fp16/bf16 tensor-core kernels are NHWC.
+# Activations NHWC (channels_last) where that layout is the faster one: on CPU in both precisions, on CUDA where
+# cuDNN's 16-bit tensor-core kernels want it (its fp32 kernels were faster in NCHW).
 CHANNELS_LAST = {'cpu': {'fast': True, 'bf16': True}, 'cuda': {'fast': False, 'bf16': True, 'fp16': True}}
 CUDA_TENSOR_CORES = (7, 0)  # compute capability from which fp16 matrix products run on tensor cores
 
