@@ -7,6 +7,7 @@ stays cheap.
 __version__ = '0.1.0'
 
 _LAZY = {'load_network': 'edm_bdia.checkpoints.source', 'load_pickle': 'edm_bdia.checkpoints.source',
+         'load_network_and_encoder': 'edm_bdia.checkpoints.source',
          'open_url': 'edm_bdia.checkpoints.download'}
 
 __all__ = ['__version__', *_LAZY]

@@ -14,6 +14,7 @@ Names are imported lazily, so `import edm_bdia.checkpoints.presets` stays cheap 
 
 _LAZY = {
     'Checkpoint': 'source', 'resolve_checkpoint': 'source', 'load_network': 'source', 'load_pickle': 'source',
+    'load_network_and_encoder': 'source', 'ContinuousNoiseLevels': 'sampler_interface',
     'PRESETS': 'presets', 'Preset': 'presets',
     'open_url': 'download', 'DownloadError': 'download',
     'PickleLoadError': 'unpickle', 'InertPersistentObject': 'unpickle',
