@@ -5,13 +5,17 @@ The VAE is diffusers' `AutoencoderKL` (optional: `pip install -e ".[latent]"`). 
 pickle; they come from, in this order: a local folder (the `vae_dir` argument, else $EDM_BDIA_VAE_DIR) holding a
 diffusers model (`config.json` and the weights), else the Hugging Face cache that NVlabs' code fills, under
 dnnlib's cache folder `diffusers` ($DNNLIB_CACHE_DIR/diffusers or ~/.cache/dnnlib/diffusers), else a download from
-the Hugging Face Hub into that cache (not with $EDM_BDIA_OFFLINE). When none works, one error names both places.
+the Hugging Face Hub into that cache (not with $EDM_BDIA_OFFLINE; after one connection attempt, like
+edm_bdia.checkpoints.download). When none works, one error names both places.
 """
 
 import os
 import re
+import socket
+import urllib.parse
+import warnings
 
-from edm_bdia.checkpoints.download import dnnlib_cache_dir, is_offline
+from edm_bdia.checkpoints.download import CONNECT_TIMEOUT_S, dnnlib_cache_dir, is_offline
 
 VAE_DIR_VARIABLE = 'EDM_BDIA_VAE_DIR'
 HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*/[\w.-]+$')  # 'owner/name': a stored name is never a local path
@@ -57,7 +61,7 @@ def _from_folder(autoencoder, folder, vae_name):
                                   f'{vae_name} there (e.g. huggingface-cli download {vae_name} --local-dir '
                                   f'{folder}) or unset ${VAE_DIR_VARIABLE} to use the cache {vae_cache_dir()}')
     try:
-        return autoencoder.from_pretrained(folder, local_files_only=True)
+        return _pretrained(autoencoder, folder, local_files_only=True)
     except (OSError, ValueError) as error:
         raise VAEUnavailableError(f'cannot load the VAE from {folder}: {error}') from None
 
@@ -68,16 +72,38 @@ def _from_cache(autoencoder, vae_name):
                                   f'(owner/name); pass the folder that holds it as `vae_dir` (or ${VAE_DIR_VARIABLE})')
     cache_dir = vae_cache_dir()
     try:
-        return autoencoder.from_pretrained(vae_name, cache_dir=cache_dir, local_files_only=True)
+        return _pretrained(autoencoder, vae_name, cache_dir=cache_dir, local_files_only=True)
     except (OSError, ValueError):
         pass  # not cached (diffusers raises OSError or EnvironmentError subclasses)
-    if not is_offline():
+    reason = ' (offline: $EDM_BDIA_OFFLINE is set)' if is_offline() else _hub_unreachable()
+    if not reason:
         try:
-            return autoencoder.from_pretrained(vae_name, cache_dir=cache_dir)
-        except (OSError, ValueError):
-            pass  # no connection or no such model: reported below with both places to put it
-    reason = ' (offline: $EDM_BDIA_OFFLINE is set)' if is_offline() else ' and could not be downloaded'
+            return _pretrained(autoencoder, vae_name, cache_dir=cache_dir)
+        except (OSError, ValueError) as error:
+            reason = f' and could not be downloaded ({type(error).__name__})'
     raise VAEUnavailableError(f'the VAE {vae_name} is not in the Hugging Face cache {cache_dir}{reason}; download '
                               f'it there (python -c "from diffusers.models import AutoencoderKL; '
                               f'AutoencoderKL.from_pretrained(\'{vae_name}\', cache_dir=\'{cache_dir}\')") or into a '
                               f'folder given as `vae_dir` (or ${VAE_DIR_VARIABLE})')
+
+
+def _hub_unreachable():
+    """'' when the Hugging Face Hub accepts a connection within CONNECT_TIMEOUT_S, else why not (one attempt:
+    the Hub client would retry for half a minute)."""
+    endpoint = urllib.parse.urlsplit(os.environ.get('HF_ENDPOINT') or 'https://huggingface.co')
+    host = endpoint.hostname
+    try:
+        socket.create_connection((host, endpoint.port or (80 if endpoint.scheme == 'http' else 443)),
+                                 timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        return f' and {host} cannot be reached ({error})'
+    return ''
+
+
+def _pretrained(autoencoder, name_or_folder, **kwargs):
+    """AutoencoderKL.from_pretrained without its notices: low_cpu_mem_usage=False (otherwise diffusers asks for
+    `accelerate`), and its deprecation warnings of Hub arguments it passes itself silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        warnings.simplefilter('ignore', FutureWarning)
+        return autoencoder.from_pretrained(name_or_folder, low_cpu_mem_usage=False, **kwargs)
