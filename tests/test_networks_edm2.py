@@ -13,6 +13,7 @@ import torch
 
 from edm_bdia.networks import MPConv, Precond
 from edm_bdia.networks.edm2_block import resample
+from edm_bdia.networks.edm2_published import EDM2_ARCHITECTURES, build_edm2_published
 from edm_bdia.networks.mp_layers import normalize
 from edm_bdia.networks.own_torch_utils import aliased_torch_utils
 from helpers.edm2_reference import ReferenceEDM2, expected_state_keys, formula_weights_
@@ -125,6 +126,19 @@ def test_full_size_configurations(name):
     size = name.rsplit('-', 1)[1]
     if size in PAPER_MPARAMS:
         assert round(expected['parameters'] / 1e6) in (PAPER_MPARAMS[size], PAPER_MPARAMS[size] - 1)
+
+
+def test_published_architectures_for_probes():
+    assert EDM2_ARCHITECTURES == {name: entry['kwargs'] for name, entry in COUNTS.items()}
+    net = build_edm2_published('edm2-img512-xxs', seed=3, label_dim=0)
+    gains = [p.item() for key, p in net.named_parameters() if key.endswith('_gain')]
+    assert len(gains) == 1 + sum(key.endswith('emb_gain') for key in net.state_dict())
+    assert all(0.5 <= gain <= 1.5 for gain in gains) and not net.training
+    assert net.label_dim == 0 and net.img_channels == 4
+    again = build_edm2_published('edm2-img512-xxs', seed=3, label_dim=0)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(ValueError, match='unknown.*edm2-img64-s'):
+        build_edm2_published('edm2-img64-xxs')
 
 
 def test_noise_range_interface_matches_edm_preconditioning():
