@@ -3,7 +3,6 @@ process without dnnlib, with and without an encoder; the network and encoder for
 cache; stored EDM2 code without the noise-range interface (docs/checkpoints.md, 'EDM2 snapshots')."""
 
 import copy
-import io
 import json
 import pickle
 import textwrap
@@ -20,7 +19,7 @@ from edm_bdia.networks import Precond, StabilityVAEEncoder, StandardRGBEncoder
 from edm_bdia.networks.own_torch_utils import own_persistence
 from helpers.edm2_reference import formula_weights_
 from helpers.edm2_snapshots import importable_dnnlib, write_edm2_snapshot
-from helpers.persistence import run_python
+from helpers.persistence import read_stream, run_python
 
 TINY = dict(img_resolution=8, model_channels=16, channel_mult=[1, 2], num_blocks=1, attn_resolutions=[4],
             channels_per_head=16, logvar_channels=8)
@@ -87,17 +86,8 @@ def snapshots(tmp_path_factory):
 
 def test_published_layout(snapshots):
     """What the stream holds: an EasyDict of dnnlib, persistent objects under NVlabs' class names, float16."""
-    names, stream_globals = [], set()
-
-    class Recorder(pickle.Unpickler):
-        def find_class(self, module, name):
-            stream_globals.add((module, name))
-            if (module, name) == ('torch_utils.persistence', '_reconstruct_persistent_obj'):
-                return lambda meta: names.append(meta['class_name']) or meta
-            if module == 'dnnlib.util':
-                return dict
-            return super().find_class(module, name)
-    data = Recorder(io.BytesIO((snapshots / 'img512-like-uncond.pkl').read_bytes())).load()
+    metas, stream_globals, data = read_stream((snapshots / 'img512-like-uncond.pkl').read_bytes())
+    names = [meta['class_name'] for meta in metas]
     assert list(data) == ['encoder', 'dataset_kwargs', 'loss_fn', 'ema']
     assert ('dnnlib.util', 'EasyDict') in stream_globals
     assert not any(module.startswith('edm_bdia') for module, _ in stream_globals)
