@@ -47,9 +47,11 @@ for name in json.load(open(f'{directory}/names.json')):
             outputs[f'{name}/{mode}'] = net(inputs['x'], inputs['sigma'], inputs['labels'])
         loss = data['loss_fn']
         entry = dict(data_type=type(data).__name__, keys=list(data), use_labels=data.dataset_kwargs.use_labels,
-                     net=[type(net).__module__, type(net).__name__], dtypes=sorted({str(p.dtype) for p in net.parameters()}),
+                     net=[type(net).__module__, type(net).__name__],
+                     dtypes=sorted({str(p.dtype) for p in net.parameters()}),
                      pickled_encoder=None if 'encoder' not in data else type(data['encoder']).__module__,
-                     encoder=[type(encoder).__module__, type(encoder).__name__, list(map(float, getattr(encoder, 'scale', [0])))],
+                     encoder=[type(encoder).__module__, type(encoder).__name__,
+                              list(map(float, getattr(encoder, 'scale', [0])))],
                      loss=[type(loss).__name__, loss.P_mean], interface=[net.sigma_min, str(net.sigma_max)])
         if trust:  # the stored loss runs; the training-only modules its source imports are stand-ins
             images = torch.zeros_like(inputs['x'])
@@ -119,8 +121,8 @@ def test_fresh_process_without_dnnlib_loads_safe_and_trusted(snapshots):
         assert safe['net'] == ['edm_bdia.networks.edm2_precond', 'Precond']
         assert safe['loss'] == ['InertPersistentObject', -0.4]
         assert trusted['net'][0].startswith('_imported_module_') and trusted['net'][1] == 'Precond'
-        assert trusted['loss'] == ['EDM2Loss', -0.4] and trusted['loss_value_shape'] == [2, 3 if '64' in name or
-                                                                                          'without' in name else 4, 8, 8]
+        channels = SNAPSHOTS[name][0]['img_channels']
+        assert trusted['loss'] == ['EDM2Loss', -0.4] and trusted['loss_value_shape'] == [2, channels, 8, 8]
         assert 'dnnlib is not available here' in trusted['training_only']
         if encoder is not None:
             assert safe['pickled_encoder'] == 'edm_bdia.networks.encoders'

@@ -47,8 +47,8 @@ def test_edm2_preset_is_consistent_with_its_name(name):
     elif guide == '-guid':  # classifier-free guidance: the XS unconditional net with the main net's EMA length
         assert preset.gnet == f'{EDM2_ROOT}edm2-img{res}-xs-uncond-2147483-{net[2]}.pkl' and 1 < preset.guidance <= 2
     else:  # autoguidance: an early, smaller snapshot (of the same conditioning)
-        assert re.fullmatch(re.escape(EDM2_ROOT) + rf'edm2-img{res}-(xs|m){uncond or ""}-0(134217|268435)-0\.\d{{3}}\.pkl',
-                            preset.gnet) and 1.5 < preset.guidance < 3
+        early = rf'edm2-img{res}-(xs|m){uncond or ""}-0(134217|268435)-0\.\d{{3}}\.pkl'
+        assert re.fullmatch(re.escape(EDM2_ROOT) + early, preset.gnet) and 1.5 < preset.guidance < 3
     published = preset.fid if metric == 'fid' else preset.fd_dinov2
     other = preset.fd_dinov2 if metric == 'fid' else preset.fid
     assert published > 1 and other is None and preset.source
