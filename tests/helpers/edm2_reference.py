@@ -2,7 +2,8 @@
 (the names a published pickle stores) and the constructor keywords, written from the formulas of Karras et al.
 (2024) rather than from edm_bdia's modules (root-mean-square normalisation, average pooling and pixel repetition
 for the box-filter resampling, matrix-product attention). Supports the [1, 1] resampling filter (every published
-configuration)."""
+configuration). Also: the state-dict keys an EDM2 Precond must have, in order, and the golden weights formula
+(docs/networks.md, 'EDM2 golden vectors')."""
 
 import math
 
