@@ -164,5 +164,5 @@ def test_missing_diffusers_says_which_extra(monkeypatch):
 def test_img64_needs_no_vae(monkeypatch):
     monkeypatch.setitem(sys.modules, 'diffusers', None)
     encoder = StandardRGBEncoder()
-    encoder.init('cpu')
+    encoder.init('cpu', vae_dir='/nowhere')  # the same call as for the VAE encoder; nothing to load
     assert math.isclose(encoder.encode(torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)).max().item(), 1.0)

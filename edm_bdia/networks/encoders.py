@@ -8,7 +8,8 @@ finds it).
 
 Images are uint8, or float holding the same 0-255 values, NCHW with 3 channels. Every encoder has
 `encode(images, generator=None)` (NVlabs' encode: for the VAE, a draw from the posterior N(mean, std²)),
-`encode_mean(images)` (deterministic: the posterior mean; what inversion uses) and `decode(latents)` -> uint8.
+`encode_mean(images)` (deterministic: the posterior mean; what inversion uses), `decode(latents)` -> uint8 and
+`init(device, vae_dir=None)`.
 """
 
 import numpy as np
@@ -22,8 +23,9 @@ class Encoder:
     """What every encoder offers. Raw pixels -> raw latents (`encode_pixels`, what a dataset stores) -> final
     latents (`encode_latents`, what the network sees); `decode` goes from final latents to raw pixels."""
 
-    def init(self, device):
-        """Prepare what the encoder needs on `device` now rather than on first use."""
+    def init(self, device, vae_dir=None):
+        """Prepare what the encoder needs on `device` now rather than on first use. `vae_dir`: the folder a
+        VAE-based encoder loads its VAE from (edm_bdia.networks.stability_vae); ignored by the others."""
 
     def encode(self, images, generator=None):
         """Final latents of uint8 (or 0-255 float) images [N, 3, H, W]; `generator` drives any sampling."""
