@@ -22,6 +22,7 @@ from .checks import check_choice, check_class_labels, check_latents
 from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
 from .exactness import check_exact_arithmetic, exact_network
 from .gammas import bdia_gammas
+from .guidance import guided
 from .noise_levels import sampler_sigmas
 from .stability import warn_if_unstable
 from .trajectory import Trajectory, trajectory
@@ -110,8 +111,9 @@ def _check_step(pair, name, num_steps, final=False):
 
 
 def _sample(net, start, class_labels, *, num_steps, sigma_min, sigma_max, rho, sigmas, gamma, base, keep_trajectory,
-            callback, check_network):
+            callback, check_network, gnet, guidance):
     """`bdia_sample` (also called by `bdia_sampler`, so that its warnings point at either's caller)."""
+    net = guided(net, gnet, guidance)
     from_pair = isinstance(start, tuple)
     if from_pair:
         pair = _as_pair(net, start, 'start')
@@ -138,7 +140,8 @@ def _sample(net, start, class_labels, *, num_steps, sigma_min, sigma_max, rho, s
 
 
 def bdia_sample(net, start, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
-                gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, keep_trajectory=False, callback=None, check_network=True):
+                gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, keep_trajectory=False, callback=None, check_network=True,
+                gnet=None, guidance=1):
     """BDIA sampling from `start`: latents ~ N(0, I) (a run from step 0), or a `BDIAPair` from `bdia_invert` /
     `bdia_encode` (a regeneration from its step). Returns a `SampleResult` (images, final pair, trajectory).
 
@@ -147,15 +150,16 @@ def bdia_sample(net, start, class_labels=None, *, num_steps=18, sigma_min=0.002,
     is `edm_sampler` without churn, bit for bit). Settings whose parasitic mode grows get a warning (stability.py).
     `sigmas`: explicit noise levels t_0 > ... > t_N = 0 instead of num_steps, sigma_min, sigma_max and rho.
     `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step. Regenerating from a pair is half of a
-    round trip: with `check_network` it refuses 16-bit and TF32 network arithmetic.
+    round trip: with `check_network` it refuses 16-bit and TF32 network arithmetic. `gnet`, `guidance`: sample the
+    guided denoiser (guidance.py); a round trip needs the same on both halves.
     """
     return _sample(net, start, class_labels, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                    sigmas=sigmas, gamma=gamma, base=base, keep_trajectory=keep_trajectory, callback=callback,
-                   check_network=check_network)
+                   check_network=check_network, gnet=gnet, guidance=guidance)
 
 
 def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
-                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, callback=None):
+                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, callback=None, gnet=None, guidance=1):
     """BDIA sampling from `latents` ~ N(0, I): float64 images, like `edm_sampler` (the sampler generate.py calls).
     `bdia_sample` takes the same settings and also returns the final pair (for `bdia_invert`) and the trajectory."""
     if not torch.is_tensor(latents):
@@ -163,7 +167,7 @@ def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.0
                                        f'{type(latents).__name__}')
     return _sample(net, latents, class_labels, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                    sigmas=sigmas, gamma=gamma, base=base, keep_trajectory=False, callback=callback,
-                   check_network=False).images
+                   check_network=False, gnet=gnet, guidance=guidance).images
 
 
 def _inversion(net, pair, stop, t_steps, gammas, *, class_labels, base, keep_trajectory, callback):
@@ -176,7 +180,7 @@ def _inversion(net, pair, stop, t_steps, gammas, *, class_labels, base, keep_tra
 
 def bdia_invert(net, pair, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, strength=1.0, keep_trajectory=False, callback=None,
-                check_network=True):
+                check_network=True, gnet=None, guidance=1):
     """Run BDIA backwards from the final pair of a run (`bdia_sample(...).pair`); returns an `InversionResult`.
 
     Its pair is at step k = 0 by default: pair.x / t_0 are the latents, and `bdia_sample(net, pair)` with the same
@@ -184,7 +188,9 @@ def bdia_invert(net, pair, class_labels=None, *, num_steps=18, sigma_min=0.002, 
     steps (k = `strength_to_step`). Costs the network evaluations of sampling steps k+1 .. N-1, plus one that checks
     that the network repeats its output (`check_network`, which also refuses 16-bit and TF32 arithmetic).
     `callback(dict(i, t_cur, t_next, x, denoised))` runs after each inverted step i, with x = x_{i-1} at t_next.
+    `gnet`, `guidance`: the guided denoiser the run was sampled with (guidance.py).
     """
+    net = guided(net, gnet, guidance)
     pair = _as_pair(net, pair, 'pair')
     t_steps, gammas, stop = round_trip_settings(net, pair.x.device, num_steps=num_steps, sigma_min=sigma_min,
                                                 sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
@@ -224,7 +230,7 @@ def _encoding(net, images, stop, t_steps, gammas, gamma, *, class_labels, base, 
 
 def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, strength=1.0, keep_trajectory=False, callback=None,
-                check_network=True):
+                check_network=True, gnet=None, guidance=1):
     """Encode real images (float, in [-1, 1]) into the pair at step k; returns an `InversionResult`.
 
     strength=1: k = 0 and pair.x / t_0 are the images' latents. `bdia_sample(net, result.pair, class_labels)` with the
@@ -233,6 +239,7 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
     t_{N-1} (`bdia.image_pair`, 17 evaluations); the inversion costs N - k - 1 more, and `check_network` one.
     `bdia_encode` warns when latents are not noise-like (std outside [0.5, 2]).
     """
+    net = guided(net, gnet, guidance)
     check_latents(net, images, name='images')
     t_steps, gammas, stop = round_trip_settings(net, images.device, num_steps=num_steps, sigma_min=sigma_min,
                                                 sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
@@ -246,7 +253,7 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
 
 def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_steps=18, sigma_min=0.002, sigma_max=80,
               rho=7, sigmas=None, gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, keep_trajectory=False, callback=None,
-              check_network=True):
+              check_network=True, gnet=None, guidance=1):
     """Edit real images: encode them under `class_labels`, regenerate under `target_labels` (one-hot rows); returns
     an `EditResult` (edited float64 images; both halves of the run).
 
@@ -256,6 +263,7 @@ def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_ste
     back to float64 rounding. Network evaluations: the encoding's (see `bdia_encode`) and N - k - 1 to regenerate,
     times two on the Heun base. `callback` sees both halves.
     """
+    net = guided(net, gnet, guidance)
     check_latents(net, images, name='images')
     t_steps, gammas, stop = round_trip_settings(net, images.device, num_steps=num_steps, sigma_min=sigma_min,
                                                 sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
