@@ -54,6 +54,7 @@ class _Job:
     state_device: torch.device
     sampler_fn: object
     sampler_kwargs: dict
+    gnet: object  # the guiding network's speed adapter, passed to the sampler as `gnet`; None: no guiding network
     class_idx: int | None
     outdir: str | None
     subdirs: bool
@@ -88,8 +89,10 @@ def _sample_batch(job, seeds):
     """uint8 NCHW images (and class indices) for `seeds`; NonFiniteImagesError names the seeds that failed."""
     rnd, latents, class_labels = batch_inputs(job.net, seeds, job.state_device, job.class_idx)
     with torch.no_grad():
+        guide = {} if job.gnet is None else dict(gnet=job.gnet)
         images = job.sampler_fn(job.net, latents, class_labels, **noise_argument(job.sampler_fn, job.sampler_kwargs,
-                                                                                 rnd.randn_like), **job.sampler_kwargs)
+                                                                                 rnd.randn_like), **guide,
+                                **job.sampler_kwargs)
     check_finite(images, [f'seed {seed}' for seed in seeds])
     indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
     return to_uint8(images), indices
@@ -112,13 +115,16 @@ def _generate_batch(job, writer, seeds):
     return GeneratedBatch(seeds, images, indices, resumed=False)
 
 
-def _manifest(runtime, sampler_fn, sampler_kwargs, class_idx, subdirs):
-    """What determines the images of a generate run (edm_bdia.runs.manifest)."""
+def _manifest(runtime, guide, sampler_fn, sampler_kwargs, class_idx, subdirs):
+    """What determines the images of a generate run (edm_bdia.runs.manifest); the guiding network's identity only
+    when there is one, so that the manifests of unguided runs stay as they were."""
+    guiding = {} if guide is None else dict(gnet=dict(source=guide.opened.label, sha256=guide.opened.sha256))
     return jsonable(dict(
         edm_bdia_version=edm_bdia.__version__,
         network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256),
         sampler=sampler_fn.__name__,
         sampler_kwargs=dict(sorted(sampler_kwargs.items())),
+        **guiding,
         class_idx=class_idx,
         subdirs=subdirs,
         device_type=runtime.device.type,
@@ -126,7 +132,7 @@ def _manifest(runtime, sampler_fn, sampler_kwargs, class_idx, subdirs):
     ))
 
 
-def generate_images(network, seeds, *, sampler_fn=None, class_idx=None, max_batch_size=64, device='auto',
+def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=None, max_batch_size=64, device='auto',
                     speed='reference', tile=None, compile=False, cuda_graphs=False, outdir=None, subdirs=False,
                     resume=False, grid=None, npz=None, trust_pickle_code=False, consume=None, progress=False,
                     **sampler_kwargs):
@@ -138,6 +144,8 @@ def generate_images(network, seeds, *, sampler_fn=None, class_idx=None, max_batc
     (plus the per-seed `randn_like` where it draws), e.g. `sampler_fn=edm_sampler, num_steps=32`. Without
     `sampler_fn`, sampler_kwargs are generate.py's sampler options, routed as generate.py routes them
     (`choose_sampler`): by default EDM's deterministic Heun sampler, 18 steps.
+    gnet: a guiding network (as `network`), opened like it and passed to the sampler as `gnet`; the weight is the
+    sampler's `guidance` argument (edm_bdia.samplers.guidance).
     class_idx: one class for every image (conditional networks), else each seed draws its own.
     max_batch_size, device ('auto', 'cpu', 'cuda', 'mps').
     speed, tile, compile, cuda_graphs: the speed plan, made once the process group is joined: a mode name
@@ -163,9 +171,11 @@ def generate_images(network, seeds, *, sampler_fn=None, class_idx=None, max_batc
     with distributed.all_ranks():
         plan = speed_plan(speed, device, tile=tile, compile=compile, cuda_graphs=cuda_graphs)
     runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
+    guide = None if gnet is None else open_runtime(gnet, device, plan, trust_pickle_code=trust_pickle_code,
+                                                   argument='gnet')
     with distributed.all_ranks():
         check_network(runtime.opened.net, class_idx)
-        check_sampler(runtime.opened.net, sampler_fn, sampler_kwargs)
+        check_sampler(runtime.opened.net, sampler_fn, sampler_kwargs, None if guide is None else guide.opened.net)
     if tile is None and not isinstance(speed, SpeedPlan):  # the mode's default tile: say if another pads less
         note = padding_note(plan.tile, len(seeds), max_batch_size, distributed.get_world_size())
         if note is not None:
@@ -176,9 +186,10 @@ def generate_images(network, seeds, *, sampler_fn=None, class_idx=None, max_batc
         with distributed.all_ranks():
             check_collection_paths(grid, npz)
         fresh = prepare_folder(outdir)
-        manifest = _manifest(runtime, sampler_fn, sampler_kwargs, class_idx, subdirs)
+        manifest = _manifest(runtime, guide, sampler_fn, sampler_kwargs, class_idx, subdirs)
     job = _Job(net=runtime.net, state_device=runtime.state_device, sampler_fn=sampler_fn,
-               sampler_kwargs=sampler_kwargs, class_idx=class_idx, outdir=outdir, subdirs=subdirs, resume=resume)
+               sampler_kwargs=sampler_kwargs, gnet=None if guide is None else guide.net, class_idx=class_idx,
+               outdir=outdir, subdirs=subdirs, resume=resume)
     if progress:
         distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with '
                            f'{sampler_fn.__name__} from "{runtime.opened.label}" on {distributed.get_world_size()} '
