@@ -71,6 +71,8 @@ def invertible_sampler_options(command):
         click.option('--strength', metavar='FLOAT', type=float, default=1.0, show_default=True,
                      help='Fraction of the steps inverted, in (0, 1]: 1 = all the way to the latents; less keeps '
                           'more of the image (SDEdit-style)'),
+        click.option('--guidance', metavar='FLOAT', type=float, default=1, show_default=True,
+                     help='Guidance strength (EDM2; 1: none), with --gnet'),
     ]
     for option in reversed(options):
         command = option(command)
@@ -82,6 +84,8 @@ def run_options(command):
     options = [
         click.option('--network', 'network_pkl', metavar='PATH|URL|PRESET', default='toy-mixture-32x32-cond',
                      show_default=True, help='Network pickle (path or URL), a preset name or the built-in model'),
+        click.option('--gnet', metavar='PATH|URL|PRESET', default=None,
+                     help='Reference network for guidance (EDM2), with --guidance'),
         click.option('--batch', 'max_batch_size', metavar='INT', type=click.IntRange(min=1), default=64,
                      show_default=True, help='Maximum batch size'),
         click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto',
