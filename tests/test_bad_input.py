@@ -6,6 +6,7 @@ processes: usage errors fail before torch is imported, offline failures come at 
 file, one failing rank under torchrun stops every rank with the same line, two runs racing on one folder with
 different settings cannot both claim it."""
 
+import json
 import os
 import pickle
 import subprocess
@@ -85,6 +86,33 @@ def _cli_ok(*args):
     assert result.exit_code == 0, result.output
 
 
+def _broken_latents(root, good):
+    """Latents files that break one rule each, derived from a good one: latents_<name>.npz."""
+    with np.load(good, allow_pickle=False) as npz:
+        fields = {key: npz[key] for key in npz.files}
+    settings = json.loads(str(fields['settings']))
+    variants = {
+        'mixed_labels': dict(labels=np.array([3, -1] * (len(fields['labels']) // 2))),
+        'labels_42': dict(labels=np.full(len(fields['labels']), 42)),
+        'labels_2d': dict(labels=fields['labels'][:, None]),
+        'labels_float': dict(labels=fields['labels'].astype(np.float64)),
+        'labels_text': dict(labels=fields['labels'].astype(str)),
+        'state_float16': dict(x_start=fields['x_start'].astype(np.float16)),
+        'state_int': dict(x_next=fields['x_next'].astype(np.int64)),
+        'state_complex': dict(x_start=fields['x_start'].astype(np.complex128)),
+        'settings_not_json': dict(settings=np.asarray('{"format": ')),
+        'settings_list': dict(settings=np.asarray(json.dumps([settings]))),
+        'settings_number': dict(settings=np.asarray('7')),
+        'settings_no_network': dict(settings=np.asarray(json.dumps({k: v for k, v in settings.items()
+                                                                    if k != 'network'}))),
+        'settings_no_sigmas': dict(settings=np.asarray(json.dumps({k: v for k, v in settings.items()
+                                                                   if k != 'sigmas'}))),
+        'no_images': {key: fields[key][:0] for key in ('x_start', 'x_next', 'labels', 'names', 'latents')},
+    }
+    for name, changed in variants.items():
+        _npz(root / f'latents_{name}.npz', **dict(fields, **changed))
+
+
 @pytest.fixture(scope='module')
 def inputs(tmp_path_factory):
     """Every input of the table, made once (read-only for the cases: the leftover check covers this folder)."""
@@ -143,6 +171,7 @@ def inputs(tmp_path_factory):
     (root / 'bad_manifest' / manifest_module.MANIFEST_NAME).write_text('{not json')
     _cli_ok('invert', '--images', root / 'images32', '--class', 3, '--out', root / 'latents.npz', '--steps', 8)
     _cli_ok('edit', '--latents', root / 'latents.npz', '--class', 5, '--outdir', root / 'edited_as_5')
+    _broken_latents(root, root / 'latents.npz')
     _cli_ok('generate', '--outdir', root / 'gen', '--seeds', '0-1', '--steps', 2, '--npz', root / 'gen.npz')
     for name in os.listdir(root):  # {stats8_npz}, {images8}, ...
         paths.setdefault(name.replace('.', '_'), str(root / name))
@@ -414,6 +443,28 @@ CLI_CASES = [
     case('edit-outdir-of-other-settings', [*EDIT, '--outdir', '{edited_as_5}', '--class', '4'], '--outdir',
          'different settings'),
     case('edit-device-mps', [*EDIT, '--device', 'mps'], '--device', 'MPS'),
+    case('edit-latents-with-source-class', [*EDIT, '--source-class', '2'], '--source-class', 'latents file'),
+    *[case(f'edit-latents-{name}', [*EDIT, '--latents', f'{{latents_{name}_npz}}'], '--latents',
+           f'latents_{name}.npz', fragment)
+      for name, fragment in (('mixed_labels', 'mix classes'), ('labels_42', 'labels 42 to 42'),
+                             ('labels_2d', 'not integers'), ('labels_float', 'not integers'),
+                             ('labels_text', 'not integers'), ('state_float16', 'float16'), ('state_int', 'int64'),
+                             ('state_complex', 'complex128'), ('settings_not_json', 'not JSON'),
+                             ('settings_list', 'not an object'), ('settings_number', 'not an object'),
+                             ('settings_no_network', 'no network'), ('settings_no_sigmas', 'noise levels'),
+                             ('no_images', 'no images'))],
+    # outputs that are other outputs or inputs of the same run
+    case('generate-grid-is-an-image', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--grid',
+                                       '{tmp}/out/000000.png'], '--grid', 'writes or owns'),
+    case('generate-grid-is-the-manifest', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--grid',
+                                           '{tmp}/out/edm_bdia_manifest.json'], '--grid', 'writes or owns'),
+    case('generate-npz-is-an-image', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--npz',
+                                      '{tmp}/out/000001.png'], '--npz', 'writes or owns'),
+    case('generate-npz-is-the-grid', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--npz', '{tmp}/x',
+                                      '--grid', '{tmp}/x'], '--npz', '--grid', 'same file'),
+    case('edit-outdir-is-the-images', [*EDIT_IMAGES, '--outdir', '{images32}'], '--outdir', 'inside the images'),
+    case('invert-out-is-the-images', ['invert', '--images', '{gen_npz}', '--out', '{gen_npz}'], '--out',
+         'inside the images'),
 ]
 
 

@@ -85,6 +85,8 @@ def edit(latents, images, outdir, target_class, source_class, network_pkl, gnet,
     if latents is not None and given:
         raise click.UsageError(f'{", ".join(given)}: a latents file carries its sampler settings and tile; drop '
                                'them, or invert again with other settings')
+    if latents is not None and source_class is not None:
+        raise click.UsageError('--source-class: a latents file carries the classes of its images; drop it')
 
     with command_errors(OPTIONS):
         from edm_bdia.editing import edit_images

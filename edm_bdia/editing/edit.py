@@ -124,6 +124,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
             plan = replay_plan(device, pairs.settings)
         else:
             source = ImageSource(images)
+            source.check_apart_from(outdir, 'outdir')
             plan = round_trip_plan(device, tile, len(source))
     runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
     net = runtime.opened.net

@@ -84,6 +84,7 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     device = distributed.init(device)
     with distributed.all_ranks():
         source = ImageSource(images)
+        source.check_apart_from(out, 'out')
         plan = round_trip_plan(device, tile, len(source))
     runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
     use_exact_arithmetic(runtime.opened.net)

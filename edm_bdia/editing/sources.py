@@ -28,6 +28,14 @@ class ImageSource:
         with np.load(self.path, allow_pickle=False) as npz:
             return npz['arr_1'].astype(np.int64) if 'arr_1' in npz.files else None
 
+    def check_apart_from(self, output, argument):
+        """The run's output `output` (a file or folder) neither is the image source nor lies inside a source folder,
+        where it would overwrite the images or join them."""
+        source, target = os.path.realpath(self.path), os.path.realpath(output)
+        if target == source or (os.path.isdir(source) and target.startswith(source + os.sep)):
+            raise ArgumentError(argument, f'{output} is or lies inside the images {self.path}, which this run reads; '
+                                          'write elsewhere')
+
     def check_for(self, net):
         """The images fit `net`: one size, the network's resolution."""
         width, height = check_image_sizes(self.dataset, range(len(self.dataset)))

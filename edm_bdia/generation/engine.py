@@ -184,7 +184,7 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
     manifest, fresh = None, False
     if outdir is not None:
         with distributed.all_ranks():
-            check_collection_paths(grid, npz)
+            check_collection_paths(outdir, grid, npz)
         fresh = prepare_folder(outdir)
         manifest = _manifest(runtime, guide, sampler_fn, sampler_kwargs, class_idx, subdirs)
     job = _Job(net=runtime.net, state_device=runtime.state_device, sampler_fn=sampler_fn,
