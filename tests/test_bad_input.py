@@ -8,6 +8,7 @@ different settings cannot both claim it."""
 
 import json
 import os
+import pathlib
 import pickle
 import subprocess
 import sys
@@ -615,6 +616,24 @@ API_CASES = [
         'reference', '5 features'),
     api('subset-larger-than-set', lambda p: datasets.select_indices(10, 20), ValueError, 'num', '20'),
     api('images-missing', lambda p: datasets.open_images(str(p.tmp / 'none')), ValueError, 'images', 'none'),
+    api('edm-latents-on-meta', lambda p: sample.edm_sampler(_toy(), torch.zeros(1, 3, 32, 32, device='meta')),
+        ValueError, 'latents', 'meta'),
+    api('edm-latents-empty', lambda p: sample.edm_sampler(_toy(), torch.zeros(0, 3, 32, 32)), ValueError, 'latents',
+        'at least one sample'),
+    api('edm-labels-as-list', lambda p: sample.edm_sampler(_toy(), _latents(), [[1] + [0] * 9]), ValueError,
+        'class_labels', 'list'),
+    api('edm-net-none', lambda p: sample.edm_sampler(None, _latents()), ValueError, 'net', 'NoneType'),
+    api('generate-seeds-int', lambda p: _drain(generation.generate_images(_toy(), 5, device='cpu')), ValueError, 'seeds', '5'),
+    api('generate-seeds-float', lambda p: _drain(generation.generate_images(_toy(), [1.5, 2.7], device='cpu')), ValueError,
+        'seeds', '1.5'),
+    api('generate-class-float', lambda p: _drain(generation.generate_images(_toy(), [1], class_idx=3.5, device='cpu')),
+        ValueError, 'class_idx', '3.5'),
+    api('generate-batch-0', lambda p: _drain(generation.generate_images(_toy(), [1], max_batch_size=0, device='cpu')),
+        ValueError, 'max_batch_size', '0'),
+    api('generate-path-network', lambda p: _drain(generation.generate_images(pathlib.Path(p.tmp / 'none.pkl'), [1],
+                                                                  device='cpu')), ValueError, 'network', 'none.pkl'),
+    api('generate-unknown-option', lambda p: _drain(generation.generate_images(_toy(), [1], sampler='heun', device='cpu')),
+        ValueError, 'sampler', 'sampler_fn'),
     api('images-mixed-sizes', lambda p: datasets.check_image_sizes(datasets.open_images(p.mixed), range(5)),
         ValueError, 'images', 'big.png'),
 ]

@@ -14,6 +14,8 @@ From a notebook::
 
 import contextlib
 import dataclasses
+import inspect
+import numbers
 import os
 import warnings
 
@@ -34,6 +36,7 @@ from edm_bdia.runs.lockstep import lockstep_batches
 from edm_bdia.runs.manifest import jsonable
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
+from edm_bdia.samplers.checks import check_positive_integer
 from edm_bdia.speed import SpeedPlan, make_plan
 
 
@@ -63,6 +66,8 @@ class _Job:
 
 def check_network(net, class_idx):
     """A network the job can make PNGs with, and a class index it has; ValueError otherwise."""
+    if class_idx is not None and (isinstance(class_idx, bool) or not isinstance(class_idx, numbers.Integral)):
+        raise ArgumentError('class_idx', f'must be an integer class index (or None), got {class_idx!r}')
     if net.img_channels not in (1, 3):
         raise ArgumentError('network', f'makes {net.img_channels}-channel images; PNG output supports 1 (grayscale) '
                                        'or 3 (RGB) channels')
@@ -162,7 +167,12 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
     iterate to the end. An ArgumentNote warns when fixed tiles would make much of the network's work padding.
     """
     seeds = as_seeds(seeds)
+    check_positive_integer(max_batch_size, 'max_batch_size')
     if sampler_fn is None:
+        unknown = sorted(set(sampler_kwargs) - set(inspect.signature(choose_sampler).parameters))
+        if unknown:
+            raise ArgumentError(unknown[0], "is not one of generate.py's sampler options (choose_sampler); pass "
+                                            'sampler_fn= and its keyword arguments instead')
         sampler_fn, sampler_kwargs = choose_sampler(**sampler_kwargs)
     if (grid or npz) and outdir is None:
         raise ArgumentError('outdir', 'is needed for `grid` and `npz`, which are made from the PNG files')

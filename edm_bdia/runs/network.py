@@ -3,6 +3,7 @@ resolved and read once, with the identity the manifest records (the sha256 of th
 was read, or of a module's tensors)."""
 
 import dataclasses
+import os
 
 import torch
 
@@ -30,6 +31,8 @@ def open_network(network, device, trust_pickle_code=False, argument='network'):
         net = network.to(device) if isinstance(network, torch.nn.Module) else network
         return OpenedNetwork(net, type(network).__name__, sha256_state(net) if isinstance(net, torch.nn.Module)
                              else type(network).__qualname__)
+    if isinstance(network, os.PathLike):
+        network = os.fspath(network)
     if not isinstance(network, str):
         raise ArgumentError(argument, f'must be a preset name, a path or URL of an NVlabs pickle, or a loaded '
                                       f'network, not {type(network).__name__}')

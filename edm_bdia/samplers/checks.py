@@ -14,11 +14,30 @@ def check_num_steps(num_steps):
         raise ArgumentError('num_steps', f'must be an integer >= 2, got {num_steps!r}')
 
 
+NETWORK_ATTRIBUTES = ('img_channels', 'img_resolution', 'label_dim')
+
+
+def check_network(net):
+    """A denoiser with the NVlabs interface: callable as net(x, sigma, class_labels), with its image shape and
+    number of classes."""
+    missing = [attr for attr in NETWORK_ATTRIBUTES if not hasattr(net, attr)]
+    if not callable(net) or missing:
+        raise ArgumentError('net', f'must be a denoiser with the NVlabs interface (callable, with '
+                                   f'{", ".join(NETWORK_ATTRIBUTES)}), got {type(net).__name__}'
+                                   + (f' without {", ".join(missing)}' if missing and callable(net) else ''))
+
+
 def check_latents(net, latents, name='latents'):
+    """A non-empty finite float tensor [batch, channels, height, width] of the network's image shape (and `net` a
+    network)."""
     import torch
+    check_network(net)
     if not torch.is_tensor(latents) or latents.ndim != 4:
         shape = tuple(latents.shape) if torch.is_tensor(latents) else type(latents).__name__
         raise ArgumentError(name, f'must be a 4-D tensor [batch, channels, height, width], got {shape}')
+    if latents.device.type == 'meta' or not latents.dtype.is_floating_point or latents.shape[0] == 0:
+        raise ArgumentError(name, f'must be a float tensor with values and at least one sample, got {latents.dtype} '
+                                  f'{tuple(latents.shape)} on {latents.device}')
     expected = tuple(getattr(net, attr, None) for attr in ('img_channels', 'img_resolution', 'img_resolution'))
     if None not in expected and tuple(latents.shape[1:]) != expected:
         raise ArgumentError(name, f'have shape {tuple(latents.shape)}, but the network expects [batch, {expected[0]}, '
@@ -29,8 +48,12 @@ def check_latents(net, latents, name='latents'):
 
 
 def check_class_labels(net, class_labels, batch_size):
+    import torch
     if class_labels is None:
         return
+    if not torch.is_tensor(class_labels):
+        raise ArgumentError('class_labels', f'must be a tensor [batch, label_dim] of one-hot rows (or None), got '
+                                            f'{type(class_labels).__name__}')
     label_dim = getattr(net, 'label_dim', None)
     if label_dim == 0:
         raise ArgumentError('class_labels', 'were given, but the network is unconditional (label_dim = 0); pass None')
