@@ -455,6 +455,8 @@ CLI_CASES = [
                              ('settings_no_network', 'no network'), ('settings_no_sigmas', 'noise levels'),
                              ('no_images', 'no images'))],
     # outputs that are other outputs or inputs of the same run
+    case('generate-tile-beyond-memory', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--tile', '1000000000'],
+         '--tile', 'GiB', 'use at most'),
     case('generate-grid-is-an-image', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--grid',
                                        '{tmp}/out/000000.png'], '--grid', 'writes or owns'),
     case('generate-grid-is-the-manifest', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--grid',
