@@ -43,8 +43,7 @@ def invert(images, out, class_idx, network_pkl, gnet, max_batch_size, device, re
       torchrun --standalone --nproc_per_node=2 -m edm_bdia invert --images=photos.zip --out=latents.npz \\
           --network=edm-cifar10-32x32-cond-vp --class=3
     """
-    with command_errors(OPTIONS):
-        from edm_bdia import distributed
+    with command_errors(OPTIONS, resumable=True):
         from edm_bdia.editing import invert_images
         from edm_bdia.speed import retain_freed_memory
         retain_freed_memory()  # as in generate: the process only runs the job
@@ -52,7 +51,6 @@ def invert(images, out, class_idx, network_pkl, gnet, max_batch_size, device, re
                                gnet=gnet, max_batch_size=max_batch_size, device=device, tile=tile,
                                trust_pickle_code=trust_pickle_code, resume=resume, progress=True):
             pass
-        distributed.print0(f'Wrote {out}')
 
 
 @click.command(context_settings=CONTEXT)
@@ -88,7 +86,7 @@ def edit(latents, images, outdir, target_class, source_class, network_pkl, gnet,
     if latents is not None and source_class is not None:
         raise click.UsageError('--source-class: a latents file carries the classes of its images; drop it')
 
-    with command_errors(OPTIONS):
+    with command_errors(OPTIONS, resumable=True):
         from edm_bdia.editing import edit_images
         from edm_bdia.speed import retain_freed_memory
         retain_freed_memory()  # as in generate: the process only runs the job

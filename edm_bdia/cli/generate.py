@@ -141,7 +141,7 @@ def main(ctx, **options):
       torchrun --standalone --nproc_per_node=8 generate.py --outdir=out --seeds=0-49999 --subdirs \\
           --network=edm-cifar10-32x32-cond-vp
     """
-    with command_errors(OPTIONS):
+    with command_errors(OPTIONS, resumable=True):
         run(**apply_preset(ctx, options))
 
 

@@ -108,7 +108,7 @@ def main(ctx, **options):
       torchrun --standalone --nproc_per_node=8 generate_images.py \\
           --preset=edm2-img64-s-fid --outdir=out --subdirs --seeds=0-49999
     """
-    with command_errors(OPTIONS):
+    with command_errors(OPTIONS, resumable=True):
         run(**apply_preset(ctx, options))
 
 

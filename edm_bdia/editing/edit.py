@@ -4,6 +4,7 @@ network; its settings and tile are used) or images inverted here."""
 
 import dataclasses
 import os
+import time
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from edm_bdia.errors import ArgumentError
 from edm_bdia.files.images import to_hwc_arrays, to_uint8
 from edm_bdia.runs.folder import claimed, prepare_folder
 from edm_bdia.runs.images import check_finite
-from edm_bdia.runs.lockstep import lockstep_batches
+from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
 from edm_bdia.sample import BDIAPair, bdia_edit, bdia_sample
@@ -110,6 +111,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
     `tile` as in `invert_images`; with `latents`, the tile recorded there is used. gnet: the guiding network (with
     `latents`: the one they were inverted with; with `images`: when `settings.guidance` is not 1).
     """
+    started = time.perf_counter()
     if (latents is None) == (images is None):
         raise ArgumentError('latents', 'or `images` is needed, not both: a latents file from invert, or images')
     if latents is not None and tile is not None:
@@ -162,10 +164,12 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
                outdir=outdir, resume=resume)
     with claimed(outdir, manifest, fresh=fresh, resume=resume):
         with ImageWriter() as writer:
-            for rows in lockstep_batches(range(len(names)), max_batch_size, progress=progress):
+            for rows in LockstepBatches(range(len(names)), max_batch_size, progress=progress):
                 with distributed.all_ranks():
                     edited = _edit_batch(job, writer, rows) if rows else None
                 if edited is not None:
                     yield edited
             with distributed.all_ranks():
                 writer.close()
+    if progress:
+        distributed.print0(f'Done: {len(names)} images in {outdir} ({time.perf_counter() - started:.1f} s).')

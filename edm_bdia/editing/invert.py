@@ -4,6 +4,7 @@ resumable like generation (edm_bdia.runs)."""
 import dataclasses
 import os
 import shutil
+import time
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from edm_bdia.editing.sources import ImageSource, class_indices, one_hot
 from edm_bdia.files import atomic_write, check_writable_file
 from edm_bdia.runs.folder import claimed, prepare_folder
 from edm_bdia.runs.images import check_finite
-from edm_bdia.runs.lockstep import lockstep_batches
+from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.sample import bdia_encode
 
@@ -79,6 +80,7 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     `<out>.parts/` (crash-safe), so `resume` continues a killed run with any batch size or number of processes;
     rank 0 joins the parts into `out` at the end and removes the folder.
     """
+    started = time.perf_counter()
     parts = os.fspath(out) + '.parts'
 
     device = distributed.init(device)
@@ -109,7 +111,7 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     if guide is not None:
         parts_manifest['gnet'] = dict(record['gnet'], source=None)
     with claimed(parts, parts_manifest, fresh=fresh, resume=resume, suffix='.npz', argument='out'):
-        for indices in lockstep_batches(range(len(source)), max_batch_size, progress=progress):
+        for indices in LockstepBatches(range(len(source)), max_batch_size, progress=progress):
             with distributed.all_ranks():
                 if indices:
                     _invert_batch(job, indices)
@@ -118,3 +120,5 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
         with distributed.all_ranks():
             if distributed.get_rank() == 0:
                 _join_parts(parts, out, source, labels, record)
+    if progress:
+        distributed.print0(f'Done: {len(source)} images inverted to {out} ({time.perf_counter() - started:.1f} s).')

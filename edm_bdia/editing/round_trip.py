@@ -13,6 +13,7 @@ import torch
 
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, round_trip_settings
+from edm_bdia.samplers.checks import warn_if_many_steps
 from edm_bdia.samplers.guidance import guided
 from edm_bdia.speed import make_plan
 
@@ -35,6 +36,7 @@ class EditSettings:
         t_N = 0 (`sigmas`, a list), gamma, base, strength, the step the inversion stops at (`start_step`),
         `num_steps` and, when it is not 1, `guidance`; checks every setting (ArgumentError)."""
         guided(net, gnet, self.guidance)
+        warn_if_many_steps(self.num_steps)
         sigmas, _, start_step = round_trip_settings(net, num_steps=self.num_steps, sigma_min=self.sigma_min,
                                                     sigma_max=self.sigma_max, rho=self.rho, gamma=self.gamma,
                                                     base=self.base, strength=self.strength)

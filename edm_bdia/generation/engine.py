@@ -17,6 +17,7 @@ import dataclasses
 import inspect
 import numbers
 import os
+import time
 import warnings
 
 import torch
@@ -32,7 +33,7 @@ from edm_bdia.generation.sampler import check_sampler, choose_sampler, noise_arg
 from edm_bdia.generation.seeds import as_seeds, image_path
 from edm_bdia.runs.folder import claimed, prepare_folder
 from edm_bdia.runs.images import check_finite
-from edm_bdia.runs.lockstep import lockstep_batches
+from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.manifest import jsonable
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
@@ -91,20 +92,31 @@ def speed_plan(speed, device, *, tile=None, compile=False, cuda_graphs=False):
     return make_plan(speed, device, tile=tile, batch_invariant=True, compile=compile, cuda_graphs=cuda_graphs)
 
 
-def _sample_batch(job, seeds):
-    """uint8 NCHW images (and class indices) for `seeds`; NonFiniteImagesError names the seeds that failed."""
+def _step_progress(job, advance):
+    """{'callback': ...} reporting the share of the sampler's steps done to `advance`, for a sampler that takes a
+    callback the caller did not set; else {}."""
+    parameters = inspect.signature(job.sampler_fn).parameters
+    if 'callback' not in parameters or 'callback' in job.sampler_kwargs or 'num_steps' not in parameters:
+        return {}
+    num_steps = job.sampler_kwargs.get('num_steps', parameters['num_steps'].default)
+    return dict(callback=lambda step: advance((step['i'] + 1) / num_steps))
+
+
+def _sample_batch(job, seeds, advance):
+    """uint8 NCHW images (and class indices) for `seeds`; NonFiniteImagesError names the seeds that failed.
+    `advance(fraction)` hears of the sampler's steps."""
     rnd, latents, class_labels = batch_inputs(job.net, seeds, job.state_device, job.class_idx)
     with torch.no_grad():
         guide = {} if job.gnet is None else dict(gnet=job.gnet)
         images = job.sampler_fn(job.net, latents, class_labels, **noise_argument(job.sampler_fn, job.sampler_kwargs,
                                                                                  rnd.randn_like), **guide,
-                                **job.sampler_kwargs)
+                                **_step_progress(job, advance), **job.sampler_kwargs)
     check_finite(images, [f'seed {seed}' for seed in seeds])
     indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
     return to_uint8(images), indices
 
 
-def _generate_batch(job, writer, seeds):
+def _generate_batch(job, writer, seeds, advance):
     """Sample the batch (unless resume finds all its PNGs), queue its PNGs on `writer`; return its GeneratedBatch."""
     paths = [image_path(job.outdir, seed, job.subdirs) for seed in seeds] if job.outdir else []
     todo = [i for i, path in enumerate(paths) if not (job.resume and os.path.exists(path))]
@@ -113,7 +125,7 @@ def _generate_batch(job, writer, seeds):
         _, _, class_labels = batch_inputs(job.net, seeds, job.state_device, job.class_idx)
         indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
         return GeneratedBatch(seeds, images, indices, resumed=True)
-    images, indices = _sample_batch(job, seeds)
+    images, indices = _sample_batch(job, seeds, advance)
     if writer is not None:  # a partly done batch is sampled whole: its images match an uninterrupted run
         arrays = to_hwc_arrays(images)
         for i in todo:
@@ -163,10 +175,11 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
     (read back from the PNGs, so a resumed run writes the same files); their paths are checked first.
     consume: called with each GeneratedBatch inside the batch's failure handling, so that under torchrun an error
     in it stops every rank (e.g. a streaming FID's `update`).
-    progress: rank 0 prints what it generates, a progress bar and 'Done.'.
+    progress: rank 0 prints what it generates, a progress bar that follows the sampler's steps, and a summary.
     Under torchrun / srun the seeds are split over the processes as NVlabs splits them; every rank must
     iterate to the end. An ArgumentNote warns when fixed tiles would make much of the network's work padding.
     """
+    started = time.perf_counter()
     seeds = as_seeds(seeds)
     check_positive_integer(max_batch_size, 'max_batch_size')
     if sampler_fn is None:
@@ -210,9 +223,10 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
 
     with claimed(outdir, manifest, fresh=fresh, resume=resume):
         with ImageWriter() if outdir is not None else contextlib.nullcontext() as writer:
-            for batch_seeds in lockstep_batches(seeds, max_batch_size, progress=progress):
+            batches = LockstepBatches(seeds, max_batch_size, progress=progress)
+            for batch_seeds in batches:
                 with distributed.all_ranks():
-                    batch = _generate_batch(job, writer, batch_seeds) if batch_seeds else None
+                    batch = _generate_batch(job, writer, batch_seeds, batches.advance) if batch_seeds else None
                     if batch is not None and consume is not None:
                         consume(batch)
                 if batch is not None:
@@ -226,4 +240,5 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
                     write_collections(outdir, seeds, subdirs, grid, npz, runtime.opened.net, runtime.state_device,
                                       class_idx)
     if progress:
-        distributed.print0('Done.')
+        distributed.print0(f'Done: {len(seeds)} images{f" in {outdir}" if outdir else ""} '
+                           f'({time.perf_counter() - started:.1f} s).')

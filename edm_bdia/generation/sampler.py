@@ -14,7 +14,8 @@ refuses bad settings at once; `check_sampler` checks what needs the network, bef
 import inspect
 
 from edm_bdia.errors import ArgumentError
-from edm_bdia.samplers.checks import check_churn, check_num_steps, check_positive, check_sigma_range
+from edm_bdia.samplers.checks import (check_churn, check_num_steps, check_positive, check_sigma_range,
+                                      warn_if_many_steps)
 
 
 def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
@@ -24,6 +25,7 @@ def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_chu
     to pass on as `generate_images(..., sampler_fn=..., **kwargs)`; every setting that can be checked without a
     network is checked first."""
     check_num_steps(num_steps)
+    warn_if_many_steps(num_steps)
     check_positive(rho, 'rho')
     check_churn(S_churn, S_min, S_max, S_noise)
     for name, value in (('sigma_min', sigma_min), ('sigma_max', sigma_max)):
@@ -58,6 +60,7 @@ def choose_edm2_sampler(*, num_steps=32, sigma_min=0.002, sigma_max=80, rho=7, g
     with `gamma` other than 0 or a BDIA base the invertible sampler on the same noise levels and guidance
     (`bdia_sampler`, float64, no churn); every setting that can be checked without a network is checked first."""
     check_num_steps(num_steps)
+    warn_if_many_steps(num_steps)
     check_positive(rho, 'rho')
     check_churn(S_churn, S_min, S_max, S_noise)
     check_sigma_range(sigma_min, sigma_max)

@@ -4,8 +4,9 @@ settings before torch loads; only the checks of tensors import it."""
 
 import math
 import numbers
+import warnings
 
-from edm_bdia.errors import ArgumentError
+from edm_bdia.errors import ArgumentError, ArgumentWarning
 
 
 def check_num_steps(num_steps):
@@ -25,6 +26,17 @@ def check_network(net):
         raise ArgumentError('net', f'must be a denoiser with the NVlabs interface (callable, with '
                                    f'{", ".join(NETWORK_ATTRIBUTES)}), got {type(net).__name__}'
                                    + (f' without {", ".join(missing)}' if missing and callable(net) else ''))
+
+
+MANY_STEPS = 1024  # beyond the papers' settings (EDM: 18-256 steps; iDDPM's schedule has 1000 levels)
+
+
+def warn_if_many_steps(num_steps):
+    """One warning for a step count far beyond any published setting: it costs num_steps network calls per image
+    (two per step on Heun) and is more often a typo than a plan."""
+    if num_steps > MANY_STEPS:
+        warnings.warn(ArgumentWarning(f'`num_steps` {num_steps} is far beyond the published settings (18-256 steps); '
+                                      f'each image costs up to {2 * num_steps - 1} network evaluations'), stacklevel=3)
 
 
 def check_latents(net, latents, name='latents'):
