@@ -123,6 +123,10 @@ def inputs(tmp_path_factory):
         _png(root / 'images8' / f'{i}.png', 8, i)
     for i in range(3):
         _png(root / 'images32' / f'{i}.png', 32, i)
+    for i in range(6):
+        _png(root / 'truncated32' / f'{i}.png', 32, i)
+    whole = (root / 'truncated32' / '4.png').read_bytes()
+    (root / 'truncated32' / '4.png').write_bytes(whole[:len(whole) // 2])  # a valid header, half the pixels
     for i in range(4):
         _png(root / 'mixed' / f'{i}.png', 8, i)
     _png(root / 'mixed' / 'big.png', 16)
@@ -420,6 +424,9 @@ CLI_CASES = [
     case('invert-out-is-a-folder', [*INVERT, '--out', '{folder_npz}'], '--out', 'folder'),
     case('invert-out-under-a-file', [*INVERT, '--out', '{a_file}/latents.npz'], '--out', 'latents.npz'),
     case('invert-images-wrong-size', [*INVERT, '--images', '{images8}'], '--images', '8x8', '32x32'),
+    case('invert-image-truncated', [*INVERT, '--images', '{truncated32}', '--batch', '1'], '--images', '4.png',
+         'truncated'),
+    case('edit-image-truncated', [*EDIT_IMAGES, '--images', '{truncated32}'], '--images', '4.png', 'truncated'),
     case('invert-images-mixed-sizes', [*INVERT, '--images', '{mixed}'], '--images', 'different sizes'),
     case('invert-npz-labels-out-of-range', ['invert', '--images', '{bad_labels_npz}', '--out', '{tmp}/l.npz'],
          '--images', 'labels'),

@@ -310,3 +310,15 @@ def test_far_too_many_steps_warn_once():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         choose_sampler(num_steps=256)
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path):
+    import errno
+    from edm_bdia.files import atomic_write
+
+    def full_disk(file):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    with pytest.raises(OSError) as error:
+        atomic_write(tmp_path / 'latents.npz', full_disk)
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(tmp_path / 'latents.npz')
+    assert os.listdir(tmp_path) == []  # no temporary file left behind

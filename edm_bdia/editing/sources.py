@@ -37,16 +37,26 @@ class ImageSource:
                                           'write elsewhere')
 
     def check_for(self, net):
-        """The images fit `net`: one size, the network's resolution."""
+        """The images fit `net` (one size, the network's resolution) and every one of them decodes: checked before
+        any work, so that a broken file fails the run at once, naming it."""
         width, height = check_image_sizes(self.dataset, range(len(self.dataset)))
         if (width, height) != (net.img_resolution, net.img_resolution):
             raise ArgumentError('images', f'{self.path} holds {width}x{height} images, but the network makes '
                                           f'{net.img_resolution}x{net.img_resolution}; resize them first')
+        for index in range(len(self.dataset)):
+            self._image(index)
+
+    def _image(self, index):
+        """Image `index` as uint8 CHW; the source's error for a file that does not decode."""
+        image = self.dataset[index]
+        if isinstance(image, Exception):
+            raise image
+        return image
 
     def batch(self, indices, channels, device):
         """float64 images in [-1, 1] (uint8 v -> v / 127.5 - 1), NCHW with `channels` (1: the first of the RGB
         channels, which are equal for grayscale files)."""
-        images = torch.stack([self.dataset[int(index)] for index in indices])[:, :channels]
+        images = torch.stack([self._image(int(index)) for index in indices])[:, :channels]
         return (images.to(torch.float64) / 127.5 - 1).to(device)
 
 
