@@ -146,6 +146,7 @@ def inputs(tmp_path_factory):
     _npz(root / 'float.npz', arr_0=np.zeros((4, 8, 8, 3), np.float32))
     _npz(root / 'no_arr0.npz', images=np.zeros((4, 8, 8, 3), np.uint8))
     _npz(root / 'bad_labels.npz', arr_0=np.zeros((2, 32, 32, 3), np.uint8), arr_1=np.array([3, 42]))
+    _npz(root / 'float_labels.npz', arr_0=np.zeros((2, 32, 32, 3), np.uint8), arr_1=np.array([3.0, 4.7]))
     # reference statistics: the stand-in detector gives 8 features
     eye = np.eye(8)
     _npz(root / 'stats8.npz', mu=np.zeros(8), sigma=eye)
@@ -430,6 +431,8 @@ CLI_CASES = [
     case('invert-images-mixed-sizes', [*INVERT, '--images', '{mixed}'], '--images', 'different sizes'),
     case('invert-npz-labels-out-of-range', ['invert', '--images', '{bad_labels_npz}', '--out', '{tmp}/l.npz'],
          '--images', 'labels'),
+    case('invert-npz-labels-float', ['invert', '--images', '{float_labels_npz}', '--out', '{tmp}/l.npz'],
+         '--images', 'float64'),
     case('invert-network-missing', [*INVERT, '--network', '{tmp}/none.pkl'], '--network', 'no such file'),
     case('invert-device-cuda', [*INVERT, '--device', 'cuda'], '--device', 'CUDA'),
     case('invert-without-out', ['invert', '--images', '{images32}', '--class', '3'], '--out'),

@@ -26,7 +26,13 @@ class ImageSource:
         if not self.path.lower().endswith('.npz'):
             return None
         with np.load(self.path, allow_pickle=False) as npz:
-            return npz['arr_1'].astype(np.int64) if 'arr_1' in npz.files else None
+            if 'arr_1' not in npz.files:
+                return None
+            labels = npz['arr_1']
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ArgumentError('images', f'{self.path} holds labels (arr_1) of dtype {labels.dtype} and shape '
+                                          f'{labels.shape}, not integer class indices [N]')
+        return labels.astype(np.int64)
 
     def check_apart_from(self, output, argument):
         """The run's output `output` (a file or folder) neither is the image source nor lies inside a source folder,
