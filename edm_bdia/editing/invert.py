@@ -48,12 +48,12 @@ def _invert_batch(job, indices):
     x = job.source.batch(indices, job.net.img_channels, job.state_device)
     class_labels = one_hot(job.net, None if job.labels is None else job.labels[indices], job.state_device)
     with torch.no_grad():
-        _, x_start, x_next = bdia_encode(job.net, x, class_labels, sigmas=job.sigmas, gamma=job.settings.gamma,
-                                         base=job.settings.base, strength=job.settings.strength, gnet=job.gnet,
-                                         guidance=job.settings.guidance).pair
-    check_finite(x_start, [job.source.names[i] for i in indices])
+        start = bdia_encode(job.net, x, class_labels, sigmas=job.sigmas, gamma=job.settings.gamma,
+                            base=job.settings.base, strength=job.settings.strength, gnet=job.gnet,
+                            guidance=job.settings.guidance).pair
+    check_finite(start.x, [job.source.names[i] for i in indices])
     for row, index in enumerate(indices):
-        pair = dict(x_start=x_start[row].cpu().numpy(), x_next=x_next[row].cpu().numpy())
+        pair = dict(x_start=start.x[row].cpu().numpy(), x_next=start.x_next[row].cpu().numpy())
         atomic_write(_part_path(job.parts, index), lambda f, pair=pair: np.savez(f, **pair))
 
 

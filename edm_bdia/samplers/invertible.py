@@ -8,6 +8,7 @@ editing, sampling from a pair) need a network whose outputs repeat to the bit: `
 and TF32 arithmetic and checks the first call twice (exactness.py).
 """
 
+import hashlib
 import math
 import numbers
 import warnings
@@ -64,6 +65,20 @@ def strength_to_step(strength, num_steps):
     return num_steps - math.ceil(round(strength * num_steps, 9))  # round: 0.3 * 10 is 3.0000000000000004
 
 
+def _run_id(t_steps, gamma, base, net):
+    """What identifies the settings of a run in the pairs it makes: its noise levels, gamma, base and guidance."""
+    guidance = getattr(net, 'guidance', 1)  # a GuidedDenoiser's, also through exactness.RepeatabilityChecked
+    text = f'{t_steps.cpu().numpy().tobytes().hex()}|{gamma!r}|{base}|{guidance!r}'
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_run(pair, name, run):
+    """A pair made by a run refuses other settings (a hand-made pair cannot be checked)."""
+    if pair.run is not None and pair.run != run:
+        raise ArgumentError(name, 'was made by a run with other settings (noise levels, gamma, base or guidance); use '
+                                  'the settings that made it')
+
+
 def _settings(net, device, *, num_steps, sigma_min, sigma_max, rho, sigmas, gamma, base):
     """(t_0 > ... > t_N = 0, the `Gammas` of steps 1 .. N-1) of one call."""
     check_choice(base, 'base', BASES)
@@ -91,12 +106,12 @@ def _as_pair(net, pair, name):
     if not isinstance(pair, BDIAPair):
         raise ArgumentError(name, f'must be a BDIAPair(step, x, x_next) (edm_bdia.sample.BDIAPair), as runs return it, '
                                   f'not {type(pair).__name__}')
-    for x in pair[1:]:
+    for x in (pair.x, pair.x_next):
         check_latents(net, x, name=name)
     if pair.x.shape != pair.x_next.shape:
         raise ArgumentError(name, f'holds tensors of different shapes {tuple(pair.x.shape)} and '
                                   f'{tuple(pair.x_next.shape)}')
-    return BDIAPair(pair.step, pair.x.to(torch.float64), pair.x_next.to(torch.float64))
+    return BDIAPair(pair.step, pair.x.to(torch.float64), pair.x_next.to(torch.float64), pair.run)
 
 
 def _check_step(pair, name, num_steps, final=False):
@@ -123,8 +138,10 @@ def _sample(net, start, class_labels, *, num_steps, sigma_min, sigma_max, rho, s
         device = start.device
     t_steps, gammas = _settings(net, device, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                                 sigmas=sigmas, gamma=gamma, base=base)
+    run = _run_id(t_steps, gamma, base, net)
     if from_pair:
         _check_step(pair, 'start', len(t_steps) - 1)
+        _check_run(pair, 'start', run)
         if check_network:
             check_exact_arithmetic(net, pair.x)
         x_prev, x_cur, first_state = pair.x, pair.x_next, pair.step  # steps pair.step + 1 .. N-1 follow
@@ -136,7 +153,8 @@ def _sample(net, start, class_labels, *, num_steps, sigma_min, sigma_max, rho, s
     first_step = first_state + 1 if from_pair else 0
     final = sample_steps(net, x_prev, x_cur, first_step, t_steps, class_labels=class_labels, base=base,
                          gammas=gammas, callback=callback, states=states)
-    return SampleResult(final.x_next, final, trajectory(t_steps, first_state, states) if keep_trajectory else None)
+    return SampleResult(final.x_next, final._replace(run=run),
+                        trajectory(t_steps, first_state, states) if keep_trajectory else None)
 
 
 def bdia_sample(net, start, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
@@ -170,12 +188,13 @@ def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.0
                    check_network=False, gnet=gnet, guidance=guidance).images
 
 
-def _inversion(net, pair, stop, t_steps, gammas, *, class_labels, base, keep_trajectory, callback):
+def _inversion(net, pair, stop, t_steps, gammas, gamma, *, class_labels, base, keep_trajectory, callback):
     """Steps N-1 .. stop + 1 undone from the final `pair`; the InversionResult."""
     states = [pair.x_next, pair.x] if keep_trajectory else None  # x_N, x_{N-1}, ... (walking toward the noise)
     start = invert_steps(net, pair, stop, t_steps, class_labels=class_labels, base=base, gammas=gammas,
                          callback=callback, states=states)
-    return InversionResult(start, trajectory(t_steps, stop, states[::-1]) if keep_trajectory else None)
+    return InversionResult(start._replace(run=_run_id(t_steps, gamma, base, net)),
+                           trajectory(t_steps, stop, states[::-1]) if keep_trajectory else None)
 
 
 def bdia_invert(net, pair, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
@@ -196,10 +215,11 @@ def bdia_invert(net, pair, class_labels=None, *, num_steps=18, sigma_min=0.002, 
                                                 sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
                                                 strength=strength)
     _check_step(pair, 'pair', len(t_steps) - 1, final=True)
+    _check_run(pair, 'pair', _run_id(t_steps, gamma, base, net))
     check_class_labels(net, class_labels, pair.x.shape[0])
     if check_network:
         net = exact_network(net, pair.x)
-    return _inversion(net, pair, stop, t_steps, gammas, class_labels=class_labels, base=base,
+    return _inversion(net, pair, stop, t_steps, gammas, gamma, class_labels=class_labels, base=base,
                       keep_trajectory=keep_trajectory, callback=callback)
 
 
@@ -221,7 +241,7 @@ def _warn_unless_noise_like(latents, gammas, gamma, base):
 def _encoding(net, images, stop, t_steps, gammas, gamma, *, class_labels, base, keep_trajectory, callback):
     """Real images to the pair at step `stop`: `image_pair`, then the inversion; the InversionResult."""
     final = image_pair(net, images, t_steps, class_labels, callback=callback)
-    result = _inversion(net, final, stop, t_steps, gammas, class_labels=class_labels, base=base,
+    result = _inversion(net, final, stop, t_steps, gammas, gamma, class_labels=class_labels, base=base,
                         keep_trajectory=keep_trajectory, callback=callback)
     if stop == 0:
         _warn_unless_noise_like(result.pair.x / t_steps[0], gammas, gamma, base)
@@ -282,5 +302,6 @@ def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_ste
     states = [start.x, start.x_next] if keep_trajectory else None
     final = sample_steps(net, start.x, start.x_next, stop + 1, t_steps, class_labels=target_labels, base=base,
                          gammas=gammas, callback=callback, states=states)
-    regeneration = SampleResult(final.x_next, final, trajectory(t_steps, stop, states) if keep_trajectory else None)
+    regeneration = SampleResult(final.x_next, final._replace(run=start.run),
+                                trajectory(t_steps, stop, states) if keep_trajectory else None)
     return EditResult(final.x_next, inversion, regeneration)
