@@ -145,7 +145,7 @@ def test_missing_vae_names_both_places(offline, monkeypatch, tmp_path):
     with pytest.raises(VAEUnavailableError) as error:
         StabilityVAEEncoder().init('cpu')
     message = str(error.value)
-    assert str(offline / 'diffusers') in message and '`vae_dir`' in message and '$EDM_BDIA_VAE_DIR' in message
+    assert str(offline / 'diffusers') in message and "init's vae_dir" in message and '$EDM_BDIA_VAE_DIR' in message
     assert 'offline' in message and '\n' not in message
     (tmp_path / 'empty').mkdir()
     with pytest.raises(VAEUnavailableError, match='holds no diffusers model.*unset \\$EDM_BDIA_VAE_DIR'):

@@ -64,13 +64,14 @@ class Checkpoint:
         `ContinuousNoiseLevels`."""
         return self.load_network_and_encoder(device=device, trust_pickle_code=trust_pickle_code)[0]
 
-    def load_network_and_encoder(self, device=None, trust_pickle_code=False):
+    def load_network_and_encoder(self, device=None, trust_pickle_code=False, standard_if_missing=True):
         """(network, encoder): the network as `load_network` gives it and the encoder between images and the
         network's space: the snapshot's `encoder` (EDM2; always edm_bdia's implementation, also when trusted),
-        else a StandardRGBEncoder (EDM snapshots, EDM2 snapshots without one, the built-in model). The encoder
-        loads nothing until it is used (a StabilityVAEEncoder finds its VAE then, or on `init`)."""
+        else a StandardRGBEncoder (EDM snapshots, EDM2 snapshots without one, the built-in model), or None with
+        `standard_if_missing=False`. The encoder loads nothing until it is used (a StabilityVAEEncoder finds its
+        VAE then, or on `init`)."""
         if self.builtin:
-            return self._builtin_network(device), _standard_encoder()
+            return self._builtin_network(device), _standard_encoder() if standard_if_missing else None
         data = self.load_pickle(trust_pickle_code=trust_pickle_code)
         if not isinstance(data, dict) or 'ema' not in data:
             found = ('keys ' + ', '.join(sorted(map(str, data))) if isinstance(data, dict)
@@ -84,7 +85,9 @@ class Checkpoint:
         net.eval().requires_grad_(False)
         net = with_noise_interface(net if device is None else net.to(device))
         encoder = data.get('encoder')
-        return net, _standard_encoder() if encoder is None else as_own_class(encoder)
+        if encoder is None:
+            return net, _standard_encoder() if standard_if_missing else None
+        return net, as_own_class(encoder)
 
     def _builtin_network(self, device):
         net = _builtin_model(device)

@@ -47,6 +47,10 @@ class Encoder:
         """uint8 images [N, 3, H, W] of final latents."""
         raise NotImplementedError
 
+    def pixels_per_latent(self):
+        """Image pixels per latent pixel along each side (after `init`)."""
+        return 1
+
 
 @persistence.persistent_class
 class StandardRGBEncoder(Encoder):
@@ -93,6 +97,10 @@ class StabilityVAEEncoder(Encoder):
 
     def __getstate__(self):
         return dict(self.__dict__, _vae=None)  # the VAE is never pickled
+
+    def pixels_per_latent(self):
+        """The VAE halves the size at each encoder block but the last (8 for Stability's)."""
+        return 2 ** (len(self._vae.config.block_out_channels) - 1)
 
     def encode_pixels(self, images):
         self.init(images.device)

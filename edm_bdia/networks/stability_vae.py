@@ -69,7 +69,7 @@ def _from_folder(autoencoder, folder, vae_name):
 def _from_cache(autoencoder, vae_name):
     if not HUB_ID.match(vae_name):
         raise VAEUnavailableError(f'the encoder names the VAE {vae_name!r}, which is not a Hugging Face Hub id '
-                                  f'(owner/name); pass the folder that holds it as `vae_dir` (or ${VAE_DIR_VARIABLE})')
+                                  f'(owner/name); name the folder that holds it in ${VAE_DIR_VARIABLE} (or init\'s vae_dir)')
     cache_dir = vae_cache_dir()
     try:
         return _pretrained(autoencoder, vae_name, cache_dir=cache_dir, local_files_only=True)
@@ -84,7 +84,7 @@ def _from_cache(autoencoder, vae_name):
     raise VAEUnavailableError(f'the VAE {vae_name} is not in the Hugging Face cache {cache_dir}{reason}; download '
                               f'it there (python -c "from diffusers.models import AutoencoderKL; '
                               f'AutoencoderKL.from_pretrained(\'{vae_name}\', cache_dir=\'{cache_dir}\')") or into a '
-                              f'folder given as `vae_dir` (or ${VAE_DIR_VARIABLE})')
+                              f'folder named in ${VAE_DIR_VARIABLE} (or init\'s vae_dir)')
 
 
 def _hub_unreachable():
