@@ -108,6 +108,8 @@ def apply_plan(net, plan, device=None):
                                 is_preconditioned=takes_16_bit_unet(net))
     if plan.tile is not None:
         check_call_memory(plan.tile, net, device, 'tile')
+    if hasattr(net, 'freeze_weight_normalization'):  # EDM2: normalise each weight once, same bits (mp_layers)
+        net.freeze_weight_normalization(True)
     if plan.mode != 'reference':
         if not isinstance(net, torch.nn.Module):
             raise modes.SpeedModeError('mode', f'{plan.mode} needs a torch.nn.Module network, not '
