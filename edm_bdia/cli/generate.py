@@ -1,12 +1,14 @@
 """`generate.py` / `python -m edm_bdia generate`: NVlabs' generate.py command line, plus BDIA, presets and more.
 
 NVlabs commands run unchanged and write the same PNG files. This module only parses options, applies a preset,
-calls `edm_bdia.generation.generate_images` (or `generated_fid`) and prints the FID; the library does the work.
+calls `edm_bdia.generation.generate_images` (or `generated_metrics`) and prints the metrics; the library does the
+work.
 """
 
 import click
 
 from edm_bdia.cli.errors import command_errors
+from edm_bdia.cli.fid import print_values
 from edm_bdia.cli.options import GAMMA_RULES_HELP, Gamma, SeedList, gamma_metavar, preset_choice
 
 # Library argument names -> this command's options (for error lines).
@@ -15,7 +17,8 @@ OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', '
            'S_churn': '--S_churn', 'S_min': '--S_min', 'S_max': '--S_max', 'S_noise': '--S_noise',
            'solver': '--solver', 'discretization': '--disc', 'schedule': '--schedule', 'scaling': '--scaling',
            'gamma': '--gamma', 'bdia_base': '--bdia-base', 'device': '--device', 'outdir': '--outdir',
-           'reference': '--fid-ref', 'detector': '--detector', 'mode': '--speed', 'tile': '--tile',
+           'reference': '--fid-ref', 'detector': '--detector', 'metrics': '--metrics', 'dinov2': '--dinov2',
+           'mode': '--speed', 'tile': '--tile',
            'compile': '--compile', 'cuda_graphs': '--cuda-graphs', 'trust_pickle_code': '--trust-pickle-code',
            'grid': '--grid', 'npz': '--npz'}
 PRESET_REFERENCE = 'preset'  # `--fid-ref` given without a value: the preset's reference statistics
@@ -44,29 +47,33 @@ def apply_preset(ctx, options):
     return options
 
 
-def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector):
+def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector, metrics, dinov2):
     if outdir is None and fid_ref is None:
         raise click.UsageError('give --outdir (images as PNG files) and/or --fid-ref (FID without files)')
     needs_outdir = [name for name, value in (('--resume', resume), ('--subdirs', subdirs), ('--grid', grid),
                                              ('--npz', npz)) if value]
     if outdir is None and needs_outdir:
         raise click.UsageError(f'{", ".join(needs_outdir)} work(s) on the PNG files: give --outdir too')
-    if detector is not None and fid_ref is None:
-        raise click.UsageError('--detector is only used with --fid-ref')
+    for option, value in (('--detector', detector), ('--metrics', metrics), ('--dinov2', dinov2)):
+        if value is not None and fid_ref is None:
+            raise click.UsageError(f'{option} is only used with --fid-ref')
     if fid_ref is not None and len(seeds) < 2:
         raise click.UsageError('--fid-ref needs at least 2 seeds (the covariance of one image is undefined)')
 
 
 def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz, trust_pickle_code,
-        fid_ref, detector, speed, tile, compile_net, cuda_graphs, **sampler_options):
+        fid_ref, detector, metrics, dinov2, speed, tile, compile_net, cuda_graphs, **sampler_options):
     """Parse-level checks first (identical on every rank, before torch is imported), then the library does the
     work."""
     from edm_bdia.generation import choose_sampler
 
-    check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector)
+    check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector, metrics, dinov2)
     sampler_fn, sampler_kwargs = choose_sampler(**sampler_options)
+    if fid_ref is not None:
+        from edm_bdia.fid.metrics import parse_metrics
+        metrics = parse_metrics(metrics or 'fid')
 
-    from edm_bdia.generation import generate_images, generated_fid
+    from edm_bdia.generation import generate_images, generated_metrics
     from edm_bdia.speed import retain_freed_memory
     retain_freed_memory()  # this process only runs the job: its network calls stop page-faulting their buffers
     job = dict(sampler_fn=sampler_fn, class_idx=class_idx, max_batch_size=max_batch_size, device=device, speed=speed,
@@ -76,9 +83,9 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
         for _ in generate_images(network_pkl, seeds, **job):
             pass
         return
-    fid = generated_fid(network_pkl, seeds, fid_ref, detector=detector, **job)
-    if fid is not None:  # rank 0
-        print(f'{fid:g}')  # the last line: the FID
+    values = generated_metrics(network_pkl, seeds, fid_ref, metrics=metrics, detector=detector, dinov2=dinov2, **job)
+    if values is not None:  # rank 0
+        print_values(values)  # the last lines: the FID alone, or `metric = value` per metric
 
 
 @click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
@@ -128,6 +135,10 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
                    "alone: --preset's)")
 @click.option('--detector', metavar='PATH|URL', type=str,
               help='FID detector weights  [default: NVIDIA inception-2015-12-05]')
+@click.option('--metrics', metavar='LIST', type=str,
+              help='Metrics for --fid-ref, computed in the same pass: fid, fd_dinov2 or both  [default: fid]')
+@click.option('--dinov2', metavar='PATH|URL', type=str,
+              help="FD_DINOv2 detector weights  [default: Meta's dinov2_vitl14]")
 @click.option('--speed', type=click.Choice(['reference', 'fast', 'bf16', 'fp16', 'auto']), default='reference',
               show_default=True,
               help='reference: NVlabs arithmetic per call; fast: NHWC fp32; bf16 (CPU with bf16 hardware, CUDA) / '
