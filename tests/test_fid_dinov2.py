@@ -17,7 +17,8 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _images(count, size=224, seed=1):
-    return torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (count, 3, size, size), dtype=torch.uint8, generator=generator)
 
 
 def _detector(state, **kwargs):

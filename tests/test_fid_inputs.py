@@ -108,7 +108,8 @@ def test_edm2_pickle_cannot_run_code(tmp_path):
 
 def test_non_symmetric_sigma_is_rejected(tmp_path):
     refs.save_reference(str(tmp_path / 's.npz'), np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]))
-    with pytest.raises(refs.ReferenceStatsError, match=r'reference \S+s.npz: the fid statistics: sigma is not symmetric'):
+    with pytest.raises(refs.ReferenceStatsError,
+                       match=r'reference \S+s.npz: the fid statistics: sigma is not symmetric'):
         refs.load_reference(str(tmp_path / 's.npz'))
 
 

@@ -28,6 +28,7 @@ from edm_bdia.checkpoints.download import (DNNLIB_CACHE_DIR_VARIABLE, DownloadEr
 from edm_bdia.fid.dinov2 import HEAD_DIM, VITL14, DinoVisionTransformer
 from edm_bdia.fid.dinov2_detector import DINOv2Detector
 from edm_bdia.fid.errors import FidArgumentError
+from edm_bdia.fid.torchscript_weights import is_torchscript_archive
 
 DEFAULT_DINOV2 = 'dinov2_vitl14'
 DINOV2_FILE = 'dinov2_vitl14_pretrain.pth'
@@ -94,6 +95,9 @@ def read_state_dict(path):
     damaged = f'truncated or corrupt? delete it and get it again: {DINOV2_URL}'
     if not zipfile.is_zipfile(path):
         raise _weights_error(path, f'not a PyTorch weights file in torch.save\'s zip format ({damaged})')
+    with zipfile.ZipFile(path) as archive:
+        if is_torchscript_archive(archive.namelist()):
+            raise _weights_error(path, "a TorchScript module, not a state dict of DINOv2 weights like Meta's file")
     try:
         state = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except pickle.UnpicklingError:  # weights_only refuses anything but tensors and plain containers

@@ -80,7 +80,8 @@ def _read_edm2_pickle(file, source):
         data = RestrictedUnpickler(file, _statistics_globals()).load()
     except (UnsafePickleError, pickle.UnpicklingError, EOFError, ValueError) as exc:
         raise _reference_error(source, f'not an EDM .npz or EDM2 .pkl statistics file ({exc})') from None
-    statistics = {key: value for key, value in data.items() if isinstance(value, dict)} if isinstance(data, dict) else {}
+    entries = data.items() if isinstance(data, dict) else ()
+    statistics = {key: value for key, value in entries if isinstance(value, dict)}
     if not statistics:
         raise _reference_error(source, 'the pickle holds no statistics (expected an EDM2 calculate_metrics.py ref '
                                        "file: {'fid': {'mu', 'sigma'}, ...})")
