@@ -62,8 +62,8 @@ def test_missing_weights_offline_name_the_file_and_where_to_put_it(isolated):
     assert cache_path(DINOV2_URL) in message and '\n' not in message
     with pytest.raises(DINOv2WeightsError, match=r"nope.pth: not a file, a URL or 'dinov2_vitl14'"):
         dinov2_weights.resolve_dinov2_weights('nope.pth')
-    with pytest.raises(DINOv2WeightsError, match=r'a folder'):
-        dinov2_weights.resolve_dinov2_weights(str(isolated))
+    with pytest.raises(DINOv2WeightsError, match=r'a folder; pass the weights file itself'):
+        dinov2_weights.load_dinov2_detector_with_info(str(isolated))
 
 
 def test_loaded_detector_computes_the_reference_features(isolated):

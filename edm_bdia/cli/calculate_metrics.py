@@ -36,9 +36,29 @@ def _metrics_option(command):
                         show_default=True)(command)
 
 
+def _reference_and_metrics_options(command):
+    """calc's and gen's --ref and --metrics."""
+    command = _metrics_option(command)
+    return click.option('--ref', 'ref_path', help='Dataset reference statistics', metavar='PKL|NPZ|URL|NAME',
+                        type=str, required=True)(command)
+
+
+def _loader_options(command):
+    """calc's and ref's --batch and --workers, with NVlabs' defaults."""
+    command = click.option('--workers', 'num_workers', help='Subprocesses to use for data loading', metavar='INT',
+                           type=click.IntRange(min=0), default=2, show_default=True)(command)
+    return click.option('--batch', 'max_batch_size', help='Maximum batch size', metavar='INT',
+                        type=click.IntRange(min=1), default=64, show_default=True)(command)
+
+
 def _parsed(metrics):
     from edm_bdia.fid.metrics import parse_metrics
     return parse_metrics(metrics)  # before torch is imported: a typo fails at once
+
+
+def _keep_freed_memory():
+    from edm_bdia.speed import retain_freed_memory
+    retain_freed_memory()  # this process only measures: the detectors stop page-faulting their activations
 
 
 @click.group(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
@@ -60,22 +80,18 @@ def main():
 
 @main.command()
 @click.option('--images', 'image_path', help='Path to the images', metavar='PATH|ZIP', type=str, required=True)
-@click.option('--ref', 'ref_path', help='Dataset reference statistics', metavar='PKL|NPZ|URL|NAME', type=str,
-              required=True)
-@_metrics_option
+@_reference_and_metrics_options
 @click.option('--num', 'num_images', help='Number of images to use', metavar='INT', type=click.IntRange(min=2),
               default=50000, show_default=True)
 @click.option('--seed', help='Random seed for selecting the images', metavar='INT', type=int, default=0,
               show_default=True)
-@click.option('--batch', 'max_batch_size', help='Maximum batch size', metavar='INT', type=click.IntRange(min=1),
-              default=64, show_default=True)
-@click.option('--workers', 'num_workers', help='Subprocesses to use for data loading', metavar='INT',
-              type=click.IntRange(min=0), default=2, show_default=True)
+@_loader_options
 @detector_options
 def calc(image_path, ref_path, metrics, num_images, seed, max_batch_size, num_workers, **detectors):
     """Calculate metrics for a given set of images."""
     with command_errors(OPTIONS):
         metrics = _parsed(metrics)
+        _keep_freed_memory()
         from edm_bdia import distributed
         from edm_bdia.fid.extract import image_statistics
         from edm_bdia.fid.frechet import frechet_distance
@@ -89,9 +105,7 @@ def calc(image_path, ref_path, metrics, num_images, seed, max_batch_size, num_wo
 @main.command()
 @click.option('--net', 'network', help='Network pickle filename', metavar='PATH|URL|PRESET', type=str,
               required=True)
-@click.option('--ref', 'ref_path', help='Dataset reference statistics', metavar='PKL|NPZ|URL|NAME', type=str,
-              required=True)
-@_metrics_option
+@_reference_and_metrics_options
 @click.option('--num', 'num_images', help='Number of images to generate', metavar='INT', type=click.IntRange(min=2),
               default=50000, show_default=True)
 @click.option('--seed', help='Random seed for the first image', metavar='INT', type=int, default=0,
@@ -103,6 +117,7 @@ def gen(network, ref_path, metrics, num_images, seed, max_batch_size, **detector
     """Calculate metrics for a given model using default sampler settings."""
     with command_errors(OPTIONS):
         metrics = _parsed(metrics)
+        _keep_freed_memory()
         from edm_bdia.generation import generated_metrics
         from edm_bdia.samplers.edm import edm_sampler
         values = generated_metrics(network, range(seed, seed + num_images), ref_path, metrics=metrics,
@@ -116,15 +131,13 @@ def gen(network, ref_path, metrics, num_images, seed, max_batch_size, **detector
 @click.option('--data', 'image_path', help='Path to the dataset', metavar='PATH|ZIP', type=str, required=True)
 @click.option('--dest', 'dest_path', help='Destination file', metavar='PKL', type=str, required=True)
 @_metrics_option
-@click.option('--batch', 'max_batch_size', help='Maximum batch size', metavar='INT', type=click.IntRange(min=1),
-              default=64, show_default=True)
-@click.option('--workers', 'num_workers', help='Subprocesses to use for data loading', metavar='INT',
-              type=click.IntRange(min=0), default=2, show_default=True)
+@_loader_options
 @detector_options
 def ref(image_path, dest_path, metrics, max_batch_size, num_workers, **detectors):
     """Calculate dataset reference statistics for 'calc' and 'gen'."""
     with command_errors(REF_OPTIONS):
         metrics = _parsed(metrics)
+        _keep_freed_memory()
         from edm_bdia.fid.extract import reference_statistics
         reference_statistics(image_path, dest_path, metrics=metrics, file_format='pkl', batch_size=max_batch_size,
                              workers=num_workers, progress=True, log=_log, **detectors)

@@ -106,6 +106,8 @@ def calc(image_path, ref_source, num_expected, seed, fd_method, metrics, batch, 
         from edm_bdia import distributed
         from edm_bdia.fid.extract import image_statistics
         from edm_bdia.fid.frechet import frechet_distance
+        from edm_bdia.speed import retain_freed_memory
+        retain_freed_memory()  # this process only measures: the detectors stop page-faulting their activations
         stats = image_statistics(image_path, metrics=metrics, num=num_expected, seed=seed, batch_size=batch,
                                  workers=workers, reference=ref_source, progress=True, **detectors)
         if distributed.get_rank() != 0:
@@ -133,6 +135,8 @@ def ref(dataset_path, dest_path, metrics, batch, workers, as_json, **detectors):
         metrics = parse_metrics(metrics)  # before torch is imported: a typo fails at once
         from edm_bdia import distributed
         from edm_bdia.fid.extract import reference_statistics
+        from edm_bdia.speed import retain_freed_memory
+        retain_freed_memory()  # this process only measures: the detectors stop page-faulting their activations
         saved, stats = reference_statistics(dataset_path, dest_path, metrics=metrics, batch_size=batch,
                                             workers=workers, progress=True, **detectors)
         if saved is None:  # not rank 0

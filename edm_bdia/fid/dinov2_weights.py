@@ -23,11 +23,11 @@ import zipfile
 
 import torch
 
-from edm_bdia.checkpoints.download import (DNNLIB_CACHE_DIR_VARIABLE, DownloadError, cache_path, cached_file,
-                                           is_remote, local_path, open_url)
+from edm_bdia.checkpoints.download import DNNLIB_CACHE_DIR_VARIABLE, DownloadError, cache_path, cached_file, open_url
 from edm_bdia.fid.dinov2 import HEAD_DIM, VITL14, DinoVisionTransformer
 from edm_bdia.fid.dinov2_detector import DINOv2Detector
 from edm_bdia.fid.errors import FidArgumentError
+from edm_bdia.fid.named_weights import named_weights_file
 from edm_bdia.fid.torchscript_weights import is_torchscript_archive
 
 DEFAULT_DINOV2 = 'dinov2_vitl14'
@@ -66,17 +66,7 @@ def resolve_dinov2_weights(spec=None):
     """(path, source) of the weights file; see the module docstring for the order. `spec` may be a path, a URL or
     ``dinov2_vitl14`` (the default)."""
     if spec not in (None, DEFAULT_DINOV2):
-        spec = os.fspath(spec)
-        if is_remote(spec):
-            try:
-                return open_url(spec, return_filename=True), 'url'
-            except DownloadError as exc:
-                raise _weights_error(spec, str(exc)) from None
-        path = local_path(spec)
-        if not os.path.isfile(path):
-            raise _weights_error(spec, 'a folder' if os.path.isdir(path) else
-                                 f'not a file, a URL or {DEFAULT_DINOV2!r}')
-        return path, 'file'
+        return named_weights_file(spec, DEFAULT_DINOV2, _weights_error)
     for path in hub_cache_files():
         if os.path.isfile(path):
             return path, 'torch hub cache'
@@ -93,6 +83,8 @@ def read_state_dict(path):
     """The tensors of a weights file in torch.save's zip format, read without running code (torch.load with
     weights_only=True)."""
     damaged = f'truncated or corrupt? delete it and get it again: {DINOV2_URL}'
+    if os.path.isdir(path):
+        raise _weights_error(path, 'a folder; pass the weights file itself')
     if not zipfile.is_zipfile(path):
         raise _weights_error(path, f'not a PyTorch weights file in torch.save\'s zip format ({damaged})')
     with zipfile.ZipFile(path) as archive:
