@@ -173,3 +173,21 @@ def test_missing_dinov2_offline_names_the_file_and_where_to_put_it(files, tmp_pa
     expected_place = str(tmp_path / 'cache' / os.path.basename(cache_path(DINOV2_URL)))
     assert len(errors) == 1 and DINOV2_FILE in errors[0] and expected_place in errors[0], result.stderr
     assert 'Traceback' not in result.stderr and 'Calculating feature statistics...' not in result.stdout
+
+
+def test_two_gloo_ranks_equal_one_process(files, tmp_path):
+    """`ref` under torchrun: each rank feeds both detectors its own batches; the sums meet in one all-reduce per
+    metric and rank 0 alone prints and writes."""
+    command = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+               os.path.join(REPO, 'calculate_metrics.py'), 'ref', '--data', files['images'], '--dest',
+               str(tmp_path / 'two.pkl'), '--batch=3', '--workers=0', *files['options']]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=subprocess_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('Setting up DINOv2Detector...') == 1
+    one, two = refs.load_references(files['ref'], ('fid', 'fd_dinov2')), refs.load_references(
+        str(tmp_path / 'two.pkl'), ('fid', 'fd_dinov2'))
+    for metric, (mu, sigma) in one.items():
+        # Other batch compositions change float32 features by ~1e-7 relative, sigma by that much of E[f f^T].
+        scale = np.abs(mu).max() ** 2 + np.abs(sigma).max()
+        assert np.abs(two[metric][0] - mu).max() <= 1e-6 * np.abs(mu).max(), metric
+        assert np.abs(two[metric][1] - sigma).max() <= 1e-6 * scale, metric
