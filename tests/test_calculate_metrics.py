@@ -1,5 +1,5 @@
 """calculate_metrics.py calc / ref / gen end to end on stand-in detectors: NVlabs' output lines, EDM2 statistics
-files, `gen` equal to generating PNGs at EDM2's 32 Heun steps and measuring them; fid.py and generate.py --fid-ref
+files, `gen` (plain and guided) equal to generating PNGs with edm2's generate_images.py and measuring them; fid.py and generate.py --fid-ref
 with --metrics; every bad input as one `Error:` line before feature extraction starts."""
 
 import os
@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from edm_bdia.checkpoints.download import cache_path
-from edm_bdia.cli import calculate_metrics, fid as fid_cli
+from edm_bdia.cli import calculate_metrics, fid as fid_cli, generate_images
 from edm_bdia.fid import refs
 from edm_bdia.fid.dinov2_weights import DINOV2_FILE, DINOV2_URL
 from helpers.fid import save_metric_detectors, save_random_pngs
@@ -97,15 +97,17 @@ def test_fid_py_computes_both_metrics_in_one_pass(files, tmp_path):
     assert result.exit_code == 0 and abs(float(result.stdout.strip())) < 1e-9, result.output  # one metric: bare
 
 
-def test_gen_equals_measuring_pngs_generated_with_32_heun_steps(files, tmp_path):
+@pytest.mark.parametrize('guidance', [[], ['--gnet', 'GNET', '--guidance', '1.5']], ids=['plain', 'guided'])
+def test_gen_equals_measuring_the_pngs_of_edm2s_generate_images(files, tmp_path, guidance):
     net = edm_net_pickle(tmp_path / 'edm.pkl')
+    guidance = [edm_net_pickle(tmp_path / 'gnet.pkl', seed=1) if arg == 'GNET' else arg for arg in guidance]
     result = _invoke(calculate_metrics.main, 'gen', '--net', net, '--ref', files['ref'], '--num=4', '--seed=5',
-                     '--batch=2', *files['options'])
+                     '--batch=2', *guidance, *files['options'])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == f'Loading feature statistics from {files["ref"]} ...'
     streamed = _values(result.stdout)
-    written = run_cli(['--network', net, '--outdir', tmp_path / 'out', '--seeds', '5-8', '--steps', 32, '--batch', 2,
-                       '--device', 'cpu'])
+    written = _invoke(generate_images.main, '--net', net, '--outdir', tmp_path / 'out', '--seeds', '5-8', '--batch',
+                      2, '--device', 'cpu', *guidance)
     assert written.exit_code == 0, written.output
     measured = _calc(files, '--num=4', '--batch=2', images=tmp_path / 'out')
     assert measured.exit_code == 0, measured.output

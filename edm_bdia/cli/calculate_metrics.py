@@ -6,7 +6,8 @@ NVlabs' commands run unchanged and print NVlabs' lines on stdout ("Loading featu
 the progress bar goes to stderr. Unlike NVlabs, every input is checked before the first image is processed (a
 reference without a metric asked for is an error, not a skipped metric), the detectors run without downloaded
 code, and the detector options of fid.py (--detector, --dinov2, --precision, --resize-mode, --device) are
-accepted too. `gen` samples with EDM's Heun sampler at EDM2's default of 32 steps, writing no images.
+accepted too. `gen` samples with EDM2's sampler and settings (edm_bdia.sample.edm2_sampler, 32 Heun steps),
+writing no images; `--gnet` and `--guidance` add guidance as generate_images.py takes it.
 """
 
 import click
@@ -14,10 +15,9 @@ import click
 from edm_bdia.cli.errors import command_errors
 from edm_bdia.cli.fid import OPTIONS as FID_OPTIONS, detector_options
 
-OPTIONS = dict(FID_OPTIONS, network='--net', max_batch_size='--batch')
+OPTIONS = dict(FID_OPTIONS, network='--net', max_batch_size='--batch', gnet='--gnet', guidance='--guidance')
 REF_OPTIONS = dict(OPTIONS, images='--data')
 METRICS_DEFAULT = 'fid,fd_dinov2'
-GEN_NUM_STEPS = 32  # EDM2's generate_images default for its EDM sampler
 
 
 def _log(message):
@@ -112,17 +112,23 @@ def calc(image_path, ref_path, metrics, num_images, seed, max_batch_size, num_wo
               show_default=True)
 @click.option('--batch', 'max_batch_size', help='Maximum batch size', metavar='INT', type=click.IntRange(min=1),
               default=32, show_default=True)
+@click.option('--gnet', metavar='PATH|URL|PRESET', type=str, default=None, help='Reference network for guidance')
+@click.option('--guidance', metavar='FLOAT', type=float, default=1, show_default=True,
+              help='Guidance strength (1: no guidance)')
 @detector_options
-def gen(network, ref_path, metrics, num_images, seed, max_batch_size, **detectors):
+def gen(network, ref_path, metrics, num_images, seed, max_batch_size, gnet, guidance, **detectors):
     """Calculate metrics for a given model using default sampler settings."""
     with command_errors(OPTIONS):
         metrics = _parsed(metrics)
+        if (gnet is None) != (guidance == 1):
+            raise click.UsageError('guidance needs both --gnet and --guidance other than 1 (edm2 drops --gnet at 1)')
         _keep_freed_memory()
-        from edm_bdia.generation import generated_metrics
-        from edm_bdia.samplers.edm import edm_sampler
+        from edm_bdia.generation import choose_edm2_sampler, generated_metrics
+        sampler_fn, sampler_kwargs = choose_edm2_sampler(guidance=guidance)
+        guided = {} if gnet is None else dict(gnet=gnet)
         values = generated_metrics(network, range(seed, seed + num_images), ref_path, metrics=metrics,
-                                   sampler_fn=edm_sampler, num_steps=GEN_NUM_STEPS, max_batch_size=max_batch_size,
-                                   progress=True, log=_log, **detectors)
+                                   sampler_fn=sampler_fn, max_batch_size=max_batch_size, progress=True, log=_log,
+                                   **guided, **sampler_kwargs, **detectors)
         if values is not None:  # rank 0
             _print_results(values)
 

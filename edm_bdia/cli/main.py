@@ -2,7 +2,7 @@
 
 import click
 
-from edm_bdia.cli import calculate_metrics, edit, fid, generate, presets
+from edm_bdia.cli import calculate_metrics, edit, fid, generate, generate_images, presets
 
 
 @click.group(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
@@ -11,6 +11,7 @@ def main():
 
 
 main.add_command(generate.main, 'generate')
+main.add_command(generate_images.main, 'generate-images')
 main.add_command(fid.main, 'fid')
 main.add_command(calculate_metrics.main, 'metrics')
 main.add_command(presets.main, 'presets')

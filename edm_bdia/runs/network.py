@@ -3,6 +3,7 @@ resolved and read once, with the identity the manifest records (the sha256 of th
 was read, or of a module's tensors)."""
 
 import dataclasses
+import os
 
 import torch
 
@@ -22,20 +23,22 @@ def _is_network(value):
                                                                       'round_sigma'))
 
 
-def open_network(network, device, trust_pickle_code=False):
+def open_network(network, device, trust_pickle_code=False, argument='network'):
     """`network` (a preset name, path or URL of an NVlabs pickle, the built-in model's name, or a loaded network)
-    on `device`, in eval mode. A loaded module is moved there, not copied."""
+    on `device`, in eval mode. A loaded module is moved there, not copied. Errors name `argument`."""
     from edm_bdia.checkpoints import DownloadError, PickleLoadError, resolve_checkpoint, sha256_state
     if _is_network(network):
         net = network.to(device) if isinstance(network, torch.nn.Module) else network
         return OpenedNetwork(net, type(network).__name__, sha256_state(net) if isinstance(net, torch.nn.Module)
                              else type(network).__qualname__)
+    if isinstance(network, os.PathLike):
+        network = os.fspath(network)
     if not isinstance(network, str):
-        raise ArgumentError('network', f'must be a preset name, a path or URL of an NVlabs pickle, or a loaded '
-                                       f'network, not {type(network).__name__}')
+        raise ArgumentError(argument, f'must be a preset name, a path or URL of an NVlabs pickle, or a loaded '
+                                      f'network, not {type(network).__name__}')
     try:
         checkpoint = resolve_checkpoint(network)
         net = checkpoint.load_network(device=device, trust_pickle_code=trust_pickle_code)
     except (PickleLoadError, DownloadError, OSError) as exc:
-        raise ArgumentError('network', f'{network}: {exc}') from None
+        raise ArgumentError(argument, f'{network}: {exc}') from None
     return OpenedNetwork(net, network, checkpoint.sha256)

@@ -19,11 +19,11 @@ class Runtime:
     net: object  # the speed adapter (edm_bdia.speed.AcceleratedNet) around opened.net; `net.plan` is the plan it runs
 
 
-def open_runtime(network, device, plan, *, trust_pickle_code=False):
+def open_runtime(network, device, plan, *, trust_pickle_code=False, argument='network'):
     """Collective: open `network` on this rank's `device` (rank 0 first) and wrap it in the SpeedPlan `plan`; a
-    failure on any rank stops every rank."""
+    failure on any rank stops every rank. Errors name `argument`."""
     with distributed.rank_zero_first():
-        opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code)
+        opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code, argument=argument)
     with distributed.all_ranks():
         net = apply_plan(opened.net, plan, device)
     return Runtime(device=device, state_device=state_device_for(device), opened=opened, net=net)
