@@ -87,3 +87,23 @@ def test_guidance_and_network_errors_are_one_line_before_any_work(tmp_path, nets
     assert result.exit_code in (1, 2) and message in result.output, result.output
     assert [line for line in result.output.splitlines() if line.startswith('Error:')]
     assert not outdir.exists()
+
+
+def test_a_guided_preset_fills_the_guiding_network_and_its_weight():
+    """--preset stands for edm2's whole configuration: net, gnet and guidance; an option given wins."""
+    from edm_bdia.checkpoints.presets import PRESETS
+    from edm_bdia.cli.generate_images import apply_preset
+    guided = [p for p in PRESETS.values() if p.guidance not in (None, 1)]
+    assert guided
+    preset = guided[0]
+
+    def options(*args):
+        ctx = main.make_context('generate_images.py', ['--preset', preset.name, '--outdir', 'out', *args])
+        return apply_preset(ctx, dict(ctx.params))
+
+    filled = options()
+    assert (filled['net'], filled['gnet'], filled['guidance']) == (preset.name, preset.gnet, preset.guidance)
+    assert preset.gnet is not None and filled['num_steps'] == preset.sampler['num_steps']
+    assert options('--guidance', '2.5')['guidance'] == 2.5
+    unguided = options('--guidance', '1')
+    assert unguided['guidance'] == 1 and unguided['gnet'] is None

@@ -44,6 +44,16 @@ class DownloadError(OSError):
     """A URL could not be fetched; the message says what to do instead."""
 
 
+def dnnlib_cache_dir(subdir):
+    """dnnlib's cache folder `subdir` ('downloads', 'diffusers'): $DNNLIB_CACHE_DIR/subdir, else
+    ~/.cache/dnnlib/subdir (under the temp folder when there is no home folder)."""
+    if os.environ.get(DNNLIB_CACHE_DIR_VARIABLE):
+        return os.path.join(os.environ[DNNLIB_CACHE_DIR_VARIABLE], subdir)
+    home = os.path.expanduser('~')
+    base = home if home != '~' else tempfile.gettempdir()
+    return os.path.join(base, '.cache', 'dnnlib', subdir)
+
+
 def cache_dir_path(cache_dir=None):
     """Download cache directory: explicit argument > $EDM_BDIA_CACHE_DIR > $DNNLIB_CACHE_DIR/downloads >
     ~/.cache/dnnlib/downloads (dnnlib's default, so existing caches hit)."""
@@ -51,11 +61,7 @@ def cache_dir_path(cache_dir=None):
         return str(cache_dir)
     if os.environ.get(CACHE_DIR_VARIABLE):
         return os.environ[CACHE_DIR_VARIABLE]
-    if os.environ.get(DNNLIB_CACHE_DIR_VARIABLE):
-        return os.path.join(os.environ[DNNLIB_CACHE_DIR_VARIABLE], 'downloads')
-    home = os.path.expanduser('~')
-    base = home if home != '~' else tempfile.gettempdir()
-    return os.path.join(base, '.cache', 'dnnlib', 'downloads')
+    return dnnlib_cache_dir('downloads')
 
 
 def is_offline():

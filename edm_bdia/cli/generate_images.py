@@ -31,7 +31,8 @@ def apply_preset(ctx, options):
         if name not in PRESETS:
             raise click.UsageError(f'--preset {name!r} is not a preset; python -m edm_bdia presets lists them')
         settings = PRESETS[name].generation_settings()
-        preset_options = dict(settings.sampler_options, net=settings.network, gnet=settings.gnet)
+        preset_options = dict(settings.sampler_options, net=settings.network, gnet=settings.gnet,
+                              guidance=settings.guidance)
         for key, value in preset_options.items():
             if key not in given and value is not None:
                 options[key] = value

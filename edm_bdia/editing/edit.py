@@ -12,13 +12,12 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.editing.latents import Latents, check_latents_fit, read_latents
-from edm_bdia.editing.round_trip import (EditSettings, check_pixels, open_guide, replay_plan, round_trip_plan,
-                                         use_exact_arithmetic)
+from edm_bdia.editing.round_trip import EditSettings, open_guide, replay_plan, round_trip_plan, use_exact_arithmetic
 from edm_bdia.editing.sources import ImageSource, class_indices, one_hot
 from edm_bdia.errors import ArgumentError
-from edm_bdia.files.images import to_hwc_arrays, to_uint8
+from edm_bdia.files.images import to_hwc_arrays
 from edm_bdia.runs.folder import claimed, prepare_folder
-from edm_bdia.runs.images import check_finite
+from edm_bdia.runs.images import check_finite, check_pixels, to_pixels
 from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
@@ -31,6 +30,7 @@ class _Job:
     with their classes), the classes to regenerate under, the resolved sampler settings, the output folder."""
     net: object
     gnet: object  # the guiding network's adapter, or None
+    encoder: object  # the snapshot's encoder (EDM2), or None
     state_device: torch.device
     pairs: Latents | None
     images: ImageSource | None
@@ -68,9 +68,10 @@ def _edited(job, rows):
             return bdia_sample(job.net, start, target, sigmas=job.sigmas, gamma=settings['gamma'],
                                base=settings['base'], gnet=job.gnet, guidance=settings['guidance']).images
         source = one_hot(job.net, None if job.sources is None else job.sources[rows], job.state_device)
-        return bdia_edit(job.net, job.images.batch(rows, job.net.img_channels, job.state_device), source, target,
-                         sigmas=job.sigmas, gamma=settings['gamma'], base=settings['base'],
-                         strength=settings['strength'], gnet=job.gnet, guidance=settings['guidance']).images
+        images = job.images.batch(rows, job.net.img_channels, job.state_device, job.encoder)
+        return bdia_edit(job.net, images, source, target, sigmas=job.sigmas, gamma=settings['gamma'],
+                         base=settings['base'], strength=settings['strength'], gnet=job.gnet,
+                         guidance=settings['guidance']).images
 
 
 def _edit_batch(job, writer, rows):
@@ -82,7 +83,7 @@ def _edit_batch(job, writer, rows):
         return None
     edited = _edited(job, rows)
     check_finite(edited, [job.names[i] for i in rows])
-    images = to_uint8(edited)
+    images = to_pixels(edited, job.encoder)
     arrays = to_hwc_arrays(images)
     for i in todo:
         writer.submit(arrays[i], paths[i])
@@ -133,7 +134,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
     use_exact_arithmetic(net)
     guide = open_guide(gnet, device, plan, trust_pickle_code)
     with distributed.all_ranks():
-        check_pixels(net)
+        check_pixels(net, runtime.opened.encoder)
         if pairs is not None:
             check_latents_fit(pairs, latents, net, runtime.opened.sha256)
             _check_guide_fits(pairs, latents, guide)
@@ -142,7 +143,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
             resolved['guidance'] = pairs.settings.get('guidance', 1)
             names = pairs.names
         else:
-            source.check_for(net)
+            source.check_for(net, runtime.opened.encoder)
             sources = class_indices(net, source, range(len(source)), source_class, argument='source_class')
             resolved = dict(settings.resolve(net, None if guide is None else guide.opened.net),
                             guidance=settings.guidance)
@@ -157,7 +158,8 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
                     base=resolved['base'], strength=resolved['strength'])
 
     fresh = prepare_folder(outdir)
-    job = _Job(net=runtime.net, gnet=None if guide is None else guide.net, state_device=runtime.state_device,
+    job = _Job(net=runtime.net, gnet=None if guide is None else guide.net, encoder=runtime.opened.encoder,
+               state_device=runtime.state_device,
                pairs=pairs, images=source, sources=sources,
                targets=targets, names=names, resolved=resolved,
                sigmas=torch.tensor(resolved['sigmas'], dtype=torch.float64, device=runtime.state_device),

@@ -12,12 +12,11 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.editing.latents import FORMAT, Latents, write_latents
-from edm_bdia.editing.round_trip import (EditSettings, check_pixels, guide_record, open_guide, round_trip_plan,
-                                         use_exact_arithmetic)
+from edm_bdia.editing.round_trip import EditSettings, guide_record, open_guide, round_trip_plan, use_exact_arithmetic
 from edm_bdia.editing.sources import ImageSource, class_indices, one_hot
 from edm_bdia.files import atomic_write, check_writable_file
 from edm_bdia.runs.folder import claimed, prepare_folder
-from edm_bdia.runs.images import check_finite
+from edm_bdia.runs.images import check_finite, check_pixels
 from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.sample import bdia_encode
@@ -28,6 +27,7 @@ class _Job:
     """What every batch of one invert run shares."""
     net: object
     gnet: object  # the guiding network's adapter, or None
+    encoder: object  # the snapshot's encoder (EDM2), or None
     state_device: torch.device
     source: ImageSource
     labels: np.ndarray | None
@@ -45,7 +45,7 @@ def _invert_batch(job, indices):
     """Write the start pair of each image of `indices` to its part file (unless resume finds them all)."""
     if job.resume and all(os.path.exists(_part_path(job.parts, i)) for i in indices):
         return
-    x = job.source.batch(indices, job.net.img_channels, job.state_device)
+    x = job.source.batch(indices, job.net.img_channels, job.state_device, job.encoder)
     class_labels = one_hot(job.net, None if job.labels is None else job.labels[indices], job.state_device)
     with torch.no_grad():
         start = bdia_encode(job.net, x, class_labels, sigmas=job.sigmas, gamma=job.settings.gamma,
@@ -92,8 +92,8 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     use_exact_arithmetic(runtime.opened.net)
     guide = open_guide(gnet, device, plan, trust_pickle_code)
     with distributed.all_ranks():
-        check_pixels(runtime.opened.net)
-        source.check_for(runtime.opened.net)
+        check_pixels(runtime.opened.net, runtime.opened.encoder)
+        source.check_for(runtime.opened.net, runtime.opened.encoder)
         labels = class_indices(runtime.opened.net, source, range(len(source)), class_idx)
         resolved = settings.resolve(runtime.opened.net, None if guide is None else guide.opened.net)
     record = dict(format=FORMAT, edm_bdia_version=edm_bdia.__version__, images=os.path.abspath(source.path),
@@ -103,7 +103,8 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     with distributed.all_ranks():
         check_writable_file(out, 'out')
     fresh = prepare_folder(parts, argument='out')
-    job = _Job(net=runtime.net, gnet=None if guide is None else guide.net, state_device=runtime.state_device,
+    job = _Job(net=runtime.net, gnet=None if guide is None else guide.net, encoder=runtime.opened.encoder,
+               state_device=runtime.state_device,
                source=source, labels=labels, settings=settings,
                sigmas=torch.tensor(resolved['sigmas'], dtype=torch.float64, device=runtime.state_device),
                parts=parts, resume=resume)

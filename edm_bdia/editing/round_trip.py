@@ -68,7 +68,7 @@ def open_guide(gnet, device, plan, trust_pickle_code):
     """The guiding network's runtime (as the network's, in exact arithmetic), or None without `gnet`."""
     if gnet is None:
         return None
-    guide = open_runtime(gnet, device, plan, trust_pickle_code=trust_pickle_code, argument='gnet')
+    guide = open_runtime(gnet, device, plan, trust_pickle_code=trust_pickle_code, argument='gnet', uses_encoder=False)
     use_exact_arithmetic(guide.opened.net)
     return guide
 
@@ -87,9 +87,3 @@ def use_exact_arithmetic(net):
     if getattr(net, 'use_fp16', False):
         net.use_fp16 = False
 
-
-def check_pixels(net):
-    """The network makes images a PNG can hold."""
-    if net.img_channels not in (1, 3):
-        raise ValueError(f'the network makes {net.img_channels}-channel images; images have 1 (grayscale) or 3 '
-                         '(RGB) channels')

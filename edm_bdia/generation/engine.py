@@ -25,14 +25,14 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.errors import ArgumentError
-from edm_bdia.files.images import to_hwc_arrays, to_uint8
+from edm_bdia.files.images import to_hwc_arrays
 from edm_bdia.generation.collections import check_collection_paths, read_images, write_collections
 from edm_bdia.generation.inputs import batch_inputs
 from edm_bdia.generation.padding import padding_note
 from edm_bdia.generation.sampler import check_sampler, choose_sampler, noise_argument
 from edm_bdia.generation.seeds import as_seeds, image_path
 from edm_bdia.runs.folder import claimed, prepare_folder
-from edm_bdia.runs.images import check_finite
+from edm_bdia.runs.images import check_finite, check_pixels, to_pixels
 from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.manifest import jsonable
 from edm_bdia.runs.runtime import open_runtime
@@ -60,19 +60,19 @@ class _Job:
     sampler_fn: object
     sampler_kwargs: dict
     gnet: object  # the guiding network's speed adapter, passed to the sampler as `gnet`; None: no guiding network
+    encoder: object  # the snapshot's encoder (edm_bdia.runs.images.to_pixels), or None
     class_idx: int | None
     outdir: str | None
     subdirs: bool
     resume: bool
 
 
-def check_network(net, class_idx):
-    """A network the job can make PNGs with, and a class index it has; ValueError otherwise."""
+def check_network(net, encoder, class_idx):
+    """A network the job can make PNGs with (directly or through its snapshot's `encoder`), and a class index it
+    has; ValueError otherwise."""
     if class_idx is not None and (isinstance(class_idx, bool) or not isinstance(class_idx, numbers.Integral)):
         raise ArgumentError('class_idx', f'must be an integer class index (or None), got {class_idx!r}')
-    if net.img_channels not in (1, 3):
-        raise ArgumentError('network', f'makes {net.img_channels}-channel images; PNG output supports 1 (grayscale) '
-                                       'or 3 (RGB) channels')
+    check_pixels(net, encoder)
     if class_idx is not None and not net.label_dim:
         raise ArgumentError('class_idx', f'is {class_idx}, but the network is unconditional (label_dim = 0); drop it')
     if class_idx is not None and not 0 <= class_idx < net.label_dim:
@@ -113,7 +113,7 @@ def _sample_batch(job, seeds, advance):
                                 **_step_progress(job, advance), **job.sampler_kwargs)
     check_finite(images, [f'seed {seed}' for seed in seeds])
     indices = class_labels.argmax(dim=1).cpu() if class_labels is not None else None
-    return to_uint8(images), indices
+    return to_pixels(images, job.encoder), indices
 
 
 def _generate_batch(job, writer, seeds, advance):
@@ -196,11 +196,11 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
         plan = speed_plan(speed, device, tile=tile, compile=compile, cuda_graphs=cuda_graphs)
     runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
     guide = None if gnet is None else open_runtime(gnet, device, plan, trust_pickle_code=trust_pickle_code,
-                                                   argument='gnet')
+                                                   argument='gnet', uses_encoder=False)
     with distributed.all_ranks():
         if plan.tile is None:  # the whole batch in one call
             check_call_memory(max_batch_size, runtime.opened.net, device, 'max_batch_size')
-        check_network(runtime.opened.net, class_idx)
+        check_network(runtime.opened.net, runtime.opened.encoder, class_idx)
         check_sampler(runtime.opened.net, sampler_fn, sampler_kwargs, None if guide is None else guide.opened.net)
     if tile is None and not isinstance(speed, SpeedPlan):  # the mode's default tile: say if another pads less
         note = padding_note(plan.tile, len(seeds), max_batch_size, distributed.get_world_size())
@@ -214,7 +214,8 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
         fresh = prepare_folder(outdir)
         manifest = _manifest(runtime, guide, sampler_fn, sampler_kwargs, class_idx, subdirs)
     job = _Job(net=runtime.net, state_device=runtime.state_device, sampler_fn=sampler_fn,
-               sampler_kwargs=sampler_kwargs, gnet=None if guide is None else guide.net, class_idx=class_idx,
+               sampler_kwargs=sampler_kwargs, gnet=None if guide is None else guide.net,
+               encoder=runtime.opened.encoder, class_idx=class_idx,
                outdir=outdir, subdirs=subdirs, resume=resume)
     if progress:
         distributed.print0(f'Generating {len(seeds)} images{f" to {outdir}" if outdir else ""} with '

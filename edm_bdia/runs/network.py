@@ -12,10 +12,13 @@ from edm_bdia.errors import ArgumentError
 
 @dataclasses.dataclass(frozen=True)
 class OpenedNetwork:
-    """The network, the label the run reports it by, and its sha256."""
+    """The network, the label the run reports it by, its sha256, and the encoder its snapshot carries between
+    images and the network's space (EDM2), or None: pixels v / 127.5 - 1 in float64 (EDM snapshots, the
+    built-in model, loaded modules; edm_bdia.runs.images)."""
     net: object
     label: str
     sha256: str
+    encoder: object = None
 
 
 def _is_network(value):
@@ -38,7 +41,8 @@ def open_network(network, device, trust_pickle_code=False, argument='network'):
                                       f'network, not {type(network).__name__}')
     try:
         checkpoint = resolve_checkpoint(network)
-        net = checkpoint.load_network(device=device, trust_pickle_code=trust_pickle_code)
+        net, encoder = checkpoint.load_network_and_encoder(device=device, trust_pickle_code=trust_pickle_code,
+                                                            standard_if_missing=False)
     except (PickleLoadError, DownloadError, OSError) as exc:
         raise ArgumentError(argument, f'{network}: {exc}') from None
-    return OpenedNetwork(net, network, checkpoint.sha256)
+    return OpenedNetwork(net, network, checkpoint.sha256, encoder)
