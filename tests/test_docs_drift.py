@@ -9,6 +9,7 @@ import click
 import pytest
 
 from edm_bdia.cli.edit import edit, invert
+from edm_bdia.cli.calculate_metrics import main as metrics_main
 from edm_bdia.cli.fid import main as fid_main
 from edm_bdia.cli.generate import main as generate_main
 from edm_bdia.samplers.defaults import DEFAULT_GAMMA, GAMMA_RULE_NAMES
@@ -82,6 +83,7 @@ def test_docs_call_only_the_default_gamma_the_default(path):
 
 COMMANDS = {'generate': generate_main, 'invert': invert, 'edit': edit}
 COMMANDS.update({f'fid {name}': command for name, command in fid_main.commands.items()})
+COMMANDS.update({f'metrics {name}': command for name, command in metrics_main.commands.items()})
 
 
 def _defaults():

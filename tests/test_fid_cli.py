@@ -140,7 +140,7 @@ def test_registry_name_reads_nvidias_url_through_the_download_cache(data, tmp_pa
     assert code == 0, out
     record = json.loads(out.strip().splitlines()[-1])
     assert abs(record['fid']) < 1e-9 and record['ref'] == 'cifar10-32x32'
-    assert record['detector']['sha256'] and record['fd_method'] == 'svd' and record['seed'] == 0
+    assert record['detectors']['fid']['sha256'] and record['fd_method'] == 'svd' and record['seed'] == 0
 
 
 def test_corrupt_image_is_named_in_one_error_line(data, tmp_path):

@@ -1,12 +1,14 @@
 """`generate.py` / `python -m edm_bdia generate`: NVlabs' generate.py command line, plus BDIA, presets and more.
 
 NVlabs commands run unchanged and write the same PNG files. This module only parses options, applies a preset,
-calls `edm_bdia.generation.generate_images` (or `generated_fid`) and prints the FID; the library does the work.
+calls `edm_bdia.generation.generate_images` (or `generated_metrics`) and prints the metrics; the library does the
+work.
 """
 
 import click
 
 from edm_bdia.cli.errors import command_errors
+from edm_bdia.cli.fid import print_values
 from edm_bdia.cli.options import (GAMMA_RULES_HELP, PRESET_REFERENCE, Gamma, SeedList, gamma_metavar, job_options,
                                   preset_choice)
 
@@ -44,7 +46,7 @@ def apply_preset(ctx, options):
     return options
 
 
-def check_output_options(seeds, *, outdir, resume, subdirs, grid, npz, fid_ref, detector, **_):
+def check_output_options(seeds, *, outdir, resume, subdirs, grid, npz, fid_ref, detector, metrics, dinov2, **_):
     """The output options make sense together (`_`: the job's other options)."""
     if outdir is None and fid_ref is None:
         raise click.UsageError('give --outdir (images as PNG files) and/or --fid-ref (FID without files)')
@@ -52,8 +54,9 @@ def check_output_options(seeds, *, outdir, resume, subdirs, grid, npz, fid_ref, 
                                              ('--npz', npz)) if value]
     if outdir is None and needs_outdir:
         raise click.UsageError(f'{", ".join(needs_outdir)} work(s) on the PNG files: give --outdir too')
-    if detector is not None and fid_ref is None:
-        raise click.UsageError('--detector is only used with --fid-ref')
+    for option, value in (('--detector', detector), ('--metrics', metrics), ('--dinov2', dinov2)):
+        if value is not None and fid_ref is None:
+            raise click.UsageError(f'{option} is only used with --fid-ref')
     if fid_ref is not None and len(seeds) < 2:
         raise click.UsageError('--fid-ref needs at least 2 seeds (the covariance of one image is undefined)')
 
@@ -69,13 +72,18 @@ def run(network_pkl, seeds, **options):
 
 
 JOB_OPTIONS = ('outdir', 'subdirs', 'class_idx', 'max_batch_size', 'device', 'resume', 'grid', 'npz',
-               'trust_pickle_code', 'fid_ref', 'detector', 'speed', 'tile', 'compile_net', 'cuda_graphs')
+               'trust_pickle_code', 'fid_ref', 'detector', 'metrics', 'dinov2', 'speed', 'tile', 'compile_net',
+               'cuda_graphs')
 
 
 def run_job(network, seeds, sampler_fn, sampler_kwargs, *, outdir, subdirs, class_idx, max_batch_size, device, resume,
-            grid, npz, trust_pickle_code, fid_ref, detector, speed, tile, compile_net, cuda_graphs, gnet=None):
-    """The generate job (or the FID of its images) with the options generate.py and generate_images.py share."""
-    from edm_bdia.generation import generate_images, generated_fid
+            grid, npz, trust_pickle_code, fid_ref, detector, metrics, dinov2, speed, tile, compile_net, cuda_graphs,
+            gnet=None):
+    """The generate job (or the metrics of its images) with the options generate.py and generate_images.py share."""
+    if fid_ref is not None:
+        from edm_bdia.fid.metrics import parse_metrics
+        metrics = parse_metrics(metrics or 'fid')  # before torch is imported: a typo fails at once
+    from edm_bdia.generation import generate_images, generated_metrics
     from edm_bdia.speed import retain_freed_memory
     retain_freed_memory()  # this process only runs the job: its network calls stop page-faulting their buffers
     job = dict(sampler_fn=sampler_fn, class_idx=class_idx, max_batch_size=max_batch_size, device=device, speed=speed,
@@ -87,9 +95,9 @@ def run_job(network, seeds, sampler_fn, sampler_kwargs, *, outdir, subdirs, clas
         for _ in generate_images(network, seeds, **job):
             pass
         return
-    fid = generated_fid(network, seeds, fid_ref, detector=detector, **job)
-    if fid is not None:  # rank 0
-        print(f'{fid:g}')  # the last line: the FID
+    values = generated_metrics(network, seeds, fid_ref, metrics=metrics, detector=detector, dinov2=dinov2, **job)
+    if values is not None:  # rank 0
+        print_values(values)  # the last lines: the FID alone, or `metric = value` per metric
 
 
 @click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))

@@ -117,6 +117,10 @@ def job_options(command):
                           "URL; alone: --preset's)"),
         click.option('--detector', metavar='PATH|URL', type=str,
                      help='FID detector weights  [default: NVIDIA inception-2015-12-05]'),
+        click.option('--metrics', metavar='LIST', type=str,
+                     help='Metrics for --fid-ref, computed in the same pass: fid, fd_dinov2 or both  [default: fid]'),
+        click.option('--dinov2', metavar='PATH|URL', type=str,
+                     help="FD_DINOv2 detector weights  [default: Meta's dinov2_vitl14]"),
         click.option('--speed', type=click.Choice(['reference', 'fast', 'bf16', 'fp16', 'auto']), default='reference',
                      show_default=True,
                      help='reference: NVlabs arithmetic per call; fast: NHWC fp32; bf16 (CPU with bf16 hardware, '
