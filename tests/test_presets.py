@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from edm_bdia.__main__ import main
 from edm_bdia.checkpoints.presets import PRESETS, presets_using_reference
 
-FID_REFS = {'cifar10-32x32', 'ffhq-64x64', 'afhqv2-64x64', 'imagenet-64x64', 'imagenet-64x64-baseline'}
+FID_REFS = {'cifar10-32x32', 'ffhq-64x64', 'afhqv2-64x64', 'imagenet-64x64', 'imagenet-64x64-baseline', 'img512', 'img64'}
 EDM_NAMES = [f'edm-cifar10-32x32-{c}-{a}' for c in ('cond', 'uncond') for a in ('vp', 've')] + [
     f'edm-{d}-64x64-uncond-{a}' for d in ('ffhq', 'afhqv2') for a in ('vp', 've')] + ['edm-imagenet-64x64-cond-adm']
 BASELINE_NAMES = [f'baseline-cifar10-32x32-{c}-{a}' for c in ('cond', 'uncond') for a in ('vp', 've')] + [
@@ -52,6 +52,7 @@ def test_edm2_preset_is_consistent_with_its_name(name):
     published = preset.fid if metric == 'fid' else preset.fd_dinov2
     other = preset.fd_dinov2 if metric == 'fid' else preset.fid
     assert published > 1 and other is None and preset.source
+    assert preset.fid_ref == f'img{res}' and preset.fid_ref in FID_REFS  # EDM2's statistics hold both metrics
 
 
 def test_edm2_headline_numbers_and_generation_settings():
@@ -118,4 +119,5 @@ def test_generation_settings_are_what_the_preset_says_and_a_fresh_copy():
 def test_reference_users_are_derived_from_the_presets():
     assert presets_using_reference('imagenet-64x64-baseline') == ['baseline-imagenet-64x64-cond-adm']
     assert presets_using_reference('ffhq-64x64') == [name for name in EDM_NAMES + BASELINE_NAMES if '-ffhq-' in name]
-    assert sum(len(presets_using_reference(ref)) for ref in FID_REFS) == len(EDM_NAMES + BASELINE_NAMES)
+    assert presets_using_reference('img64') == [name for name in PRESETS if name.startswith('edm2-img64-')]
+    assert sum(len(presets_using_reference(ref)) for ref in FID_REFS) == len(PRESETS) - 1  # all but the toy model
