@@ -154,6 +154,11 @@ def inputs(tmp_path_factory):
     _npz(root / 'stats_nan.npz', mu=np.full(8, np.nan), sigma=eye)
     _npz(root / 'stats_asym.npz', mu=np.zeros(8), sigma=eye + np.triu(np.ones((8, 8)), 1))
     _npz(root / 'stats_no_mu.npz', sigma=eye)
+    _npz(root / 'stats_negative.npz', mu=np.zeros(8), sigma=-eye)
+    _npz(root / 'stats_huge.npz', mu=np.full(8, 1e200), sigma=eye * 1e200)
+    (root / 'bomb').mkdir()  # a 1-bit PNG of 200 M pixels: 24 kB on disk, PIL refuses to decode it
+    PIL.Image.new('1', (20000, 10000)).save(root / 'bomb' / '0.png')
+    _png(root / 'bomb' / '1.png', 8)
     with open(root / 'stats_code.pkl', 'wb') as f:
         pickle.dump({'fid': {'mu': os.system, 'sigma': eye}}, f)  # a global outside the allow-list
     save_trusted_standin(root / 'standin.pkl')
@@ -362,6 +367,11 @@ CLI_CASES = [
     case('calc-ref-wrong-dimension', [*CALC, '--images', '{images8}', '--ref', '{stats_dim5_npz}'], '--ref',
          '5 features'),
     case('calc-ref-nan', [*CALC, '--images', '{images8}', '--ref', '{stats_nan_npz}'], '--ref', 'NaN'),
+    case('calc-ref-negative-sigma', [*CALC, '--images', '{images8}', '--ref', '{stats_negative_npz}'], '--ref',
+         'negative eigenvalue'),
+    case('calc-ref-huge', [*CALC, '--images', '{images8}', '--ref', '{stats_huge_npz}'], '--ref', "no detector's"),
+    case('calc-decompression-bomb', [*CALC, '--images', '{bomb}'], '--images', '0.png', 'decompression bomb'),
+    case('invert-decompression-bomb', [*INVERT, '--images', '{bomb}'], '--images', '0.png', 'decompression bomb'),
     case('calc-ref-not-symmetric', [*CALC, '--images', '{images8}', '--ref', '{stats_asym_npz}'], '--ref',
          'symmetric'),
     case('calc-ref-without-mu', [*CALC, '--images', '{images8}', '--ref', '{stats_no_mu_npz}'], '--ref', "'mu'"),

@@ -11,7 +11,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from edm_bdia.fid import refs
+from edm_bdia.fid import frechet, refs
 from edm_bdia.checkpoints.presets import PRESETS
 from edm_bdia.errors import ArgumentError
 from edm_bdia.fid.datasets import ImageSourceError, check_image_sizes, decode_image, open_images, select_indices
@@ -111,6 +111,27 @@ def test_non_symmetric_sigma_is_rejected(tmp_path):
     with pytest.raises(refs.ReferenceStatsError,
                        match=r'reference \S+s.npz: the fid statistics: sigma is not symmetric'):
         refs.load_reference(str(tmp_path / 's.npz'))
+
+
+@pytest.mark.parametrize('mu, sigma, message', [
+    (np.zeros(3), -np.eye(3), r'sigma has the negative eigenvalue -1 \(largest -1\)'),
+    (np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), 'sigma has the negative eigenvalue -1 \\(largest 3\\)'),
+    (np.full(2, 1e200), np.eye(2) * 1e200, "values up to 1e\\+200 are no detector's feature statistics"),
+])
+def test_statistics_that_are_no_covariance_or_too_large_are_rejected(tmp_path, mu, sigma, message):
+    """sigma = -I once gave FID 490.9 and 1e200-scale statistics inf, both printed as results."""
+    refs.save_reference(str(tmp_path / 's.npz'), mu, sigma)
+    with pytest.raises(refs.ReferenceStatsError, match=rf'reference \S+s.npz: the fid statistics: {message}'):
+        refs.load_reference(str(tmp_path / 's.npz'))
+
+
+def test_rank_deficient_covariances_of_few_images_are_accepted():
+    """A covariance of fewer images than dimensions has zero eigenvalues, which rounding makes slightly negative."""
+    features = np.random.default_rng(0).normal(size=(50, 200)) * 3
+    sigma = np.cov(features, rowvar=False)
+    assert np.linalg.eigvalsh(sigma)[0] < 0  # rounding below zero
+    mu, checked = frechet.checked_statistics(features.mean(0), sigma, 'few images')
+    assert checked is not None and mu.shape == (200,)
 
 
 def test_the_registry_exists_once_and_its_users_come_from_the_presets():

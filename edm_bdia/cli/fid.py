@@ -44,8 +44,12 @@ def detector_options(command):
     return command
 
 
-def _shared_options(command):
-    """Options common to calc and ref."""
+def _shared_options(json_help):
+    """Options common to calc and ref (`json_help` says what each prints with --json)."""
+    return lambda command: _with_shared_options(command, json_help)
+
+
+def _with_shared_options(command, json_help):
     options = [
         click.option('--metrics', help='Metrics to compute in one pass over the images: fid, fd_dinov2 or both',
                      metavar='LIST', default='fid', show_default=True),
@@ -53,7 +57,7 @@ def _shared_options(command):
                      default=64, show_default=True),
         click.option('--workers', help='DataLoader worker processes per rank  [default: 3, fewer on small machines]',
                      metavar='INT', type=click.IntRange(min=0), default=None),
-        click.option('--json', 'as_json', help='Print a JSON record instead of the bare number', is_flag=True),
+        click.option('--json', 'as_json', help=json_help, is_flag=True),
     ]
     for option in reversed(options):
         command = option(command)
@@ -97,7 +101,7 @@ def main():
               show_default=True)
 @click.option('--fd-method', help='How tr sqrt(S1 S2) is computed', type=click.Choice(['svd', 'scipy']),
               default='svd', show_default=True)
-@_shared_options
+@_shared_options('Print a JSON record (metric values, image count, reference, detectors) instead of the bare number')
 def calc(image_path, ref_source, num_expected, seed, fd_method, metrics, batch, workers, as_json, **detectors):
     """Calculate FID (and FD_DINOv2) for a given set of images."""
     with command_errors(OPTIONS):
@@ -127,7 +131,7 @@ def calc(image_path, ref_source, num_expected, seed, fd_method, metrics, batch, 
               type=str, required=True)
 @click.option('--dest', 'dest_path', help="Destination: .npz (EDM's file, fid only) or .pkl (EDM2's, any metrics)",
               metavar='NPZ|PKL', type=str, required=True)
-@_shared_options
+@_shared_options('Also print a JSON record of the run (destination, metrics, image count, detectors)')
 def ref(dataset_path, dest_path, metrics, batch, workers, as_json, **detectors):
     """Calculate dataset reference statistics needed by 'calc'."""
     with command_errors(REF_OPTIONS):
