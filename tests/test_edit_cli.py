@@ -64,7 +64,7 @@ def test_latents_file_holds_noise_like_latents_and_its_settings(latents, source)
         assert [os.path.basename(name) for name in npz['names']] == sorted(pngs(source))
     assert settings['gamma'] == DEFAULT_GAMMA and settings['base'] == DEFAULT_BASE and settings['start_step'] == 0
     assert len(settings['sigmas']) == 9 and settings['sigmas'][-1] == 0
-    assert len(settings['network']['sha256']) == 64
+    assert len(settings['network']['sha256']) == 64 and 'encoder' not in settings  # EDM: none
     assert not os.path.exists(str(latents) + '.parts')  # joined, then removed
 
 

@@ -3,6 +3,7 @@ VAE (checked against diffusers' own decoder on an independent restatement of edm
 images to the VAE's posterior mean and edit decodes them again (a round trip exact in latent space), and a missing
 VAE is one error line before any work. A tiny random diffusers VAE (2x down-sampling) stands in for Stability's."""
 
+import json
 import os
 
 import numpy as np
@@ -107,6 +108,8 @@ def test_invert_then_edit_round_trips_in_latent_space(latent_snapshot, vae_dir, 
         assert result.exit_code == 0, result.output
     with np.load(latents) as npz:
         assert npz['x_start'].shape == (3, 4, 8, 8)
+        recorded = json.loads(str(npz['settings']))['encoder']
+    assert recorded == dict(name='StabilityVAEEncoder', vae='stabilityai/sd-vae-ft-mse')
     encoder = StabilityVAEEncoder()
     posterior = vae.encode(torch.as_tensor(pixels).permute(0, 3, 1, 2).float() / 255).latent_dist.mean
     mean = posterior * torch.tensor(encoder.scale).reshape(1, 4, 1, 1) + torch.tensor(encoder.bias).reshape(1, 4, 1, 1)

@@ -37,6 +37,14 @@ class _Job:
     resume: bool
 
 
+def _encoder_record(encoder):
+    """What the latents file records of the snapshot's encoder (EDM2): its class and, for the VAE, which one;
+    nothing for networks without one, so that those files stay as they were."""
+    if encoder is None:
+        return {}
+    return dict(encoder=dict(name=type(encoder).__name__, vae=getattr(encoder, 'vae_name', None)))
+
+
 def _part_path(parts, index):
     return os.path.join(parts, f'{index:06d}.npz')
 
@@ -98,7 +106,8 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
         resolved = settings.resolve(runtime.opened.net, None if guide is None else guide.opened.net)
     record = dict(format=FORMAT, edm_bdia_version=edm_bdia.__version__, images=os.path.abspath(source.path),
                   network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256), **guide_record(guide),
-                  class_idx=class_idx, tile=runtime.net.plan.tile, **resolved)
+                  **_encoder_record(runtime.opened.encoder), class_idx=class_idx, tile=runtime.net.plan.tile,
+                  **resolved)
 
     with distributed.all_ranks():
         check_writable_file(out, 'out')
