@@ -9,8 +9,7 @@ import click
 
 from edm_bdia.cli.errors import command_errors
 from edm_bdia.cli.fid import print_values
-from edm_bdia.cli.options import (GAMMA_RULES_HELP, PRESET_REFERENCE, Gamma, SeedList, gamma_metavar, job_options,
-                                  preset_choice)
+from edm_bdia.cli.options import PRESET_REFERENCE, SeedList, bdia_options, job_options, preset_choice
 
 # Library argument names -> this command's options (for error lines).
 OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', 'max_batch_size': '--batch',
@@ -133,10 +132,7 @@ def run_job(network, seeds, sampler_fn, sampler_kwargs, *, outdir, subdirs, clas
               help='Ablate time step discretization')
 @click.option('--schedule', type=click.Choice(['vp', 've', 'linear']), help='Ablate noise schedule sigma(t)')
 @click.option('--scaling', type=click.Choice(['vp', 'none']), help='Ablate signal scaling s(t)')
-@click.option('--gamma', metavar=gamma_metavar(), type=Gamma(), default=0.0, show_default=True,
-              help=f'BDIA strength in [0, 1] (0 = plain EDM), or {GAMMA_RULES_HELP}')
-@click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
-              help='Base solver of BDIA  [default: heun for a number, euler for a named rule]')
+@bdia_options('BDIA strength in [0, 1] (0 = plain EDM)')
 @job_options
 @click.pass_context
 def main(ctx, **options):

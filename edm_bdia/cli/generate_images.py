@@ -9,7 +9,7 @@ import click
 
 from edm_bdia.cli.errors import command_errors
 from edm_bdia.cli.generate import JOB_OPTIONS, check_output_options, run_job
-from edm_bdia.cli.options import GAMMA_RULES_HELP, PRESET_REFERENCE, Gamma, SeedList, gamma_metavar, job_options
+from edm_bdia.cli.options import PRESET_REFERENCE, SeedList, bdia_options, job_options
 
 # Library argument names -> this command's options (for error lines).
 OPTIONS = {'network': '--net', 'gnet': '--gnet', 'guidance': '--guidance', 'seeds': '--seeds', 'class_idx': '--class',
@@ -94,10 +94,7 @@ def run(net, gnet, seeds, **options):
               help='Stoch. max noise level')
 @click.option('--S_noise', 'S_noise', metavar='FLOAT', type=float, default=1, show_default=True,
               help='Stoch. noise inflation')
-@click.option('--gamma', metavar=gamma_metavar(), type=Gamma(), default=0.0, show_default=True,
-              help=f'BDIA instead of EDM2\'s sampler: a strength in [0, 1] (0 = EDM2\'s), or {GAMMA_RULES_HELP}')
-@click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
-              help='Base solver of BDIA  [default: heun for a number, euler for a named rule]')
+@bdia_options("BDIA instead of EDM2's sampler: a strength in [0, 1] (0 = EDM2's)")
 @job_options
 @click.pass_context
 def main(ctx, **options):

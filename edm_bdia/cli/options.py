@@ -53,6 +53,17 @@ GAMMA_RULES_HELP = ('"obelm-adaptive" (the default invertible sampler: O-BELM, w
                     '0.x default, for its latents files); docs/samplers.md')
 
 
+def bdia_options(gamma_help):
+    """--gamma (default 0: the command's own sampler; `gamma_help` says which) and --bdia-base, for generation."""
+    def decorate(command):
+        base_help = 'Base solver of BDIA  [default: heun for a number, euler for a named rule]'
+        command = click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
+                               help=base_help)(command)
+        return click.option('--gamma', metavar=gamma_metavar(), type=Gamma(), default=0.0, show_default=True,
+                            help=f'{gamma_help}, or {GAMMA_RULES_HELP}')(command)
+    return decorate
+
+
 def invertible_sampler_options(command):
     """The options of an invertible round trip (invert, edit): noise levels, BDIA gamma and base, strength."""
     from edm_bdia.samplers.defaults import DEFAULT_BASE, DEFAULT_GAMMA

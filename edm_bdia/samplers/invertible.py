@@ -238,6 +238,14 @@ def _warn_unless_noise_like(latents, gammas, gamma, base):
                   f"images lie far from the network's data; {advice}", stacklevel=4)  # the caller of bdia_encode/edit
 
 
+def _encoding_settings(net, images, class_labels, **settings):
+    """The images and their labels checked; (t_steps, gammas, stop) of `round_trip_settings(**settings)`."""
+    check_latents(net, images, name='images')
+    t_steps, gammas, stop = round_trip_settings(net, images.device, **settings)
+    check_class_labels(net, class_labels, images.shape[0])
+    return t_steps, gammas, stop
+
+
 def _encoding(net, images, stop, t_steps, gammas, gamma, *, class_labels, base, keep_trajectory, callback):
     """Real images to the pair at step `stop`: `image_pair`, then the inversion; the InversionResult."""
     final = image_pair(net, images, t_steps, class_labels, callback=callback)
@@ -260,11 +268,9 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
     `bdia_encode` warns when latents are not noise-like (std outside [0.5, 2]).
     """
     net = guided(net, gnet, guidance)
-    check_latents(net, images, name='images')
-    t_steps, gammas, stop = round_trip_settings(net, images.device, num_steps=num_steps, sigma_min=sigma_min,
-                                                sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
-                                                strength=strength)
-    check_class_labels(net, class_labels, images.shape[0])
+    t_steps, gammas, stop = _encoding_settings(net, images, class_labels, num_steps=num_steps, sigma_min=sigma_min,
+                                               sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
+                                               strength=strength)
     if check_network:
         net = exact_network(net, images)
     return _encoding(net, images, stop, t_steps, gammas, gamma, class_labels=class_labels, base=base,
@@ -284,11 +290,9 @@ def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_ste
     times two on the Heun base. `callback` sees both halves.
     """
     net = guided(net, gnet, guidance)
-    check_latents(net, images, name='images')
-    t_steps, gammas, stop = round_trip_settings(net, images.device, num_steps=num_steps, sigma_min=sigma_min,
-                                                sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
-                                                strength=strength)
-    check_class_labels(net, class_labels, images.shape[0])
+    t_steps, gammas, stop = _encoding_settings(net, images, class_labels, num_steps=num_steps, sigma_min=sigma_min,
+                                               sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
+                                               strength=strength)
     try:
         check_class_labels(net, target_labels, images.shape[0])
     except ArgumentError as error:
