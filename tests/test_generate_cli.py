@@ -13,7 +13,7 @@ from edm_bdia.checkpoints import download
 from edm_bdia.runs.manifest import MANIFEST_NAME
 from edm_bdia.files.images import read_png
 from edm_bdia.analytic import toy_mixture_32x32_cond
-from helpers.generate import (edm_net_pickle, folder_bytes, nvlabs_latents_and_label, nvlabs_png_bytes,
+from helpers.generate import (edm_net_pickle, folder_bytes, killed_writer_temp_name, nvlabs_latents_and_label, nvlabs_png_bytes,
                                    nvlabs_reference_png, pngs, read_npz, run_cli, tiny_net_pickle)
 
 
@@ -219,7 +219,7 @@ def test_resume_fills_in_missing_images_only(tmp_path, cond_pkl):
     for seed in (0, 5, 6, 9):
         os.remove(partial / f'{seed:06d}.png')
     (partial / '000001.png').write_bytes(b'kept as is')  # existing files are not touched by --resume
-    (partial / '.000002.png.1.2.edm-bdia-tmp').write_bytes(b'stale temp file of a killed run')
+    (partial / killed_writer_temp_name('000002.png')).write_bytes(b'stale temp file of a killed run')
     ok([*args, '--outdir', partial, '--resume', '--batch', 3])
     expected = folder_bytes(tmp_path / 'full')
     expected['000001.png'] = b'kept as is'

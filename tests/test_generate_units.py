@@ -27,6 +27,7 @@ from edm_bdia.runs import writer as writer_module
 from edm_bdia.runs.writer import ImageWriter
 from edm_bdia.sample import ablation_sampler, bdia_sampler, edm_sampler
 from edm_bdia.speed import apply_plan, make_plan, modes
+from helpers.generate import killed_writer_temp_name
 from helpers.nets import TinyNonlinearNet
 
 
@@ -130,14 +131,42 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ['x.bin']
 
 
-def test_remove_stale_temp_files_only_removes_ours(tmp_path):
+def test_remove_stale_temp_files_removes_only_those_whose_writer_is_gone(tmp_path):
+    """A killed writer's file goes; a live writer's (a second run racing on the folder) stays, as do files of
+    another host until they are an hour old, and files that are not ours."""
+    from edm_bdia.files import atomic
     (tmp_path / 'sub').mkdir()
-    stale = [tmp_path / f'.000001.png.11.22{files.TEMP_SUFFIX}', tmp_path / 'sub' / f'.a.png.1.2{files.TEMP_SUFFIX}']
-    keep = [tmp_path / '000001.png', tmp_path / '.hidden', tmp_path / f'x{files.TEMP_SUFFIX}']
+    other_host = f'.png.0123abcd.{os.getpid()}.1{files.TEMP_SUFFIX}'
+    stale = [tmp_path / killed_writer_temp_name('000001.png'), tmp_path / 'sub' / killed_writer_temp_name('a.png'),
+             tmp_path / ('.old' + other_host)]
+    keep = [tmp_path / '000001.png', tmp_path / '.hidden', tmp_path / f'x{files.TEMP_SUFFIX}',
+            tmp_path / f'.c.png.{atomic._HOST}.{os.getpid()}.1{files.TEMP_SUFFIX}', tmp_path / ('.new' + other_host)]
     for path in stale + keep:
         path.write_bytes(b'1')
+    hour_and_a_bit = files.atomic.STALE_AFTER_S + 60
+    os.utime(stale[2], (os.path.getatime(stale[2]) - hour_and_a_bit,) * 2)
     files.remove_stale_temp_files(str(tmp_path))
-    assert [path.exists() for path in stale + keep] == [False, False, True, True, True]
+    assert [path.exists() for path in stale + keep] == [False] * 3 + [True] * 5
+
+
+def test_a_run_starting_on_a_folder_leaves_the_temporary_files_of_a_run_writing_there(tmp_path):
+    """The race behind two runs on one folder both failing: the second run's clean-up removed the first run's
+    half-written file before its rename."""
+    from edm_bdia.runs.folder import check_outdir
+    written = threading.Event()
+    release = threading.Event()
+
+    def slow_write(f):
+        f.write(b'png')
+        written.set()
+        release.wait(10)
+    writer = threading.Thread(target=files.atomic_write, args=(str(tmp_path / '000000.png'), slow_write))
+    writer.start()
+    assert written.wait(10)
+    check_outdir(str(tmp_path))  # what a second run does first
+    release.set()
+    writer.join()
+    assert (tmp_path / '000000.png').read_bytes() == b'png'
 
 
 def test_grid_places_image_k_at_row_k_div_cols():

@@ -6,16 +6,21 @@ Every file is written under a temporary name in the destination folder and renam
 
 import hashlib
 import os
+import socket
 import threading
+import time
 
 from edm_bdia.errors import ArgumentError
 
 TEMP_SUFFIX = '.edm-bdia-tmp'  # temporary files end with this; `remove_stale_temp_files` cleans them up
+# A temporary file names its writer: this host (a short hash, as host names hold dots) and the process id.
+_HOST = hashlib.sha256(socket.gethostname().encode('utf-8')).hexdigest()[:8]
+STALE_AFTER_S = 3600  # a temporary file from another host (shared filesystem) is stale once this old
 
 
 def _temp_path(path):
     head, tail = os.path.split(path)
-    return os.path.join(head, f'.{tail}.{os.getpid()}.{threading.get_ident()}{TEMP_SUFFIX}')
+    return os.path.join(head, f'.{tail}.{_HOST}.{os.getpid()}.{threading.get_ident()}{TEMP_SUFFIX}')
 
 
 def atomic_write(path, write):
@@ -34,13 +39,37 @@ def atomic_write(path, write):
         raise
 
 
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)  # signal 0 only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def _is_stale(path, name):
+    """A temporary file is stale when its writer is gone: a process of this host that no longer runs, or, for a
+    file from another host (or of a form this version does not write), when it is `STALE_AFTER_S` old."""
+    _head, host, pid, _thread = (name[:-len(TEMP_SUFFIX)].rsplit('.', 3) + ['', '', ''])[:4]
+    if host == _HOST and pid.isdigit() and os.name == 'posix':
+        return not _process_alive(int(pid))
+    try:
+        return time.time() - os.path.getmtime(path) > STALE_AFTER_S
+    except FileNotFoundError:
+        return False  # its writer renamed it
+
+
 def remove_stale_temp_files(folder):
-    """Delete temporary files that a killed run left in `folder` and its subfolders."""
+    """Delete temporary files that a killed run left in `folder` and its subfolders. Those of a run still writing
+    (another process racing on the same folder) are left alone."""
     for root, _dirs, files in os.walk(folder):
         for name in files:
-            if name.startswith('.') and name.endswith(TEMP_SUFFIX):
+            path = os.path.join(root, name)
+            if name.startswith('.') and name.endswith(TEMP_SUFFIX) and _is_stale(path, name):
                 try:
-                    os.remove(os.path.join(root, name))
+                    os.remove(path)
                 except FileNotFoundError:
                     pass  # another rank on a shared filesystem removed it first
 

@@ -84,6 +84,14 @@ def run(command, timeout=120, cwd=None, **env):
                           timeout=timeout)
 
 
+def killed_writer_temp_name(name):
+    """The name of a temporary file for `name` as left behind by a killed writer on this host (its pid is gone)."""
+    from edm_bdia.files import atomic
+    finished = subprocess.Popen([sys.executable, '-c', ''])
+    finished.wait()
+    return f'.{name}.{atomic._HOST}.{finished.pid}.1{atomic.TEMP_SUFFIX}'
+
+
 def folder_bytes(folder, suffix=''):
     """{relative path: file bytes} for every file under `folder` whose name ends with `suffix`."""
     files = {}
