@@ -9,10 +9,7 @@ benchmarks/results/digits_unet_training.{md,json} and the loss curve digits_unet
     python -m benchmarks.train_digits_unet --quick --out=x.pkl   # 20 iterations (smoke test)
 """
 
-import argparse
 import os
-
-import torch
 
 from edm_bdia.checkpoints.hashing import sha256_state
 from edm_bdia.files import sha256_file
@@ -21,25 +18,22 @@ from edm_bdia.files.atomic import atomic_write
 from .common.loglog_plot import save_panels
 from .common.markdown import table
 from .common.paths import REPO_ROOT, RESULTS_DIR
-from .digits_unet.data import RESOLUTION
-from .digits_unet.model import NETWORK
+from .digits_unet.entry import entry_arguments
+from .digits_unet.model import NETWORK, PRESET
 from .digits_unet.report import machine_line, write_json
 from .digits_unet.snapshot import snapshot_bytes
 from .digits_unet.train import QUICK, SETTINGS, train
 
-PACKAGED = os.path.join(REPO_ROOT, 'edm_bdia', 'checkpoints', f'digits-{RESOLUTION}x{RESOLUTION}-cond.pkl')
-DATASET = dict(name='scikit-learn digits', source='sklearn.datasets.load_digits', resolution=RESOLUTION,
-               upscaling='bilinear from 8x8', range=[-1, 1], split='every fifth image held out (1437 / 360)',
-               class_labels=10)
+PACKAGED = os.path.join(REPO_ROOT, 'edm_bdia', 'checkpoints', f'{PRESET}.pkl')
+DATASET = dict(name='scikit-learn digits', source='sklearn.datasets.load_digits',
+               resolution=NETWORK['img_resolution'], upscaling='bilinear from 8x8', range=[-1, 1],
+               split='every fifth image held out (1437 / 360)', class_labels=10)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--quick', action='store_true', help='20 iterations, no report (smoke test)')
-    parser.add_argument('--out', default=PACKAGED, help='where the pickle goes (default: the packaged file)')
-    args = parser.parse_args(argv)
+    args = entry_arguments(__doc__, argv, '20 iterations, no report (smoke test)', PACKAGED,
+                           'where the pickle goes (default: the packaged file)')
     settings = QUICK if args.quick else SETTINGS
-    torch.set_num_threads(1)  # one thread: the same float32 reductions, hence the same weights, every run
     machine = machine_line()
     print(f'training on {machine}')
     ema, curve, seconds = train(settings)

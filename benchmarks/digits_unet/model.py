@@ -11,6 +11,7 @@ from edm_bdia.networks import EDMPrecond
 
 from .data import RESOLUTION
 
+PRESET = f'digits-{RESOLUTION}x{RESOLUTION}-cond'  # the name it ships under
 NETWORK = dict(img_resolution=RESOLUTION, img_channels=1, label_dim=10, sigma_data=0.5, model_type='SongUNet',
                model_channels=32, channel_mult=[1, 2, 2], channel_mult_emb=4, num_blocks=1, attn_resolutions=[8],
                dropout=0.1, embedding_type='positional', encoder_type='standard', decoder_type='standard',

@@ -1,4 +1,5 @@
-"""Named checkpoints: every published NVlabs EDM / baseline pickle plus the built-in analytic model.
+"""Named checkpoints: every published NVlabs EDM / baseline pickle, the built-in analytic model and the digits UNet
+trained here, whose pickle ships inside the package (`file`).
 
 The data lives in `presets.json` beside this file (docs/checkpoints.md, 'Presets', explains the fields). A
 preset name works wherever a network is accepted (`edm_bdia.load_network('edm-cifar10-32x32-cond-vp')`);
@@ -10,6 +11,7 @@ registry of edm_bdia.fid.refs). This is the only place that links a checkpoint t
 
 import dataclasses
 import json
+import os
 from importlib import resources
 from typing import Optional
 
@@ -38,11 +40,17 @@ class Preset:
     fid_ref: Optional[str]
     source: str               # where the FID and settings come from
     notes: Optional[str] = None
+    file: Optional[str] = None  # a pickle shipped inside this package (edm_bdia/checkpoints/), instead of a URL
+    sha256: Optional[str] = None  # of the shipped file: checked whenever it is loaded
 
     @property
     def builtin(self):
         """True for the built-in analytic model, which has no file."""
-        return self.url is None
+        return self.url is None and self.file is None
+
+    def packaged_path(self):
+        """The local path of the pickle shipped with the package (None when the preset has no packaged file)."""
+        return None if self.file is None else os.fspath(resources.files(__package__).joinpath(self.file))
 
     def generation_settings(self):
         """The network, sampler options (a fresh dict, keyed like `edm_sampler`'s arguments) and FID reference
