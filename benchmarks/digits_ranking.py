@@ -47,8 +47,8 @@ def main(argv=None):
     record['floor'] = _floor(held_features, references['train'], plan)
     record['classifier_held_out_accuracy'] = (classify(held_x) == held_y).double().mean().item()
     done = {(cell['method'], cell['nfe']) for cell in record['cells']}
-    for method in methods():
-        for nfe in plan['nfes']:
+    for nfe in plan['nfes']:  # every method at one NFE before the next: an interrupted run compares them all
+        for method in methods():
             if (method.name, nfe) in done:
                 continue
             cell = rank_cell(net, method, nfe, plan['seeds'], plan['per_seed'], digit_features, references, classify)

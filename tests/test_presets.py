@@ -18,8 +18,8 @@ BASELINE_NAMES = [f'baseline-cifar10-32x32-{c}-{a}' for c in ('cond', 'uncond') 
     'baseline-imagenet-64x64-cond-adm']
 
 
-def test_every_published_checkpoint_and_the_toy_model_is_listed():
-    assert list(PRESETS) == EDM_NAMES + BASELINE_NAMES + ['toy-mixture-32x32-cond']
+def test_every_published_checkpoint_the_toy_model_and_the_digits_unet_are_listed():
+    assert list(PRESETS) == EDM_NAMES + BASELINE_NAMES + ['toy-mixture-32x32-cond', 'digits-16x16-cond']
 
 
 @pytest.mark.parametrize('name', EDM_NAMES + BASELINE_NAMES)
