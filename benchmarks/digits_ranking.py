@@ -18,7 +18,7 @@ import torch
 
 import edm_bdia
 
-from .common.loglog_plot import save_panels
+from .common.loglog_plot import DASHED, save_panels
 from .common.markdown import table
 from .common.paths import RESULTS_DIR
 from .digits_unet.data import image_classifier, upscaled_split
@@ -143,8 +143,9 @@ def write_report(record, out):
     def series(metric, transform=lambda v: v):
         return [(name, nfes, [transform(mean_and_half_width([s[metric] for s in cells[name, nfe]['seeds']])[0])
                               if (name, nfe) in cells else None for nfe in nfes], None) for name in names]
+    floor = [('floor: held-out digits', nfes, [mean_and_half_width(record['floor'])[0]] * len(nfes), DASHED)]
     save_panels(os.path.join(out, 'digits_ranking.png'),
-                [('FID against the training digits', series('fid_train')),
+                [('FID against the training digits', series('fid_train') + floor),
                  ('FID against the held-out digits', series('fid_held_out')),
                  ('classifier error (1 - accuracy)', series('accuracy', lambda v: 1 - v))],
                 'NFE', 'mean over seeds')
