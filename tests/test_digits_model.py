@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 
 import edm_bdia
+from edm_bdia import checkpoints
 from edm_bdia.checkpoints import resolve_checkpoint
 from edm_bdia.checkpoints.presets import PRESETS
 from edm_bdia.checkpoints.unpickle import PickleLoadError
@@ -47,7 +48,7 @@ def sha256_of(path):
 def test_the_shipped_file_is_in_the_package_with_the_recorded_hash():
     preset = PRESETS[NAME]
     path = preset.packaged_path()
-    assert os.path.dirname(path) == os.path.join(REPO_DIR, 'edm_bdia', 'checkpoints')
+    assert os.path.dirname(path) == os.path.dirname(checkpoints.__file__)  # inside the installed package
     assert preset.url is None and not preset.builtin and preset.sha256 == SHA256
     assert sha256_of(path) == SHA256 and os.path.getsize(path) < 8 * 2 ** 20
     assert resolve_checkpoint(NAME).path == path  # no download: the name resolves to the packaged file
@@ -75,9 +76,10 @@ def test_a_changed_shipped_file_is_refused(tmp_path, monkeypatch):
         edm_bdia.load_network(NAME)
 
 
-def test_nvlabs_style_trusted_loading_computes_what_the_safe_load_computes(tmp_path):
+def test_nvlabs_style_trusted_loading_computes_what_the_safe_load_computes(tmp_path, one_thread):
     """A fresh process, with this repository's torch_utils first on sys.path, runs plain pickle.load as NVlabs'
-    code does (the embedded sources execute); its denoiser output equals the safe load's, bit for bit."""
+    code does (the embedded sources execute); its denoiser output equals the safe load's, bit for bit (both on one
+    thread: the subprocess runs with OMP_NUM_THREADS=1, and the thread count changes the convolutions' last bits)."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(3, 1, 16, 16, generator=generator)
     sigma = torch.tensor([0.05, 1.0, 20.0])
