@@ -1,4 +1,4 @@
-"""`python -m edm_bdia generate|invert|edit|fid|presets ...` (see edm_bdia.cli.main)."""
+"""`python -m edm_bdia generate|generate-images|invert|edit|fid|presets ...` (see edm_bdia.cli.main)."""
 
 from edm_bdia.cli.main import main
 

@@ -4,7 +4,7 @@ can name arguments its own way.
 Library code raises `ArgumentError('sigma_min', 'must be below `sigma_max` = 1, got 100')`: in Python it reads
 "sigma_min must be below sigma_max = 1, got 100" and is a ValueError; the command line spells every argument as
 its option and prints "Error: --sigma_min must be below --sigma_max = 1, got 100". Other arguments named in the
-problem are written between backticks. `ArgumentNote` words its advice the same way.
+problem are written between backticks. `ArgumentWarning` and `ArgumentNote` word their text the same way.
 """
 
 import re
@@ -33,9 +33,9 @@ class ArgumentError(ValueError):
         return type(self), (self.argument, self.problem)
 
 
-class ArgumentNote(UserWarning):
-    """Advice, not a problem: the run works, and other arguments (named between backticks in `text`) would make it
-    cheaper. The command line prints it as one `Note:` line with the arguments spelled as its options."""
+class ArgumentWarning(UserWarning):
+    """A setting that works but is most likely not what was meant (arguments named between backticks in `text`).
+    The command line prints it as one `Warning:` line with the arguments spelled as its options."""
 
     def __init__(self, text):
         self.text = text
@@ -43,3 +43,8 @@ class ArgumentNote(UserWarning):
 
     def worded(self, spell):
         return _spelled(self.text, spell)
+
+
+class ArgumentNote(ArgumentWarning):
+    """Advice, not a problem: the run works, and other arguments (named between backticks in `text`) would make it
+    cheaper. The command line prints it as one `Note:` line."""

@@ -275,3 +275,70 @@ def test_retained_memory_stops_refilled_buffers_from_page_faulting():
     assert default_threshold == 'None' and default_faults >= 20 * 32
     assert int(retain_threshold) >= 32 << 20
     assert retain_faults < default_faults / 20
+
+
+# ---- EDM2 networks: the same modes; weights stay fp32 and are normalised (and cast) once per frozen layer ----
+
+EDM2_TINY = dict(img_resolution=8, img_channels=3, label_dim=10, model_channels=16, channel_mult=[1, 2],
+                 num_blocks=1, attn_resolutions=[4], channels_per_head=16, logvar_channels=8)
+
+
+def tiny_edm2_net():
+    from edm_bdia.networks import Precond
+    from helpers.edm2_reference import formula_weights_
+    return formula_weights_(Precond(**EDM2_TINY)).eval().requires_grad_(False)
+
+
+def test_edm2_reference_mode_freezes_the_normalisation_with_the_same_bits():
+    from edm_bdia.networks.mp_layers import MPConv
+    plain, acc = tiny_edm2_net(), accelerate(tiny_edm2_net(), 'reference')
+    assert all(layer._frozen for layer in acc.net.modules() if isinstance(layer, MPConv))
+    assert not any(layer._frozen for layer in plain.modules() if isinstance(layer, MPConv))
+    x, sigma, labels = inputs(plain, 3)
+    with torch.no_grad():
+        for _ in range(2):  # the second call reuses the kept weights
+            assert torch.equal(acc(x, sigma, labels), plain(x, sigma, labels))
+
+
+def test_edm2_fast_mode_is_within_fp32_reordering_of_the_reference():
+    plain, fast = tiny_edm2_net(), accelerate(tiny_edm2_net(), 'fast', tile=2)
+    x, sigma, labels = inputs(plain, 5)
+    with torch.no_grad():
+        reference = plain(x, sigma, labels)
+    out = fast(x, sigma, labels)
+    assert out.dtype == torch.float32 and (out - reference).abs().max() <= FP32_REORDER_ATOL
+    assert torch.equal(fast(x[1:4], sigma, labels[1:4]), out[1:4])  # fixed tiles: per-sample outputs
+
+
+def test_edm2_16_bit_unet_with_fp32_preconditioning():
+    """In bf16 mode the UNet sees and returns bf16 (also on the CPU; fp16 mode is CUDA only, the same code), D = c_skip·x + c_out·F in fp32 (EDM2's
+    preconditioning), within the bf16 tolerance of the fp32 network, and no weight is cast after the first call."""
+    plain = tiny_edm2_net()
+    acc, dtype = accelerate(tiny_edm2_net(), 'bf16', allow_emulated_bf16=True), torch.bfloat16
+    seen = {}
+
+    def record(module, args, output):
+        seen.update(x=args[0], noise=args[1], F=output)
+    hook = acc.net.unet.register_forward_hook(record)
+    x, sigma, labels = inputs(plain, 3)  # one tile, padded at its end
+    out = acc(x, sigma, labels)
+    hook.remove()
+    assert (seen['x'].dtype, seen['noise'].dtype, seen['F'].dtype, out.dtype) == (dtype, torch.float32, dtype,
+                                                                                   torch.float32)
+    s, sd = torch.tensor(2.5), plain.sigma_data
+    expected = (sd ** 2 / (s ** 2 + sd ** 2)) * x.float() + (s * sd / (s ** 2 + sd ** 2).sqrt()) * seen['F'][:3].float()
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        deviation = (out - plain(x, sigma, labels)).abs().max()
+    assert 0 < deviation <= BF16_ATOL
+    weights = {p.data_ptr() for p in acc.net.parameters()}
+    copies = []
+
+    class CountCopies(torch.utils._python_dispatch.TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten._to_copy.default and args[0].data_ptr() in weights and args[0].ndim > 1:
+                copies.append(tuple(args[0].shape))
+            return func(*args, **(kwargs or {}))
+    with CountCopies():
+        acc(x, sigma, labels)
+    assert copies == []

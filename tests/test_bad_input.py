@@ -6,7 +6,9 @@ processes: usage errors fail before torch is imported, offline failures come at 
 file, one failing rank under torchrun stops every rank with the same line, two runs racing on one folder with
 different settings cannot both claim it."""
 
+import json
 import os
+import pathlib
 import pickle
 import subprocess
 import sys
@@ -85,6 +87,33 @@ def _cli_ok(*args):
     assert result.exit_code == 0, result.output
 
 
+def _broken_latents(root, good):
+    """Latents files that break one rule each, derived from a good one: latents_<name>.npz."""
+    with np.load(good, allow_pickle=False) as npz:
+        fields = {key: npz[key] for key in npz.files}
+    settings = json.loads(str(fields['settings']))
+    variants = {
+        'mixed_labels': dict(labels=np.array([3, -1] * (len(fields['labels']) // 2))),
+        'labels_42': dict(labels=np.full(len(fields['labels']), 42)),
+        'labels_2d': dict(labels=fields['labels'][:, None]),
+        'labels_float': dict(labels=fields['labels'].astype(np.float64)),
+        'labels_text': dict(labels=fields['labels'].astype(str)),
+        'state_float16': dict(x_start=fields['x_start'].astype(np.float16)),
+        'state_int': dict(x_next=fields['x_next'].astype(np.int64)),
+        'state_complex': dict(x_start=fields['x_start'].astype(np.complex128)),
+        'settings_not_json': dict(settings=np.asarray('{"format": ')),
+        'settings_list': dict(settings=np.asarray(json.dumps([settings]))),
+        'settings_number': dict(settings=np.asarray('7')),
+        'settings_no_network': dict(settings=np.asarray(json.dumps({k: v for k, v in settings.items()
+                                                                    if k != 'network'}))),
+        'settings_no_sigmas': dict(settings=np.asarray(json.dumps({k: v for k, v in settings.items()
+                                                                   if k != 'sigmas'}))),
+        'no_images': {key: fields[key][:0] for key in ('x_start', 'x_next', 'labels', 'names', 'latents')},
+    }
+    for name, changed in variants.items():
+        _npz(root / f'latents_{name}.npz', **dict(fields, **changed))
+
+
 @pytest.fixture(scope='module')
 def inputs(tmp_path_factory):
     """Every input of the table, made once (read-only for the cases: the leftover check covers this folder)."""
@@ -94,6 +123,10 @@ def inputs(tmp_path_factory):
         _png(root / 'images8' / f'{i}.png', 8, i)
     for i in range(3):
         _png(root / 'images32' / f'{i}.png', 32, i)
+    for i in range(6):
+        _png(root / 'truncated32' / f'{i}.png', 32, i)
+    whole = (root / 'truncated32' / '4.png').read_bytes()
+    (root / 'truncated32' / '4.png').write_bytes(whole[:len(whole) // 2])  # a valid header, half the pixels
     for i in range(4):
         _png(root / 'mixed' / f'{i}.png', 8, i)
     _png(root / 'mixed' / 'big.png', 16)
@@ -113,6 +146,7 @@ def inputs(tmp_path_factory):
     _npz(root / 'float.npz', arr_0=np.zeros((4, 8, 8, 3), np.float32))
     _npz(root / 'no_arr0.npz', images=np.zeros((4, 8, 8, 3), np.uint8))
     _npz(root / 'bad_labels.npz', arr_0=np.zeros((2, 32, 32, 3), np.uint8), arr_1=np.array([3, 42]))
+    _npz(root / 'float_labels.npz', arr_0=np.zeros((2, 32, 32, 3), np.uint8), arr_1=np.array([3.0, 4.7]))
     # reference statistics: the stand-in detector gives 8 features
     eye = np.eye(8)
     _npz(root / 'stats8.npz', mu=np.zeros(8), sigma=eye)
@@ -120,6 +154,11 @@ def inputs(tmp_path_factory):
     _npz(root / 'stats_nan.npz', mu=np.full(8, np.nan), sigma=eye)
     _npz(root / 'stats_asym.npz', mu=np.zeros(8), sigma=eye + np.triu(np.ones((8, 8)), 1))
     _npz(root / 'stats_no_mu.npz', sigma=eye)
+    _npz(root / 'stats_negative.npz', mu=np.zeros(8), sigma=-eye)
+    _npz(root / 'stats_huge.npz', mu=np.full(8, 1e200), sigma=eye * 1e200)
+    (root / 'bomb').mkdir()  # a 1-bit PNG of 200 M pixels: 24 kB on disk, PIL refuses to decode it
+    PIL.Image.new('1', (20000, 10000)).save(root / 'bomb' / '0.png')
+    _png(root / 'bomb' / '1.png', 8)
     with open(root / 'stats_code.pkl', 'wb') as f:
         pickle.dump({'fid': {'mu': os.system, 'sigma': eye}}, f)  # a global outside the allow-list
     save_trusted_standin(root / 'standin.pkl')
@@ -143,6 +182,7 @@ def inputs(tmp_path_factory):
     (root / 'bad_manifest' / manifest_module.MANIFEST_NAME).write_text('{not json')
     _cli_ok('invert', '--images', root / 'images32', '--class', 3, '--out', root / 'latents.npz', '--steps', 8)
     _cli_ok('edit', '--latents', root / 'latents.npz', '--class', 5, '--outdir', root / 'edited_as_5')
+    _broken_latents(root, root / 'latents.npz')
     _cli_ok('generate', '--outdir', root / 'gen', '--seeds', '0-1', '--steps', 2, '--npz', root / 'gen.npz')
     for name in os.listdir(root):  # {stats8_npz}, {images8}, ...
         paths.setdefault(name.replace('.', '_'), str(root / name))
@@ -324,9 +364,14 @@ CLI_CASES = [
     case('calc-npz-without-images', [*CALC, '--images', '{no_arr0_npz}'], '--images', 'arr_0'),
     case('calc-broken-zip', [*CALC, '--images', '{broken_zip}'], '--images', 'broken.zip'),
     case('calc-ref-missing', [*CALC, '--images', '{images8}', '--ref', '{tmp}/none.npz'], '--ref', 'none.npz'),
-    case('calc-ref-wrong-dimension-before-images', [*CALC, '--images', '{corrupt}', '--ref', '{stats_dim5_npz}'],
-         '--ref', '5 features'),
+    case('calc-ref-wrong-dimension', [*CALC, '--images', '{images8}', '--ref', '{stats_dim5_npz}'], '--ref',
+         '5 features'),
     case('calc-ref-nan', [*CALC, '--images', '{images8}', '--ref', '{stats_nan_npz}'], '--ref', 'NaN'),
+    case('calc-ref-negative-sigma', [*CALC, '--images', '{images8}', '--ref', '{stats_negative_npz}'], '--ref',
+         'negative eigenvalue'),
+    case('calc-ref-huge', [*CALC, '--images', '{images8}', '--ref', '{stats_huge_npz}'], '--ref', "no detector's"),
+    case('calc-decompression-bomb', [*CALC, '--images', '{bomb}'], '--images', '0.png', 'decompression bomb'),
+    case('invert-decompression-bomb', [*INVERT, '--images', '{bomb}'], '--images', '0.png', 'decompression bomb'),
     case('calc-ref-not-symmetric', [*CALC, '--images', '{images8}', '--ref', '{stats_asym_npz}'], '--ref',
          'symmetric'),
     case('calc-ref-without-mu', [*CALC, '--images', '{images8}', '--ref', '{stats_no_mu_npz}'], '--ref', "'mu'"),
@@ -390,9 +435,14 @@ CLI_CASES = [
     case('invert-out-is-a-folder', [*INVERT, '--out', '{folder_npz}'], '--out', 'folder'),
     case('invert-out-under-a-file', [*INVERT, '--out', '{a_file}/latents.npz'], '--out', 'latents.npz'),
     case('invert-images-wrong-size', [*INVERT, '--images', '{images8}'], '--images', '8x8', '32x32'),
+    case('invert-image-truncated', [*INVERT, '--images', '{truncated32}', '--batch', '1'], '--images', '4.png',
+         'truncated'),
+    case('edit-image-truncated', [*EDIT_IMAGES, '--images', '{truncated32}'], '--images', '4.png', 'truncated'),
     case('invert-images-mixed-sizes', [*INVERT, '--images', '{mixed}'], '--images', 'different sizes'),
     case('invert-npz-labels-out-of-range', ['invert', '--images', '{bad_labels_npz}', '--out', '{tmp}/l.npz'],
          '--images', 'labels'),
+    case('invert-npz-labels-float', ['invert', '--images', '{float_labels_npz}', '--out', '{tmp}/l.npz'],
+         '--images', 'float64'),
     case('invert-network-missing', [*INVERT, '--network', '{tmp}/none.pkl'], '--network', 'no such file'),
     case('invert-device-cuda', [*INVERT, '--device', 'cuda'], '--device', 'CUDA'),
     case('invert-without-out', ['invert', '--images', '{images32}', '--class', '3'], '--out'),
@@ -414,6 +464,30 @@ CLI_CASES = [
     case('edit-outdir-of-other-settings', [*EDIT, '--outdir', '{edited_as_5}', '--class', '4'], '--outdir',
          'different settings'),
     case('edit-device-mps', [*EDIT, '--device', 'mps'], '--device', 'MPS'),
+    case('edit-latents-with-source-class', [*EDIT, '--source-class', '2'], '--source-class', 'latents file'),
+    *[case(f'edit-latents-{name}', [*EDIT, '--latents', f'{{latents_{name}_npz}}'], '--latents',
+           f'latents_{name}.npz', fragment)
+      for name, fragment in (('mixed_labels', 'mix classes'), ('labels_42', 'labels 42 to 42'),
+                             ('labels_2d', 'not integers'), ('labels_float', 'not integers'),
+                             ('labels_text', 'not integers'), ('state_float16', 'float16'), ('state_int', 'int64'),
+                             ('state_complex', 'complex128'), ('settings_not_json', 'not JSON'),
+                             ('settings_list', 'not an object'), ('settings_number', 'not an object'),
+                             ('settings_no_network', 'no network'), ('settings_no_sigmas', 'noise levels'),
+                             ('no_images', 'no images'))],
+    # outputs that are other outputs or inputs of the same run
+    case('generate-tile-beyond-memory', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--tile', '1000000000'],
+         '--tile', 'GiB', 'use at most'),
+    case('generate-grid-is-an-image', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--grid',
+                                       '{tmp}/out/000000.png'], '--grid', 'writes or owns'),
+    case('generate-grid-is-the-manifest', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--grid',
+                                           '{tmp}/out/edm_bdia_manifest.json'], '--grid', 'writes or owns'),
+    case('generate-npz-is-an-image', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--npz',
+                                      '{tmp}/out/000001.png'], '--npz', 'writes or owns'),
+    case('generate-npz-is-the-grid', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--npz', '{tmp}/x',
+                                      '--grid', '{tmp}/x'], '--npz', '--grid', 'same file'),
+    case('edit-outdir-is-the-images', [*EDIT_IMAGES, '--outdir', '{images32}'], '--outdir', 'inside the images'),
+    case('invert-out-is-the-images', ['invert', '--images', '{gen_npz}', '--out', '{gen_npz}'], '--out',
+         'inside the images'),
 ]
 
 
@@ -560,10 +634,28 @@ API_CASES = [
     api('reference-missing', lambda p: refs.load_reference(str(p.tmp / 'none.npz')), ValueError, 'none.npz'),
     api('reference-registry-offline', lambda p: refs.load_reference('cifar10-32x32'), ValueError, 'offline',
         'cifar10-32x32'),
-    api('reference-wrong-dimension', lambda p: refs.check_reference((np.zeros(5), np.eye(5)), 8), ValueError,
-        'reference', '5 features'),
+    api('reference-wrong-dimension', lambda p: refs.check_feature_dims({'fid': (np.zeros(5), np.eye(5))}, {'fid': 8}),
+        ValueError, 'reference', '5 features'),
     api('subset-larger-than-set', lambda p: datasets.select_indices(10, 20), ValueError, 'num', '20'),
     api('images-missing', lambda p: datasets.open_images(str(p.tmp / 'none')), ValueError, 'images', 'none'),
+    api('edm-latents-on-meta', lambda p: sample.edm_sampler(_toy(), torch.zeros(1, 3, 32, 32, device='meta')),
+        ValueError, 'latents', 'meta'),
+    api('edm-latents-empty', lambda p: sample.edm_sampler(_toy(), torch.zeros(0, 3, 32, 32)), ValueError, 'latents',
+        'at least one sample'),
+    api('edm-labels-as-list', lambda p: sample.edm_sampler(_toy(), _latents(), [[1] + [0] * 9]), ValueError,
+        'class_labels', 'list'),
+    api('edm-net-none', lambda p: sample.edm_sampler(None, _latents()), ValueError, 'net', 'NoneType'),
+    api('generate-seeds-int', lambda p: _drain(generation.generate_images(_toy(), 5, device='cpu')), ValueError, 'seeds', '5'),
+    api('generate-seeds-float', lambda p: _drain(generation.generate_images(_toy(), [1.5, 2.7], device='cpu')), ValueError,
+        'seeds', '1.5'),
+    api('generate-class-float', lambda p: _drain(generation.generate_images(_toy(), [1], class_idx=3.5, device='cpu')),
+        ValueError, 'class_idx', '3.5'),
+    api('generate-batch-0', lambda p: _drain(generation.generate_images(_toy(), [1], max_batch_size=0, device='cpu')),
+        ValueError, 'max_batch_size', '0'),
+    api('generate-path-network', lambda p: _drain(generation.generate_images(pathlib.Path(p.tmp / 'none.pkl'), [1],
+                                                                  device='cpu')), ValueError, 'network', 'none.pkl'),
+    api('generate-unknown-option', lambda p: _drain(generation.generate_images(_toy(), [1], sampler='heun', device='cpu')),
+        ValueError, 'sampler', 'sampler_fn'),
     api('images-mixed-sizes', lambda p: datasets.check_image_sizes(datasets.open_images(p.mixed), range(5)),
         ValueError, 'images', 'big.png'),
 ]

@@ -9,6 +9,7 @@ import click
 import pytest
 
 from edm_bdia.cli.edit import edit, invert
+from edm_bdia.cli.calculate_metrics import main as metrics_main
 from edm_bdia.cli.fid import main as fid_main
 from edm_bdia.cli.generate import main as generate_main
 from edm_bdia.samplers.defaults import DEFAULT_GAMMA, GAMMA_RULE_NAMES
@@ -82,6 +83,7 @@ def test_docs_call_only_the_default_gamma_the_default(path):
 
 COMMANDS = {'generate': generate_main, 'invert': invert, 'edit': edit}
 COMMANDS.update({f'fid {name}': command for name, command in fid_main.commands.items()})
+COMMANDS.update({f'metrics {name}': command for name, command in metrics_main.commands.items()})
 
 
 def _defaults():
@@ -117,3 +119,28 @@ def test_gamma_help_names_every_rule_and_the_default(name):
     assert all(rule in option.metavar for rule in GAMMA_RULE_NAMES)
     if name != 'generate':  # generate's --gamma defaults to 0: NVlabs' EDM sampler
         assert option.default == DEFAULT_GAMMA
+
+
+def test_the_readme_edm2_table_is_the_presets():
+    """Every cell of README's EDM2 table is a preset's published metric and guidance; every EDM2 preset has one."""
+    from edm_bdia.checkpoints.presets import PRESETS
+    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as file:
+        lines = file.read().split('| net | `-fid` |', 1)[1].split('\n\n', 1)[0].splitlines()
+    variants = ['fid', 'dino', 'guid-fid', 'guid-dino', 'autog-fid', 'autog-dino']
+    seen = set()
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip('|').split('|')]
+        nets = cells[0].split(' / ')
+        nets = [nets[0]] + [nets[0].rsplit('-', 1)[0] + n for n in nets[1:]]  # 'img64-m / -l' spells img64-l
+        for variant, cell in zip(variants, cells[1:]):
+            values = [cell] * len(nets) if cell == '-' else cell.split(' / ')
+            for net, value in zip(nets, values, strict=True):
+                if value == '-':
+                    assert f'edm2-{net}-{variant}' not in PRESETS
+                    continue
+                preset = PRESETS[f'edm2-{net}-{variant}']
+                metric = preset.fid if variant.endswith('fid') else preset.fd_dinov2
+                guidance = '' if preset.guidance == 1 else f' (w {preset.guidance:g})'
+                assert value == f'{metric:g}{guidance}', preset.name
+                seen.add(preset.name)
+    assert seen == {name for name, preset in PRESETS.items() if preset.precond == 'EDM2'}

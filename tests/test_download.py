@@ -23,6 +23,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith('/missing'):
             self.send_error(404)
             return
+        if self.path.startswith('/stalled'):  # accept, then never answer (not time.sleep: the tests stub it)
+            threading.Event().wait(30)
+            return
         if self.path.startswith('/flaky') and _Handler.requests.count(self.path) < 3:  # two failures, then the file
             self.send_error(503)
             return
@@ -93,7 +96,8 @@ def test_interrupted_download_is_retried_with_one_line_per_retry_and_leaves_no_c
         open_url(url, num_attempts=3, verbose=False)
     message = str(error.value)
     assert message.startswith(f'cannot download {url}: failed 3 time(s), last: ')
-    assert message.endswith(f'; try again later or place the file at {download.cache_path(url)}')
+    assert message.endswith('; try again later ($EDM_BDIA_DOWNLOAD_PATIENCE=SECONDS waits longer) or place the file '
+                            f'at {download.cache_path(url)}')
     assert '524288' in message and '\n' not in message  # the reason: half of the bytes arrived
     assert _Handler.requests == ['/interrupted.pkl'] * 3
     retries = capsys.readouterr().err.splitlines()
@@ -107,6 +111,20 @@ def test_server_errors_are_retried_until_the_file_comes(server, cache, capsys):
     assert open(path, 'rb').read() == PAYLOAD and _Handler.requests == ['/flaky.pkl'] * 3
     assert [line.split(' failed ')[1] for line in capsys.readouterr().err.splitlines()] == [
         '(HTTP 503 Service Unavailable); retry 1 of 4 in 1 s', '(HTTP 503 Service Unavailable); retry 2 of 4 in 2 s']
+
+
+def test_a_stalled_server_is_noticed_after_the_read_timeout_and_given_up_after_the_patience(server, cache,
+                                                                                            monkeypatch):
+    """A server that accepts and never answers: each attempt ends after READ_TIMEOUT_S without a byte, and no retry
+    starts once PATIENCE_S (here $EDM_BDIA_DOWNLOAD_PATIENCE) has passed; both scaled down here."""
+    monkeypatch.setattr(download, 'READ_TIMEOUT_S', 0.3)
+    monkeypatch.setenv('EDM_BDIA_DOWNLOAD_PATIENCE', '2.5')
+    url = f'{server}/stalled.pkl'
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r'failed 2 time\(s\), last: .*[Rr]ead timed out'):
+        open_url(url, num_attempts=10, verbose=False)
+    assert time.monotonic() - started < 2.5 and _Handler.requests == ['/stalled.pkl'] * 2
+    assert download.READ_TIMEOUT_S * 6 <= 60 and download.PATIENCE_S <= 60  # the real settings: seconds, a minute
 
 
 def test_missing_file_is_not_retried(server, cache):

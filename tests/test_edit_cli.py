@@ -64,7 +64,7 @@ def test_latents_file_holds_noise_like_latents_and_its_settings(latents, source)
         assert [os.path.basename(name) for name in npz['names']] == sorted(pngs(source))
     assert settings['gamma'] == DEFAULT_GAMMA and settings['base'] == DEFAULT_BASE and settings['start_step'] == 0
     assert len(settings['sigmas']) == 9 and settings['sigmas'][-1] == 0
-    assert len(settings['network']['sha256']) == 64
+    assert len(settings['network']['sha256']) == 64 and 'encoder' not in settings  # EDM: none
     assert not os.path.exists(str(latents) + '.parts')  # joined, then removed
 
 
@@ -223,3 +223,26 @@ def test_images_of_another_size_are_refused(tmp_path):
     PIL.Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / 'a.png')
     fails('invert', '--images', folder, '--class', 3, '--out', tmp_path / 'x.npz', fragments=['16x16', '32x32'],
           leftovers=[tmp_path / 'x.npz'])
+
+
+def test_guided_round_trip_through_png_files_and_the_guiding_network_it_needs(tmp_path):
+    """Images generated with autoguidance-style guidance (edm2's command, the invertible sampler), inverted and
+    regenerated with the same guiding network: the same PNG bytes; the latents file names the guiding network, and
+    an edit without it, or with another, is refused before any work."""
+    from helpers.generate import edm_net_pickle
+    gnet = edm_net_pickle(tmp_path / 'gnet.pkl', resolution=32, label_dim=10, seed=3)
+    other = edm_net_pickle(tmp_path / 'other.pkl', resolution=32, label_dim=10, seed=4)
+    guide = ['--gnet', gnet, '--guidance', 1.5]
+    source, latents, back = tmp_path / 'source', tmp_path / 'latents.npz', tmp_path / 'back'
+    ok('generate-images', '--net', 'toy-mixture-32x32-cond', '--outdir', source, '--seeds', '0-2', '--class',
+       SOURCE_CLASS, '--gamma', DEFAULT_GAMMA, *STEPS, *guide)
+    ok('invert', '--images', source, '--class', SOURCE_CLASS, '--out', latents, *STEPS, *guide)
+    with np.load(latents, allow_pickle=False) as npz:
+        settings = json.loads(str(npz['settings']))
+    assert settings['guidance'] == 1.5 and len(settings['gnet']['sha256']) == 64
+    ok('edit', '--latents', latents, '--outdir', back, '--gnet', gnet)
+    assert pngs(back) == pngs(source)
+    for extra, message in (([], '--gnet must be the guiding network'), (['--gnet', other], 'sha256')):
+        result = cli('edit', '--latents', latents, '--outdir', tmp_path / 'refused', *extra)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert not (tmp_path / 'refused').exists()

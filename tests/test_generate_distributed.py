@@ -151,3 +151,23 @@ def test_sigkill_then_resume_gives_identical_files(tmp_path, net_pkl, uninterrup
     result = run_cli([*args, '--resume', '--batch', 7])
     assert result.exit_code == 0, result.output
     assert folder_bytes(outdir) == uninterrupted
+
+
+def test_ctrl_c_says_how_to_continue_and_resume_finishes_the_folder(tmp_path, net_pkl, uninterrupted):
+    """SIGINT (Ctrl-C): one line naming --resume, exit status 130, and the folder continues with --resume to the
+    files of an uninterrupted run."""
+    outdir = tmp_path / 'out'
+    args = ['--network', net_pkl, '--outdir', outdir, *KILL_SETTINGS, '--subdirs', '--npz', outdir / 'all.npz']
+    process = subprocess.Popen(generate_command(*args, '--batch', 1), env=subprocess_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline and len(pngs(outdir)) < 3:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == ('Error: interrupted; every file written so far is complete: rerun the '
+                                               'same command with --resume to continue')
+    result = run_cli([*args, '--resume', '--batch', 7])
+    assert result.exit_code == 0, result.output
+    assert folder_bytes(outdir) == uninterrupted

@@ -3,9 +3,11 @@ adapter, noise skipping, manifest."""
 
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -283,3 +285,40 @@ def test_library_packages_do_not_import_click(package):
     code = f'import sys, {package}; print("click" in sys.modules, "edm_bdia.cli" in sys.modules)'
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ['False', 'False']
+
+
+def test_the_progress_bar_moves_within_a_round_and_the_run_ends_with_a_summary(capsys):
+    """LockstepBatches.advance puts the bar at the share of the round's images a sampler's steps reached; a
+    generate run prints one summary line with the count, the folder and the time."""
+    from edm_bdia.runs.lockstep import LockstepBatches
+    batches = LockstepBatches(list(range(10)), 4, progress=True)
+    positions = []
+    for batch in batches:
+        batches.advance(0.5)
+        positions.append(batches._bar.n)
+    assert positions == [2, 5.5, 8.5]  # batches of 4, 3, 3 (NVlabs' split): half of each round after the done ones
+    from edm_bdia.generation import generate_images
+    for _ in generate_images('toy-mixture-32x32-cond', range(3), device='cpu', num_steps=2, progress=True):
+        pass
+    assert re.fullmatch(r'Done: 3 images \(\d+\.\d s\)\.', capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_far_too_many_steps_warn_once():
+    from edm_bdia.generation import choose_sampler
+    with pytest.warns(UserWarning, match='num_steps 5000 is far beyond the published settings'):
+        choose_sampler(num_steps=5000)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        choose_sampler(num_steps=256)
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path):
+    import errno
+    from edm_bdia.files import atomic_write
+
+    def full_disk(file):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    with pytest.raises(OSError) as error:
+        atomic_write(tmp_path / 'latents.npz', full_disk)
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(tmp_path / 'latents.npz')
+    assert os.listdir(tmp_path) == []  # no temporary file left behind

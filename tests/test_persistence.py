@@ -1,7 +1,6 @@
 """torch_utils.persistence (pickle format version 6, docs/checkpoints.md) and torch_utils.misc."""
 
 import importlib
-import io
 import pickle
 import sys
 import warnings
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 from torch_utils import misc, persistence
-from helpers.persistence import (TRAINING_MODULE, TRAINING_SRC, run_python, training_snapshot,
+from helpers.persistence import (TRAINING_MODULE, TRAINING_SRC, read_stream, run_python, training_snapshot,
                                        write_training_module)
 
 
@@ -34,22 +33,8 @@ def _snapshot(training):
                              augment_pipe=training.AugmentPipe(p=0.25), dataset_kwargs=dict(path='data.zip'))
 
 
-def _read_stream(blob):
-    """(meta of every persistent object in stream order, set of globals the stream asks for)."""
-    metas, stream_globals = [], set()
-
-    class Recorder(pickle.Unpickler):
-        def find_class(self, module, name):
-            stream_globals.add((module, name))
-            if (module, name) == ('torch_utils.persistence', '_reconstruct_persistent_obj'):
-                return lambda meta: metas.append(meta) or meta['class_name']
-            return super().find_class(module, name)
-    Recorder(io.BytesIO(blob)).load()
-    return metas, stream_globals
-
-
 def test_pickle_layout_matches_format_version_6(training):
-    metas, stream_globals = _read_stream(pickle.dumps(_snapshot(training)))
+    metas, stream_globals, _ = read_stream(pickle.dumps(_snapshot(training)))
     assert stream_globals == {  # the globals an NVlabs training snapshot names
         ('torch_utils.persistence', '_reconstruct_persistent_obj'), ('torch.nn.modules.container', 'ModuleDict'),
         ('torch._utils', '_rebuild_parameter'), ('torch._utils', '_rebuild_tensor_v2'),
@@ -137,7 +122,7 @@ def test_import_hook_can_rewrite_the_source(training):
 
 
 def test_wrong_version_is_rejected(training):
-    meta = _read_stream(pickle.dumps(training.EDMLoss()))[0][0]
+    meta = read_stream(pickle.dumps(training.EDMLoss()))[0][0]
     meta['version'] = 5
     with pytest.raises(ValueError, match='version 5'):
         persistence._reconstruct_persistent_obj(meta)

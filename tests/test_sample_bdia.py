@@ -424,3 +424,23 @@ def test_zero_gamma_steps_outside_a_partial_inversion_are_allowed():
     sampled = bdia_sample(net, _latents(), **settings)
     start = bdia_invert(net, sampled.pair, strength=0.6, **settings).pair  # inverts steps 4 and 3 only
     assert _rel_err(bdia_sample(net, start, **settings).images, sampled.images) <= 1e-12
+
+
+@pytest.mark.parametrize('other', [dict(num_steps=12), dict(num_steps=10, gamma='obelm'),
+                                   dict(num_steps=10, base='heun', gamma=0.3),
+                                   dict(sigmas=karras_sigmas(10, sigma_max=40))])
+def test_a_pair_refuses_a_run_with_other_settings_and_a_hand_made_pair_cannot_be_checked(other):
+    """The pair of a run carries an identity of its settings (noise levels, gamma, base, guidance): inverting or
+    regenerating it with other settings is refused instead of returning wrong latents that look like noise."""
+    net = TinyNonlinearNet()
+    sampled = bdia_sample(net, _latents(), num_steps=10)
+    final_step = (len(other['sigmas']) - 1 if 'sigmas' in other else other['num_steps']) - 1
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        with pytest.raises(ValueError, match='pair was made by a run with other settings'):
+            bdia_invert(net, sampled.pair._replace(step=final_step), **other)
+        start = bdia_invert(net, sampled.pair, num_steps=10).pair
+        with pytest.raises(ValueError, match='start was made by a run with other settings'):
+            bdia_sample(net, start, **other)
+    hand_made = BDIAPair(9, sampled.pair.x, sampled.pair.x_next)  # no run: nothing to check it against
+    assert bdia_invert(net, hand_made, num_steps=10).pair.run == start.run

@@ -1,5 +1,6 @@
 """Helpers that NVlabs-pickled sources call (docs/checkpoints.md, 'Pickle format version 6'): `constant`,
-`assert_shape`, `suppress_tracer_warnings`, `profiled_function`. Independent implementations, no dnnlib."""
+`const_like` (EDM2), `assert_shape`, `suppress_tracer_warnings`, `profiled_function`. Independent implementations,
+no dnnlib."""
 
 import contextlib
 import functools
@@ -31,6 +32,12 @@ def constant(value, shape=None, dtype=None, device=None, memory_format=None):
         tensor = tensor.contiguous(memory_format=memory_format)
         _constant_cache[key] = tensor
     return tensor
+
+
+def const_like(ref, value, shape=None, dtype=None, device=None, memory_format=None):
+    """`constant` with the dtype and device of the tensor `ref` unless given."""
+    return constant(value, shape=shape, dtype=ref.dtype if dtype is None else dtype,
+                    device=ref.device if device is None else device, memory_format=memory_format)
 
 
 @contextlib.contextmanager

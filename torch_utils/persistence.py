@@ -182,14 +182,45 @@ def _routed_builtins():
 
 def _routed_import(name, globals=None, locals=None, fromlist=(), level=0):  # pylint: disable=redefined-builtin
     if level != 0 or not (name == 'torch_utils' or name.startswith('torch_utils.')):
-        return builtins.__import__(name, globals, locals, fromlist, level)
+        try:
+            return builtins.__import__(name, globals, locals, fromlist, level)
+        except ModuleNotFoundError:
+            if level != 0 or name not in TRAINING_ONLY_MODULES:
+                raise
+            return _UnavailableModule(name)
     own_name = _own_package + name[len('torch_utils'):]
     module = importlib.import_module(own_name)
+    stand_ins = {}
     for item in fromlist or ():
         if item != '*' and not hasattr(module, item):
-            importlib.import_module(f'{own_name}.{item}')  # `from torch_utils import misc` loads the submodule
+            try:
+                importlib.import_module(f'{own_name}.{item}')  # `from torch_utils import misc` loads the submodule
+            except ModuleNotFoundError:
+                if f'{name}.{item}' not in TRAINING_ONLY_MODULES:
+                    raise
+                stand_ins[item] = _UnavailableModule(f'{name}.{item}')
+    if stand_ins:  # a copy of the package's namespace with the stand-ins; the package itself is left alone
+        view = types.ModuleType(module.__name__)
+        view.__dict__.update(vars(module), **stand_ins)
+        return view
     # __import__ semantics: `import a.b` returns the top package, `from a.b import c` returns a.b.
     return module if fromlist else importlib.import_module(_own_package)
+
+
+# Modules that NVlabs' training code imports at the top of a source file that pickles embed (EDM2's
+# training/training_loop.py defines the loss class of every EDM2 snapshot), which sampling never uses and which this
+# package does not provide. When they cannot be imported, the executed source gets a stand-in that fails on use.
+TRAINING_ONLY_MODULES = ('dnnlib', 'psutil', 'torch_utils.distributed', 'torch_utils.training_stats')
+
+
+class _UnavailableModule(types.ModuleType):
+    """Stand-in for a training-only module that is not installed: any use of its contents is an error."""
+
+    def __getattr__(self, attr):
+        if attr.startswith('__'):
+            raise AttributeError(attr)
+        raise ModuleNotFoundError(f'{self.__name__} is not available here: code stored in the pickle uses '
+                                  f'{self.__name__}.{attr}, which only NVlabs\' training code needs')
 
 
 def _check_pickleable(obj):

@@ -115,7 +115,7 @@ def bdia(base, gamma, label=None):
         sample=lambda net, z, c, n: _images_and_pair(bdia_sample(net, z, c, num_steps=n, **options(n))),
         invert=lambda net, pair, c, n: _start_of(bdia_invert(net, pair, c, num_steps=n, **options(n)).pair),
         encode=lambda net, x, c, n: _start_of(bdia_encode(net, x, c, num_steps=n, **options(n)).pair),
-        regenerate=lambda net, start, c, n: bdia_sample(net, BDIAPair(0, *start), c, num_steps=n,
+        regenerate=lambda net, start, c, n: bdia_sample(net, BDIAPair(0, start[0], start[1]), c, num_steps=n,
                                                         **options(n)).images,
         exact_inverse=True)
 

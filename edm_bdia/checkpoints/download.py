@@ -8,7 +8,8 @@ matching `<md5(URL)>_*`, so caches filled by NVlabs' `dnnlib.util.open_url` are 
 Network behaviour (docs/checkpoints.md, 'Offline use and failures'): with $EDM_BDIA_OFFLINE=1 nothing is fetched (a
 cache miss is an error at once). A server that cannot be reached fails after one connection attempt (at most
 CONNECT_TIMEOUT_S), with one line naming the URL and the cache file to place it in. Failures after connecting
-(server errors, broken transfers) are retried, each retry announced on one stderr line.
+(server errors, broken transfers, a server that sends nothing for READ_TIMEOUT_S) are retried, each retry announced
+on one stderr line, until PATIENCE_S seconds have passed ($EDM_BDIA_DOWNLOAD_PATIENCE sets more or less).
 """
 
 import glob
@@ -30,8 +31,10 @@ from edm_bdia.files import atomic_write
 CACHE_DIR_VARIABLE = 'EDM_BDIA_CACHE_DIR'
 DNNLIB_CACHE_DIR_VARIABLE = 'DNNLIB_CACHE_DIR'
 OFFLINE_VARIABLE = 'EDM_BDIA_OFFLINE'
+PATIENCE_VARIABLE = 'EDM_BDIA_DOWNLOAD_PATIENCE'
 CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 60.0
+READ_TIMEOUT_S = 10.0  # a server that sends nothing for this long has stalled (a slow transfer keeps sending)
+PATIENCE_S = 60.0  # no retry starts after this many seconds of failed attempts, unless $EDM_BDIA_DOWNLOAD_PATIENCE
 RETRY_BASE_DELAY_S = 1.0   # retry n (n = 1, 2, ...) waits RETRY_BASE_DELAY_S * 2**(n-1), at most RETRY_MAX_DELAY_S
 RETRY_MAX_DELAY_S = 30.0
 CHUNK_BYTES = 1 << 20
@@ -41,6 +44,16 @@ class DownloadError(OSError):
     """A URL could not be fetched; the message says what to do instead."""
 
 
+def dnnlib_cache_dir(subdir):
+    """dnnlib's cache folder `subdir` ('downloads', 'diffusers'): $DNNLIB_CACHE_DIR/subdir, else
+    ~/.cache/dnnlib/subdir (under the temp folder when there is no home folder)."""
+    if os.environ.get(DNNLIB_CACHE_DIR_VARIABLE):
+        return os.path.join(os.environ[DNNLIB_CACHE_DIR_VARIABLE], subdir)
+    home = os.path.expanduser('~')
+    base = home if home != '~' else tempfile.gettempdir()
+    return os.path.join(base, '.cache', 'dnnlib', subdir)
+
+
 def cache_dir_path(cache_dir=None):
     """Download cache directory: explicit argument > $EDM_BDIA_CACHE_DIR > $DNNLIB_CACHE_DIR/downloads >
     ~/.cache/dnnlib/downloads (dnnlib's default, so existing caches hit)."""
@@ -48,11 +61,7 @@ def cache_dir_path(cache_dir=None):
         return str(cache_dir)
     if os.environ.get(CACHE_DIR_VARIABLE):
         return os.environ[CACHE_DIR_VARIABLE]
-    if os.environ.get(DNNLIB_CACHE_DIR_VARIABLE):
-        return os.path.join(os.environ[DNNLIB_CACHE_DIR_VARIABLE], 'downloads')
-    home = os.path.expanduser('~')
-    base = home if home != '~' else tempfile.gettempdir()
-    return os.path.join(base, '.cache', 'dnnlib', 'downloads')
+    return dnnlib_cache_dir('downloads')
 
 
 def is_offline():
@@ -125,6 +134,15 @@ def open_url(url, cache_dir=None, num_attempts=5, verbose=True, return_filename=
     return io.BytesIO(_fetch(url, num_attempts, verbose, None))
 
 
+def _patience():
+    """Seconds of failed attempts after which no retry starts: $EDM_BDIA_DOWNLOAD_PATIENCE, else PATIENCE_S."""
+    text = os.environ.get(PATIENCE_VARIABLE, '').strip()
+    try:
+        return float(text) if text else PATIENCE_S
+    except ValueError:
+        raise DownloadError(f'${PATIENCE_VARIABLE} must be a number of seconds, not {text!r}') from None
+
+
 def _fetch(url, num_attempts, verbose, cache_dir):
     """Download `url`: into the cache (`cache_dir`; returns the path) or into memory (`cache_dir=None`; returns
     the bytes). One connection attempt; transfers that fail after connecting are retried, each retry announced."""
@@ -133,6 +151,7 @@ def _fetch(url, num_attempts, verbose, cache_dir):
     if is_offline():
         raise DownloadError(f'cannot download {url}: offline (${OFFLINE_VARIABLE} is set); {instead}')
     num_attempts = max(int(num_attempts), 1)
+    deadline = time.monotonic() + _patience()
     for attempt in range(1, num_attempts + 1):
         try:
             return _fetch_once(url, verbose, cache_dir)
@@ -140,10 +159,10 @@ def _fetch(url, num_attempts, verbose, cache_dir):
             raise DownloadError(f'cannot download {url}: cannot reach {urllib.parse.urlparse(url).netloc} '
                                 f'({error}); {instead}') from None
         except _Transient as error:
-            if attempt == num_attempts:
-                raise DownloadError(f'cannot download {url}: failed {num_attempts} time(s), last: {error}; try '
-                                    f'again later or {instead}') from None
             delay = min(RETRY_BASE_DELAY_S * 2 ** (attempt - 1), RETRY_MAX_DELAY_S)
+            if attempt == num_attempts or time.monotonic() + delay >= deadline:
+                raise DownloadError(f'cannot download {url}: failed {attempt} time(s), last: {error}; try again '
+                                    f'later (${PATIENCE_VARIABLE}=SECONDS waits longer) or {instead}') from None
             print(f'download of {url} failed ({error}); retry {attempt} of {num_attempts - 1} in {delay:g} s',
                   file=sys.stderr, flush=True)
             time.sleep(delay)

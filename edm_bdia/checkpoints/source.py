@@ -14,7 +14,8 @@ import torch
 from edm_bdia.checkpoints.download import is_remote, local_path, open_url
 from edm_bdia.checkpoints.hashing import HashingReader, sha256_state
 from edm_bdia.checkpoints.presets import PRESETS
-from edm_bdia.checkpoints.unpickle import PickleLoadError, read_pickle
+from edm_bdia.checkpoints.sampler_interface import with_noise_interface
+from edm_bdia.checkpoints.unpickle import PickleLoadError, as_own_class, read_pickle
 from edm_bdia.files import sha256_file
 
 
@@ -62,25 +63,45 @@ class Checkpoint:
         return data
 
     def load_network(self, device=None, trust_pickle_code=False):
-        """The `ema` network of an NVlabs snapshot in eval mode, without gradients, on `device`."""
+        """The `ema` network of an NVlabs snapshot in eval mode, without gradients, on `device`. A network whose
+        stored code lacks the noise-range interface (NVlabs' EDM2 Precond, trusted) comes wrapped in
+        `ContinuousNoiseLevels`."""
+        return self.load_network_and_encoder(device=device, trust_pickle_code=trust_pickle_code)[0]
+
+    def load_network_and_encoder(self, device=None, trust_pickle_code=False, standard_if_missing=True):
+        """(network, encoder): the network as `load_network` gives it and the encoder between images and the
+        network's space: the snapshot's `encoder` (EDM2; always edm_bdia's implementation, also when trusted),
+        else a StandardRGBEncoder (EDM snapshots, EDM2 snapshots without one, the built-in model), or None with
+        `standard_if_missing=False`. The encoder loads nothing until it is used (a StabilityVAEEncoder finds its
+        VAE then, or on `init`)."""
         if self.builtin:
-            return self._builtin_network(device)
+            return self._builtin_network(device), _standard_encoder() if standard_if_missing else None
         data = self.load_pickle(trust_pickle_code=trust_pickle_code)
         if not isinstance(data, dict) or 'ema' not in data:
             found = ('keys ' + ', '.join(sorted(map(str, data))) if isinstance(data, dict)
                      else f'a {type(data).__name__}')
-            raise PickleLoadError(f'{self.source} has no "ema" network (found {found}); expected an NVlabs EDM '
-                                  'training snapshot, dict(ema=..., loss_fn=..., augment_pipe=..., dataset_kwargs=...)')
+            raise PickleLoadError(f'{self.source} has no "ema" network (found {found}); expected an NVlabs EDM or '
+                                  'EDM2 training snapshot, dict(ema=..., loss_fn=..., dataset_kwargs=..., and '
+                                  'augment_pipe=... (EDM) or encoder=... (EDM2))')
         net = data['ema']
         if not isinstance(net, torch.nn.Module):
             raise PickleLoadError(f'{self.source}: "ema" is a {type(net).__name__}, not a torch.nn.Module')
         net.eval().requires_grad_(False)
-        return net if device is None else net.to(device)
+        net = with_noise_interface(net if device is None else net.to(device))
+        encoder = data.get('encoder')
+        if encoder is None:
+            return net, _standard_encoder() if standard_if_missing else None
+        return net, as_own_class(encoder)
 
     def _builtin_network(self, device):
         net = _builtin_model(device)
         self._sha256 = sha256_state(net)
         return net
+
+
+def _standard_encoder():
+    from edm_bdia.networks import StandardRGBEncoder  # lazy: importing the networks binds our torch_utils
+    return StandardRGBEncoder()
 
 
 def _builtin_model(device=None):
@@ -137,3 +158,8 @@ def load_network(source, device=None, trust_pickle_code=False):
     """The `ema` network of a preset name, path or URL, in eval mode, without gradients, on `device`; the name
     'toy-mixture-32x32-cond' gives the built-in analytic model."""
     return resolve_checkpoint(source).load_network(device=device, trust_pickle_code=trust_pickle_code)
+
+
+def load_network_and_encoder(source, device=None, trust_pickle_code=False):
+    """(network, encoder) of a preset name, path or URL (see `Checkpoint.load_network_and_encoder`)."""
+    return resolve_checkpoint(source).load_network_and_encoder(device=device, trust_pickle_code=trust_pickle_code)

@@ -6,9 +6,11 @@ loading'):
 * **safe (default)**: a restricted unpickler that resolves only the globals an EDM pickle needs and never
   executes the source code stored in the file. Every persistent object is mapped by class name to edm_bdia's own
   implementation (`edm_bdia.networks.PERSISTENT_CLASSES`), constructed from its recorded `_init_kwargs`, and given
-  the pickled parameters and buffers (names and shapes must match one to one). Training-only objects (`EDMLoss`,
-  `VPLoss`, `VELoss`, `AugmentPipe`, plus any `inert_classes` a caller names) load as `InertPersistentObject`s:
-  their pickled attributes, no behaviour.
+  the pickled parameters and buffers (names and shapes must match one to one); plain persistent objects (EDM2's
+  encoders) are constructed from their recorded arguments and take their pickled settings. Training-only objects
+  (`EDMLoss`, `VPLoss`, `VELoss`, `EDM2Loss`, `AugmentPipe`, plus any `inert_classes` a caller names) load as
+  `InertPersistentObject`s: their pickled attributes, no behaviour. EDM2 snapshots are `dnnlib.util.EasyDict`s,
+  read as torch_utils' own EasyDict (a dict whose items are also attributes).
 * **trusted** (`trust_pickle_code=True`): NVlabs semantics: the embedded source is executed through our
   `torch_utils.persistence`. Only for files you trust: a pickle can run any code.
 
@@ -31,8 +33,12 @@ from edm_bdia.checkpoints.restricted import RestrictedUnpickler, UnsafePickleErr
 PERSISTENCE_VERSION = 6
 # `trust_pickle_code` in backticks: each front end spells the argument its own way (edm_bdia.errors.ArgumentError)
 TRUST_HINT = 'if you trust this file, allow `trust_pickle_code` (it runs the code stored in the pickle)'
-# Plain (non-Module) persistent objects of an EDM snapshot: not needed for sampling, kept as inert data.
-INERT_CLASS_NAMES = ('EDMLoss', 'VPLoss', 'VELoss', 'AugmentPipe')
+# Plain (non-Module) persistent objects of an EDM or EDM2 snapshot: not needed for sampling, kept as inert data.
+INERT_CLASS_NAMES = ('EDMLoss', 'VPLoss', 'VELoss', 'EDM2Loss', 'AugmentPipe')
+# Settings of a persistent object that are plain data, taken from the pickle when our object has them too.
+PLAIN_SETTINGS = (bool, int, float, str, np.generic)
+# dnnlib's EasyDict (EDM2 snapshots and their dataset_kwargs are EasyDicts): read as ours, dnnlib is not needed.
+EASYDICT_GLOBAL = ('dnnlib.util', 'EasyDict')
 
 
 class PickleLoadError(ValueError):
@@ -133,9 +139,12 @@ def _state_of(obj):
 # ---- trusted mode ---------------------------------------------------------------------------------------------
 
 class _TrustedUnpickler(pickle.Unpickler):
-    """Full unpickler, except that `torch_utils.*` globals resolve to our package, never a foreign one."""
+    """Full unpickler, except that `torch_utils.*` globals resolve to our package, never a foreign one, and
+    dnnlib's EasyDict to torch_utils' own."""
 
     def find_class(self, module, name):
+        if (module, name) == EASYDICT_GLOBAL:
+            return own_torch_utils().persistence.EasyDict
         if module == 'torch_utils' or module.startswith('torch_utils.'):
             own = own_torch_utils().__name__ + module[len('torch_utils'):]
             return getattr(importlib.import_module(own), name)
@@ -156,6 +165,7 @@ def _safe_unpickler(file):
         ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
         ('torch.storage', '_load_from_bytes'): _load_storage_weights_only,
         ('collections', 'OrderedDict'): collections.OrderedDict,
+        EASYDICT_GLOBAL: own_torch_utils().persistence.EasyDict,
         **numpy_globals(),
     })
 
@@ -184,8 +194,8 @@ def _materialize(value, classes, inert):
     """Replace the persistent records in the top-level containers by rebuilt objects."""
     if isinstance(value, _PersistentRecord):
         return _rebuild(value, classes, inert)
-    if isinstance(value, dict):
-        return {key: _materialize(item, classes, inert) for key, item in value.items()}
+    if isinstance(value, dict):  # dict, OrderedDict or EasyDict: kept as such
+        return type(value)((key, _materialize(item, classes, inert)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
         return type(value)(_materialize(item, classes, inert) for item in value)
     return value
@@ -198,16 +208,41 @@ def _rebuild(record, classes, inert):
     if cls is None:
         raise PickleLoadError(f'the pickle contains persistent class {record.class_name!r}, which edm_bdia has no '
                               f'safe implementation of; {TRUST_HINT}')
-    return _rebuild_module(cls, record)
+    if issubclass(cls, torch.nn.Module):
+        return _rebuild_module(cls, record)
+    return _rebuild_plain_object(cls, record)
+
+
+def as_own_class(obj):
+    """`obj` itself, or, for a plain persistent object built by code stored in a pickle (trusted mode) whose class
+    edm_bdia implements, edm_bdia's object rebuilt from its recorded arguments and settings as in safe mode."""
+    cls = _networks().PERSISTENT_CLASSES.get(type(obj).__name__)
+    if cls is None or isinstance(obj, (cls, torch.nn.Module)) or not isinstance(getattr(obj, '__dict__', None), dict):
+        return obj
+    return _rebuild_plain_object(cls, _PersistentRecord(type(obj).__name__, dict(vars(obj))))
+
+
+def _recorded_arguments(record):
+    args, kwargs = record.state.get('_init_args') or (), record.state.get('_init_kwargs')
+    if not isinstance(kwargs, dict):
+        raise PickleLoadError(f'{record.class_name} carries no recorded constructor arguments (_init_kwargs)')
+    return args, kwargs
+
+
+def _rebuild_plain_object(cls, record):
+    """Construct our plain class from the recorded arguments and take the pickled plain settings and numeric
+    arrays that it also has (an encoder's scale and bias)."""
+    obj = _construct(cls, *_recorded_arguments(record), record.class_name)
+    for name, value in record.state.items():
+        if not name.startswith('_') and name in vars(obj) and isinstance(value, (*PLAIN_SETTINGS, np.ndarray)):
+            setattr(obj, name, value)
+    return obj
 
 
 def _rebuild_module(cls, record):
     """Construct our class from the recorded arguments, put the pickled tensors in place one to one and take
     the pickled plain settings."""
-    args, kwargs = record.state.get('_init_args') or (), record.state.get('_init_kwargs')
-    if not isinstance(kwargs, dict):
-        raise PickleLoadError(f'{record.class_name} carries no recorded constructor arguments (_init_kwargs)')
-    module = _construct(cls, args, kwargs, record.class_name)
+    module = _construct(cls, *_recorded_arguments(record), record.class_name)
     tensors = pickled_tensors(record.state)
     differences = _state_differences(module.state_dict(), tensors)
     if differences:
@@ -251,7 +286,7 @@ def _state_differences(ours, pickled):
 def _copy_settings(module, state):
     """Take the pickled plain settings (training flag, scalars such as skip_scale) that our module also has."""
     for name, value in state.items():
-        if not name.startswith('_') and name in vars(module) and isinstance(value, (bool, int, float, str, np.generic)):
+        if not name.startswith('_') and name in vars(module) and isinstance(value, PLAIN_SETTINGS):
             setattr(module, name, value)
     for name, child in (state.get('_modules') or {}).items():
         if child is not None and name in module._modules:

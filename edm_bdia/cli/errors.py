@@ -1,6 +1,6 @@
 """Library exceptions -> one `Error:` line that names the command-line option, on every rank, never a traceback;
-library warnings -> one `Warning:` line on rank 0, and library advice (`ArgumentNote`) -> one `Note:` line on rank 0
-that names the options.
+library warnings -> one `Warning:` line on rank 0 (naming the options for an `ArgumentWarning`), and library advice
+(`ArgumentNote`) -> one `Note:` line on rank 0 that names the options.
 
 Library code names its Python arguments (`ArgumentError('num_steps', ...)`); each command passes the map from
 those names to its own options (`num_steps` -> `--steps`). Unexpected exceptions (bugs) get one line too, with a
@@ -15,7 +15,7 @@ import warnings
 
 import click
 
-from edm_bdia.errors import ArgumentError, ArgumentNote
+from edm_bdia.errors import ArgumentError, ArgumentNote, ArgumentWarning
 
 DEBUG_VARIABLE = 'EDM_BDIA_DEBUG'
 # Exceptions whose message is complete: shown as they are.
@@ -41,17 +41,27 @@ def describe(error, options):
     return f'{type(error).__name__}: {text} (an unexpected error; set {DEBUG_VARIABLE}=1 for the traceback)'
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line, and the exit status of a process ended by SIGINT."""
+    exit_code = 130
+
+
 @contextlib.contextmanager
-def command_errors(options):
+def command_errors(options, resumable=False):
     """Run a command body: any failure (on any rank) becomes `Error: <one line>` and exit status 1 on every
-    rank; the process group the body joined (if any) is left in every case. Nothing here imports torch, so that
-    settings checked before the body loads it fail at once."""
+    rank, Ctrl-C one line (naming --resume for a `resumable` command) and status 130; the process group the body
+    joined (if any) is left in every case. Nothing here imports torch, so that settings checked before the body
+    loads it fail at once."""
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warnings(options)
             yield
     except (click.exceptions.Exit, click.ClickException):
         raise
+    except KeyboardInterrupt:
+        hint = ('; every file written so far is complete: rerun the same command with --resume to continue'
+                if resumable else '')
+        raise Interrupted(f'interrupted{hint}') from None
     except Exception as error:  # noqa: BLE001 -- every failure is one line
         _debug_traceback(error)
         raise click.ClickException(_failure_line(error, options)) from None
@@ -86,11 +96,12 @@ def _one_line_warnings(options):
         from edm_bdia.distributed import get_rank
         if get_rank() != 0:
             return
+        spelled = message.worded(lambda argument: option_name(argument, options)) \
+            if isinstance(message, ArgumentWarning) else message
         if isinstance(message, ArgumentNote):
-            tqdm.tqdm.write(f'Note: {message.worded(lambda argument: option_name(argument, options))}',
-                            file=sys.stdout)
+            tqdm.tqdm.write(f'Note: {spelled}', file=sys.stdout)
         else:
-            tqdm.tqdm.write(f'Warning: {message}', file=sys.stderr)
+            tqdm.tqdm.write(f'Warning: {spelled}', file=sys.stderr)
     return show
 
 

@@ -1,13 +1,15 @@
 """`generate.py` / `python -m edm_bdia generate`: NVlabs' generate.py command line, plus BDIA, presets and more.
 
 NVlabs commands run unchanged and write the same PNG files. This module only parses options, applies a preset,
-calls `edm_bdia.generation.generate_images` (or `generated_fid`) and prints the FID; the library does the work.
+calls `edm_bdia.generation.generate_images` (or `generated_metrics`) and prints the metrics; the library does the
+work.
 """
 
 import click
 
 from edm_bdia.cli.errors import command_errors
-from edm_bdia.cli.options import GAMMA_RULES_HELP, Gamma, SeedList, gamma_metavar, preset_choice
+from edm_bdia.cli.fid import print_values
+from edm_bdia.cli.options import PRESET_REFERENCE, SeedList, bdia_options, job_options, preset_choice
 
 # Library argument names -> this command's options (for error lines).
 OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', 'max_batch_size': '--batch',
@@ -18,7 +20,6 @@ OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', '
            'reference': '--fid-ref', 'detector': '--detector', 'mode': '--speed', 'tile': '--tile',
            'compile': '--compile', 'cuda_graphs': '--cuda-graphs', 'trust_pickle_code': '--trust-pickle-code',
            'grid': '--grid', 'npz': '--npz'}
-PRESET_REFERENCE = 'preset'  # `--fid-ref` given without a value: the preset's reference statistics
 
 
 def apply_preset(ctx, options):
@@ -44,41 +45,58 @@ def apply_preset(ctx, options):
     return options
 
 
-def check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector):
+def check_output_options(seeds, *, outdir, resume, subdirs, grid, npz, fid_ref, detector, metrics, dinov2, **_):
+    """The output options make sense together (`_`: the job's other options)."""
     if outdir is None and fid_ref is None:
         raise click.UsageError('give --outdir (images as PNG files) and/or --fid-ref (FID without files)')
     needs_outdir = [name for name, value in (('--resume', resume), ('--subdirs', subdirs), ('--grid', grid),
                                              ('--npz', npz)) if value]
     if outdir is None and needs_outdir:
         raise click.UsageError(f'{", ".join(needs_outdir)} work(s) on the PNG files: give --outdir too')
-    if detector is not None and fid_ref is None:
-        raise click.UsageError('--detector is only used with --fid-ref')
+    for option, value in (('--detector', detector), ('--metrics', metrics), ('--dinov2', dinov2)):
+        if value is not None and fid_ref is None:
+            raise click.UsageError(f'{option} is only used with --fid-ref')
     if fid_ref is not None and len(seeds) < 2:
         raise click.UsageError('--fid-ref needs at least 2 seeds (the covariance of one image is undefined)')
 
 
-def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, resume, grid, npz, trust_pickle_code,
-        fid_ref, detector, speed, tile, compile_net, cuda_graphs, **sampler_options):
-    """Parse-level checks first (identical on every rank, before torch is imported), then the library does the
-    work."""
+def run(network_pkl, seeds, **options):
+    """The output options and generate.py's sampler options, routed as NVlabs routes them, checked before torch is
+    imported (identically on every rank); then the job."""
+    job = {name: options.pop(name) for name in JOB_OPTIONS}
+    check_output_options(seeds, **job)
     from edm_bdia.generation import choose_sampler
+    sampler_fn, sampler_kwargs = choose_sampler(**options)
+    run_job(network_pkl, seeds, sampler_fn, sampler_kwargs, **job)
 
-    check_output_options(outdir, seeds, resume, subdirs, grid, npz, fid_ref, detector)
-    sampler_fn, sampler_kwargs = choose_sampler(**sampler_options)
 
-    from edm_bdia.generation import generate_images, generated_fid
+JOB_OPTIONS = ('outdir', 'subdirs', 'class_idx', 'max_batch_size', 'device', 'resume', 'grid', 'npz',
+               'trust_pickle_code', 'fid_ref', 'detector', 'metrics', 'dinov2', 'speed', 'tile', 'compile_net',
+               'cuda_graphs')
+
+
+def run_job(network, seeds, sampler_fn, sampler_kwargs, *, outdir, subdirs, class_idx, max_batch_size, device, resume,
+            grid, npz, trust_pickle_code, fid_ref, detector, metrics, dinov2, speed, tile, compile_net, cuda_graphs,
+            gnet=None):
+    """The generate job (or the metrics of its images) with the options generate.py and generate_images.py share."""
+    if fid_ref is not None:
+        from edm_bdia.fid.metrics import parse_metrics
+        metrics = parse_metrics(metrics or 'fid')  # before torch is imported: a typo fails at once
+    from edm_bdia.generation import generate_images, generated_metrics
     from edm_bdia.speed import retain_freed_memory
     retain_freed_memory()  # this process only runs the job: its network calls stop page-faulting their buffers
     job = dict(sampler_fn=sampler_fn, class_idx=class_idx, max_batch_size=max_batch_size, device=device, speed=speed,
                tile=tile, compile=compile_net, cuda_graphs=cuda_graphs, outdir=outdir, subdirs=subdirs, resume=resume,
                grid=grid, npz=npz, trust_pickle_code=trust_pickle_code, progress=True, **sampler_kwargs)
+    if gnet is not None:
+        job['gnet'] = gnet
     if fid_ref is None:
-        for _ in generate_images(network_pkl, seeds, **job):
+        for _ in generate_images(network, seeds, **job):
             pass
         return
-    fid = generated_fid(network_pkl, seeds, fid_ref, detector=detector, **job)
-    if fid is not None:  # rank 0
-        print(f'{fid:g}')  # the last line: the FID
+    values = generated_metrics(network, seeds, fid_ref, metrics=metrics, detector=detector, dinov2=dinov2, **job)
+    if values is not None:  # rank 0
+        print_values(values)  # the last lines: the FID alone, or `metric = value` per metric
 
 
 @click.command(context_settings=dict(help_option_names=['-h', '--help'], max_content_width=110))
@@ -114,32 +132,8 @@ def run(network_pkl, outdir, seeds, subdirs, class_idx, max_batch_size, device, 
               help='Ablate time step discretization')
 @click.option('--schedule', type=click.Choice(['vp', 've', 'linear']), help='Ablate noise schedule sigma(t)')
 @click.option('--scaling', type=click.Choice(['vp', 'none']), help='Ablate signal scaling s(t)')
-@click.option('--gamma', metavar=gamma_metavar(), type=Gamma(), default=0.0, show_default=True,
-              help=f'BDIA strength in [0, 1] (0 = plain EDM), or {GAMMA_RULES_HELP}')
-@click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
-              help='Base solver of BDIA  [default: heun for a number, euler for a named rule]')
-@click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto', show_default=True,
-              help='Compute device (auto: CUDA if available, else CPU)')
-@click.option('--resume', is_flag=True, help='Skip seeds whose image exists (same settings only)')
-@click.option('--grid', metavar='PATH', type=str, help='Also save a grid image of the first 64 images')
-@click.option('--npz', metavar='PATH', type=str, help='Also save all images as uint8 NHWC arr_0 (+ labels arr_1)')
-@click.option('--fid-ref', metavar='NAME|PATH|URL', type=str, is_flag=False, flag_value=PRESET_REFERENCE,
-              help='Compute FID against these reference statistics while generating (fid_refs name, .npz, URL; '
-                   "alone: --preset's)")
-@click.option('--detector', metavar='PATH|URL', type=str,
-              help='FID detector weights  [default: NVIDIA inception-2015-12-05]')
-@click.option('--speed', type=click.Choice(['reference', 'fast', 'bf16', 'fp16', 'auto']), default='reference',
-              show_default=True,
-              help='reference: NVlabs arithmetic per call; fast: NHWC fp32; bf16 (CPU with bf16 hardware, CUDA) / '
-                   'fp16 (CUDA): 16-bit UNet, changes pixels; auto: the fastest precision this device computes '
-                   'natively, recorded in the manifest (README: Performance)')
-@click.option('--tile', metavar='INT', type=click.IntRange(min=1),
-              help='Samples per network call  [default: 8 on CPU, 64 on CUDA with auto, else the batch on CUDA]')
-@click.option('--compile', 'compile_net', is_flag=True, help='torch.compile the network (not with --speed reference)')
-@click.option('--cuda-graphs', is_flag=True, help='Replay network calls from CUDA graphs (CUDA, not with '
-              '--speed reference)')
-@click.option('--trust-pickle-code', is_flag=True,
-              help='Allow pickles whose classes are not known to edm_bdia to run their embedded code')
+@bdia_options('BDIA strength in [0, 1] (0 = plain EDM)')
+@job_options
 @click.pass_context
 def main(ctx, **options):
     """Generate images with EDM or BDIA sampling from an NVlabs EDM checkpoint or a built-in model.
@@ -151,7 +145,7 @@ def main(ctx, **options):
       torchrun --standalone --nproc_per_node=8 generate.py --outdir=out --seeds=0-49999 --subdirs \\
           --network=edm-cifar10-32x32-cond-vp
     """
-    with command_errors(OPTIONS):
+    with command_errors(OPTIONS, resumable=True):
         run(**apply_preset(ctx, options))
 
 

@@ -53,6 +53,17 @@ GAMMA_RULES_HELP = ('"obelm-adaptive" (the default invertible sampler: O-BELM, w
                     '0.x default, for its latents files); docs/samplers.md')
 
 
+def bdia_options(gamma_help):
+    """--gamma (default 0: the command's own sampler; `gamma_help` says which) and --bdia-base, for generation."""
+    def decorate(command):
+        base_help = 'Base solver of BDIA  [default: heun for a number, euler for a named rule]'
+        command = click.option('--bdia-base', 'bdia_base', type=click.Choice(['heun', 'euler']), default=None,
+                               help=base_help)(command)
+        return click.option('--gamma', metavar=gamma_metavar(), type=Gamma(), default=0.0, show_default=True,
+                            help=f'{gamma_help}, or {GAMMA_RULES_HELP}')(command)
+    return decorate
+
+
 def invertible_sampler_options(command):
     """The options of an invertible round trip (invert, edit): noise levels, BDIA gamma and base, strength."""
     from edm_bdia.samplers.defaults import DEFAULT_BASE, DEFAULT_GAMMA
@@ -71,6 +82,8 @@ def invertible_sampler_options(command):
         click.option('--strength', metavar='FLOAT', type=float, default=1.0, show_default=True,
                      help='Fraction of the steps inverted, in (0, 1]: 1 = all the way to the latents; less keeps '
                           'more of the image (SDEdit-style)'),
+        click.option('--guidance', metavar='FLOAT', type=float, default=1, show_default=True,
+                     help='Guidance strength (EDM2; 1: none), with --gnet'),
     ]
     for option in reversed(options):
         command = option(command)
@@ -82,11 +95,55 @@ def run_options(command):
     options = [
         click.option('--network', 'network_pkl', metavar='PATH|URL|PRESET', default='toy-mixture-32x32-cond',
                      show_default=True, help='Network pickle (path or URL), a preset name or the built-in model'),
+        click.option('--gnet', metavar='PATH|URL|PRESET', default=None,
+                     help='Reference network for guidance (EDM2), with --guidance'),
         click.option('--batch', 'max_batch_size', metavar='INT', type=click.IntRange(min=1), default=64,
                      show_default=True, help='Maximum batch size'),
         click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto',
                      show_default=True, help='Compute device (auto: CUDA if available, else CPU)'),
         click.option('--resume', is_flag=True, help='Continue a killed run (same settings only)'),
+        click.option('--trust-pickle-code', is_flag=True,
+                     help='Allow pickles whose classes are not known to edm_bdia to run their embedded code'),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+PRESET_REFERENCE = 'preset'  # `--fid-ref` given without a value: the preset's reference statistics
+
+
+def job_options(command):
+    """The options of a generate job beyond its network and sampler (generate.py and generate_images.py): device,
+    resume, the collections, FID while generating, the speed plan, trusted pickles."""
+    options = [
+        click.option('--device', type=click.Choice(['auto', 'cpu', 'cuda', 'mps']), default='auto',
+                     show_default=True, help='Compute device (auto: CUDA if available, else CPU)'),
+        click.option('--resume', is_flag=True, help='Skip seeds whose image exists (same settings only)'),
+        click.option('--grid', metavar='PATH', type=str, help='Also save a grid image of the first 64 images'),
+        click.option('--npz', metavar='PATH', type=str,
+                     help='Also save all images as uint8 NHWC arr_0 (+ labels arr_1)'),
+        click.option('--fid-ref', metavar='NAME|PATH|URL', type=str, is_flag=False, flag_value=PRESET_REFERENCE,
+                     help='Compute FID against these reference statistics while generating (fid_refs name, .npz, '
+                          "URL; alone: --preset's)"),
+        click.option('--detector', metavar='PATH|URL', type=str,
+                     help='FID detector weights  [default: NVIDIA inception-2015-12-05]'),
+        click.option('--metrics', metavar='LIST', type=str,
+                     help='Metrics for --fid-ref, computed in the same pass: fid, fd_dinov2 or both  [default: fid]'),
+        click.option('--dinov2', metavar='PATH|URL', type=str,
+                     help="FD_DINOv2 detector weights  [default: Meta's dinov2_vitl14]"),
+        click.option('--speed', type=click.Choice(['reference', 'fast', 'bf16', 'fp16', 'auto']), default='reference',
+                     show_default=True,
+                     help='reference: NVlabs arithmetic per call; fast: NHWC fp32; bf16 (CPU with bf16 hardware, '
+                          'CUDA) / fp16 (CUDA): 16-bit UNet, changes pixels; auto: the fastest precision this device '
+                          'computes natively, recorded in the manifest (docs/performance.md)'),
+        click.option('--tile', metavar='INT', type=click.IntRange(min=1),
+                     help='Samples per network call  [default: 8 on CPU, 64 on CUDA with auto, else the batch on '
+                          'CUDA]'),
+        click.option('--compile', 'compile_net', is_flag=True,
+                     help='torch.compile the network (not with --speed reference)'),
+        click.option('--cuda-graphs', is_flag=True,
+                     help='Replay network calls from CUDA graphs (CUDA, not with --speed reference)'),
         click.option('--trust-pickle-code', is_flag=True,
                      help='Allow pickles whose classes are not known to edm_bdia to run their embedded code'),
     ]

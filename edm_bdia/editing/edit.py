@@ -4,6 +4,7 @@ network; its settings and tile are used) or images inverted here."""
 
 import dataclasses
 import os
+import time
 
 import numpy as np
 import torch
@@ -11,14 +12,13 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.editing.latents import Latents, check_latents_fit, read_latents
-from edm_bdia.editing.round_trip import (EditSettings, check_pixels, replay_plan, round_trip_plan,
-                                         use_exact_arithmetic)
+from edm_bdia.editing.round_trip import EditSettings, open_guide, replay_plan, round_trip_plan, use_exact_arithmetic
 from edm_bdia.editing.sources import ImageSource, class_indices, one_hot
 from edm_bdia.errors import ArgumentError
-from edm_bdia.files.images import to_hwc_arrays, to_uint8
+from edm_bdia.files.images import to_hwc_arrays
 from edm_bdia.runs.folder import claimed, prepare_folder
-from edm_bdia.runs.images import check_finite
-from edm_bdia.runs.lockstep import lockstep_batches
+from edm_bdia.runs.images import check_finite, check_pixels, to_pixels
+from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
 from edm_bdia.sample import BDIAPair, bdia_edit, bdia_sample
@@ -29,6 +29,8 @@ class _Job:
     """What every batch of one edit run shares: the network, the input (start pairs of a latents file, or images
     with their classes), the classes to regenerate under, the resolved sampler settings, the output folder."""
     net: object
+    gnet: object  # the guiding network's adapter, or None
+    encoder: object  # the snapshot's encoder (EDM2), or None
     state_device: torch.device
     pairs: Latents | None
     images: ImageSource | None
@@ -64,11 +66,12 @@ def _edited(job, rows):
             start = BDIAPair(settings['start_step'], torch.as_tensor(job.pairs.x_start[rows]).to(job.state_device),
                              torch.as_tensor(job.pairs.x_next[rows]).to(job.state_device))
             return bdia_sample(job.net, start, target, sigmas=job.sigmas, gamma=settings['gamma'],
-                               base=settings['base']).images
+                               base=settings['base'], gnet=job.gnet, guidance=settings['guidance']).images
         source = one_hot(job.net, None if job.sources is None else job.sources[rows], job.state_device)
-        return bdia_edit(job.net, job.images.batch(rows, job.net.img_channels, job.state_device), source, target,
-                         sigmas=job.sigmas, gamma=settings['gamma'], base=settings['base'],
-                         strength=settings['strength']).images
+        images = job.images.batch(rows, job.net.img_channels, job.state_device, job.encoder)
+        return bdia_edit(job.net, images, source, target, sigmas=job.sigmas, gamma=settings['gamma'],
+                         base=settings['base'], strength=settings['strength'], gnet=job.gnet,
+                         guidance=settings['guidance']).images
 
 
 def _edit_batch(job, writer, rows):
@@ -80,24 +83,36 @@ def _edit_batch(job, writer, rows):
         return None
     edited = _edited(job, rows)
     check_finite(edited, [job.names[i] for i in rows])
-    images = to_uint8(edited)
+    images = to_pixels(edited, job.encoder)
     arrays = to_hwc_arrays(images)
     for i in todo:
         writer.submit(arrays[i], paths[i])
     return images
 
 
+def _check_guide_fits(pairs, path, guide):
+    """The guiding network given is the one the latents were inverted with (by sha256), or none for none."""
+    recorded = pairs.settings.get('gnet')
+    if recorded is None and guide is not None:
+        raise ArgumentError('gnet', f'was given, but {path} was inverted without guidance; drop it')
+    if recorded is not None and (guide is None or guide.opened.sha256 != recorded['sha256']):
+        raise ArgumentError('gnet', f'must be the guiding network {path} was inverted with ({recorded["source"]}, '
+                                    f'sha256 {recorded["sha256"][:12]}...); give that network')
+
+
 def edit_images(network, outdir, *, latents=None, images=None, source_class=None, target_class=None,
-                settings=EditSettings(), max_batch_size=64, device='auto', tile=None, trust_pickle_code=False,
-                resume=False, progress=False):
+                settings=EditSettings(), gnet=None, max_batch_size=64, device='auto', tile=None,
+                trust_pickle_code=False, resume=False, progress=False):
     """Regenerate images under `target_class` and write them as `outdir/{index:06d}.png`; yields each batch's uint8
     NCHW images.
 
     From `latents` (a file of `invert_images`, made by this network: its settings are used) or from `images` (a
     folder, .zip or .npz, inverted here with `settings`, SDEdit-style for a strength < 1; `source_class` as
     `class_idx` of `invert_images`). Without `target_class` each image keeps its class: the images come back.
-    `tile` as in `invert_images`; with `latents`, the tile recorded there is used.
+    `tile` as in `invert_images`; with `latents`, the tile recorded there is used. gnet: the guiding network (with
+    `latents`: the one they were inverted with; with `images`: when `settings.guidance` is not 1).
     """
+    started = time.perf_counter()
     if (latents is None) == (images is None):
         raise ArgumentError('latents', 'or `images` is needed, not both: a latents file from invert, or images')
     if latents is not None and tile is not None:
@@ -112,40 +127,51 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
             plan = replay_plan(device, pairs.settings)
         else:
             source = ImageSource(images)
+            source.check_apart_from(outdir, 'outdir')
             plan = round_trip_plan(device, tile, len(source))
     runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
     net = runtime.opened.net
     use_exact_arithmetic(net)
+    guide = open_guide(gnet, device, plan, trust_pickle_code)
     with distributed.all_ranks():
-        check_pixels(net)
+        check_pixels(net, runtime.opened.encoder)
         if pairs is not None:
             check_latents_fit(pairs, latents, net, runtime.opened.sha256)
+            _check_guide_fits(pairs, latents, guide)
             sources = None if pairs.labels.min() < 0 else pairs.labels
             resolved = {key: pairs.settings[key] for key in ('sigmas', 'start_step', 'gamma', 'base', 'strength')}
+            resolved['guidance'] = pairs.settings.get('guidance', 1)
             names = pairs.names
         else:
-            source.check_for(net)
+            source.check_for(net, runtime.opened.encoder)
             sources = class_indices(net, source, range(len(source)), source_class, argument='source_class')
-            resolved = settings.resolve(net)
+            resolved = dict(settings.resolve(net, None if guide is None else guide.opened.net),
+                            guidance=settings.guidance)
             names = source.names
         targets = _target_indices(net, target_class, sources, len(names))
+    guiding = {} if guide is None else dict(gnet=dict(source=None, sha256=guide.opened.sha256),
+                                            guidance=resolved['guidance'])
     manifest = dict(edm_bdia_version=edm_bdia.__version__, network=dict(source=None, sha256=runtime.opened.sha256),
-                    source=os.path.abspath(latents if latents is not None else images), target_class=target_class,
-                    source_class=source_class, sigmas=resolved['sigmas'], start_step=resolved['start_step'],
-                    tile=runtime.net.plan.tile, gamma=resolved['gamma'], base=resolved['base'],
-                    strength=resolved['strength'])
+                    **guiding, source=os.path.abspath(latents if latents is not None else images),
+                    target_class=target_class, source_class=source_class, sigmas=resolved['sigmas'],
+                    start_step=resolved['start_step'], tile=runtime.net.plan.tile, gamma=resolved['gamma'],
+                    base=resolved['base'], strength=resolved['strength'])
 
     fresh = prepare_folder(outdir)
-    job = _Job(net=runtime.net, state_device=runtime.state_device, pairs=pairs, images=source, sources=sources,
+    job = _Job(net=runtime.net, gnet=None if guide is None else guide.net, encoder=runtime.opened.encoder,
+               state_device=runtime.state_device,
+               pairs=pairs, images=source, sources=sources,
                targets=targets, names=names, resolved=resolved,
                sigmas=torch.tensor(resolved['sigmas'], dtype=torch.float64, device=runtime.state_device),
                outdir=outdir, resume=resume)
     with claimed(outdir, manifest, fresh=fresh, resume=resume):
         with ImageWriter() as writer:
-            for rows in lockstep_batches(range(len(names)), max_batch_size, progress=progress):
+            for rows in LockstepBatches(range(len(names)), max_batch_size, progress=progress):
                 with distributed.all_ranks():
                     edited = _edit_batch(job, writer, rows) if rows else None
                 if edited is not None:
                     yield edited
             with distributed.all_ranks():
                 writer.close()
+    if progress:
+        distributed.print0(f'Done: {len(names)} images in {outdir} ({time.perf_counter() - started:.1f} s).')

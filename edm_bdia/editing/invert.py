@@ -4,6 +4,7 @@ resumable like generation (edm_bdia.runs)."""
 import dataclasses
 import os
 import shutil
+import time
 
 import numpy as np
 import torch
@@ -11,12 +12,12 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.editing.latents import FORMAT, Latents, write_latents
-from edm_bdia.editing.round_trip import EditSettings, check_pixels, round_trip_plan, use_exact_arithmetic
+from edm_bdia.editing.round_trip import EditSettings, guide_record, open_guide, round_trip_plan, use_exact_arithmetic
 from edm_bdia.editing.sources import ImageSource, class_indices, one_hot
 from edm_bdia.files import atomic_write, check_writable_file
 from edm_bdia.runs.folder import claimed, prepare_folder
-from edm_bdia.runs.images import check_finite
-from edm_bdia.runs.lockstep import lockstep_batches
+from edm_bdia.runs.images import check_finite, check_pixels
+from edm_bdia.runs.lockstep import LockstepBatches
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.sample import bdia_encode
 
@@ -25,6 +26,8 @@ from edm_bdia.sample import bdia_encode
 class _Job:
     """What every batch of one invert run shares."""
     net: object
+    gnet: object  # the guiding network's adapter, or None
+    encoder: object  # the snapshot's encoder (EDM2), or None
     state_device: torch.device
     source: ImageSource
     labels: np.ndarray | None
@@ -32,6 +35,14 @@ class _Job:
     sigmas: torch.Tensor
     parts: str
     resume: bool
+
+
+def _encoder_record(encoder):
+    """What the latents file records of the snapshot's encoder (EDM2): its class and, for the VAE, which one;
+    nothing for networks without one, so that those files stay as they were."""
+    if encoder is None:
+        return {}
+    return dict(encoder=dict(name=type(encoder).__name__, vae=getattr(encoder, 'vae_name', None)))
 
 
 def _part_path(parts, index):
@@ -42,14 +53,15 @@ def _invert_batch(job, indices):
     """Write the start pair of each image of `indices` to its part file (unless resume finds them all)."""
     if job.resume and all(os.path.exists(_part_path(job.parts, i)) for i in indices):
         return
-    x = job.source.batch(indices, job.net.img_channels, job.state_device)
+    x = job.source.batch(indices, job.net.img_channels, job.state_device, job.encoder)
     class_labels = one_hot(job.net, None if job.labels is None else job.labels[indices], job.state_device)
     with torch.no_grad():
-        _, x_start, x_next = bdia_encode(job.net, x, class_labels, sigmas=job.sigmas, gamma=job.settings.gamma,
-                                         base=job.settings.base, strength=job.settings.strength).pair
-    check_finite(x_start, [job.source.names[i] for i in indices])
+        start = bdia_encode(job.net, x, class_labels, sigmas=job.sigmas, gamma=job.settings.gamma,
+                            base=job.settings.base, strength=job.settings.strength, gnet=job.gnet,
+                            guidance=job.settings.guidance).pair
+    check_finite(start.x, [job.source.names[i] for i in indices])
     for row, index in enumerate(indices):
-        pair = dict(x_start=x_start[row].cpu().numpy(), x_next=x_next[row].cpu().numpy())
+        pair = dict(x_start=start.x[row].cpu().numpy(), x_next=start.x_next[row].cpu().numpy())
         atomic_write(_part_path(job.parts, index), lambda f, pair=pair: np.savez(f, **pair))
 
 
@@ -64,43 +76,52 @@ def _join_parts(parts, out, source, labels, record):
     shutil.rmtree(parts)
 
 
-def invert_images(network, images, out, *, class_idx=None, settings=EditSettings(), max_batch_size=64, device='auto',
-                  tile=None, trust_pickle_code=False, resume=False, progress=False):
+def invert_images(network, images, out, *, class_idx=None, settings=EditSettings(), gnet=None, max_batch_size=64,
+                  device='auto', tile=None, trust_pickle_code=False, resume=False, progress=False):
     """Invert the images of `images` (a folder, .zip or generate.py .npz) into BDIA start pairs and write them to
     the latents file `out`; yields each batch's image indices as they are done.
 
     class_idx: the class of every image (conditional networks), else the .npz's labels. settings: the invertible
-    sampler (EditSettings). tile: samples per network call (default: 8 on CPU/MPS, at most the number of images;
+    sampler (EditSettings); gnet: the guiding network when `settings.guidance` is not 1 (as `network`; the latents
+    file records its sha256). tile: samples per network call (default: 8 on CPU/MPS, at most the number of images;
     the batch on CUDA); the latents file records it for `edit_images`. Each image's pair is first written to
     `<out>.parts/` (crash-safe), so `resume` continues a killed run with any batch size or number of processes;
     rank 0 joins the parts into `out` at the end and removes the folder.
     """
+    started = time.perf_counter()
     parts = os.fspath(out) + '.parts'
 
     device = distributed.init(device)
     with distributed.all_ranks():
         source = ImageSource(images)
+        source.check_apart_from(out, 'out')
         plan = round_trip_plan(device, tile, len(source))
     runtime = open_runtime(network, device, plan, trust_pickle_code=trust_pickle_code)
     use_exact_arithmetic(runtime.opened.net)
+    guide = open_guide(gnet, device, plan, trust_pickle_code)
     with distributed.all_ranks():
-        check_pixels(runtime.opened.net)
-        source.check_for(runtime.opened.net)
+        check_pixels(runtime.opened.net, runtime.opened.encoder)
+        source.check_for(runtime.opened.net, runtime.opened.encoder)
         labels = class_indices(runtime.opened.net, source, range(len(source)), class_idx)
-        resolved = settings.resolve(runtime.opened.net)
+        resolved = settings.resolve(runtime.opened.net, None if guide is None else guide.opened.net)
     record = dict(format=FORMAT, edm_bdia_version=edm_bdia.__version__, images=os.path.abspath(source.path),
-                  network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256), class_idx=class_idx,
-                  tile=runtime.net.plan.tile, **resolved)
+                  network=dict(source=runtime.opened.label, sha256=runtime.opened.sha256), **guide_record(guide),
+                  **_encoder_record(runtime.opened.encoder), class_idx=class_idx, tile=runtime.net.plan.tile,
+                  **resolved)
 
     with distributed.all_ranks():
         check_writable_file(out, 'out')
     fresh = prepare_folder(parts, argument='out')
-    job = _Job(net=runtime.net, state_device=runtime.state_device, source=source, labels=labels, settings=settings,
+    job = _Job(net=runtime.net, gnet=None if guide is None else guide.net, encoder=runtime.opened.encoder,
+               state_device=runtime.state_device,
+               source=source, labels=labels, settings=settings,
                sigmas=torch.tensor(resolved['sigmas'], dtype=torch.float64, device=runtime.state_device),
                parts=parts, resume=resume)
     parts_manifest = dict(record, network=dict(record['network'], source=None))  # a path may be spelled otherwise
+    if guide is not None:
+        parts_manifest['gnet'] = dict(record['gnet'], source=None)
     with claimed(parts, parts_manifest, fresh=fresh, resume=resume, suffix='.npz', argument='out'):
-        for indices in lockstep_batches(range(len(source)), max_batch_size, progress=progress):
+        for indices in LockstepBatches(range(len(source)), max_batch_size, progress=progress):
             with distributed.all_ranks():
                 if indices:
                     _invert_batch(job, indices)
@@ -109,3 +130,5 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
         with distributed.all_ranks():
             if distributed.get_rank() == 0:
                 _join_parts(parts, out, source, labels, record)
+    if progress:
+        distributed.print0(f'Done: {len(source)} images inverted to {out} ({time.perf_counter() - started:.1f} s).')

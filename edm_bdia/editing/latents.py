@@ -48,30 +48,74 @@ def write_latents(path, latents):
 
 
 def read_latents(path):
-    """The Latents of a file written by `write_latents`; ArgumentError('latents', ...) for anything else."""
+    """The Latents of a file written by `write_latents`, every field checked; ArgumentError('latents', ...) naming
+    the file and what is wrong for anything else."""
+    def refuse(problem):
+        raise ArgumentError('latents', f'{path} {problem}; make latents with python -m edm_bdia invert')
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {key: npz[key] for key in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ArgumentError('latents', f'{path} cannot be read as a latents .npz ({exc}); make one with '
-                                       'python -m edm_bdia invert') from None
+        refuse(f'cannot be read as a latents .npz ({exc})')
     missing = [key for key in ('x_start', 'x_next', 'labels', 'names', 'settings') if key not in data]
     if missing:
-        raise ArgumentError('latents', f'{path} is not a latents file of edm_bdia (no {", ".join(missing)}); make one '
-                                       'with python -m edm_bdia invert')
-    settings = json.loads(str(data['settings']))
-    if settings.get('format') != FORMAT:
-        raise ArgumentError('latents', f'{path} has format {settings.get("format")!r}, this version reads {FORMAT}')
-    latents = Latents(data['x_start'], data['x_next'], data['labels'], [str(name) for name in data['names']], settings)
+        refuse(f'is not a latents file of edm_bdia (no {", ".join(missing)})')
+    settings = _settings(data['settings'], refuse)
+    for key in ('x_start', 'x_next'):
+        state = data[key]
+        if state.dtype not in (np.float32, np.float64) or state.ndim != 4:
+            refuse(f'holds {key} of dtype {state.dtype} and shape {state.shape}, not float32/float64 [N, C, H, W] '
+                   '(a round trip needs at least float32)')
+        if not np.isfinite(state).all():
+            refuse(f'holds NaN or infinite values in {key}')
+    labels, names = data['labels'], data['names']
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        refuse(f'holds labels of dtype {labels.dtype} and shape {labels.shape}, not integers [N]')
+    if labels.size and (labels < -1).any() or (labels.min(initial=0) < 0 <= labels.max(initial=-1)):
+        refuse('holds labels that mix classes with -1 (no class) or are below -1')
+    if names.ndim != 1 or names.dtype.kind != 'U':
+        refuse(f'holds names of dtype {names.dtype} and shape {names.shape}, not strings [N]')
+    latents = Latents(data['x_start'], data['x_next'], labels.astype(np.int64), [str(name) for name in names],
+                      settings)
+    if len(latents) == 0:
+        refuse('holds no images')
     if not (latents.x_start.shape == latents.x_next.shape and len(latents.labels) == len(latents.names)
             == len(latents)):
-        raise ArgumentError('latents', f'{path} is inconsistent: {len(latents)} state pairs, {len(latents.labels)} '
-                                       f'labels, {len(latents.names)} names')
+        refuse(f'is inconsistent: {len(latents)} state pairs, {len(latents.labels)} labels, {len(latents.names)} '
+               'names')
+    if not 0 <= settings['start_step'] < len(settings['sigmas']) - 1:
+        refuse(f'has start_step {settings["start_step"]} outside its {len(settings["sigmas"]) - 1} steps')
     return latents
 
 
+def _settings(text, refuse):
+    """The settings JSON of a latents file, its schema checked."""
+    try:
+        settings = json.loads(str(text))
+    except ValueError as exc:
+        refuse(f'has settings that are not JSON ({exc})')
+    if not isinstance(settings, dict):
+        refuse(f'has settings of type {type(settings).__name__}, not an object')
+    if settings.get('format') != FORMAT:
+        refuse(f'has format {settings.get("format")!r}, this version reads {FORMAT}')
+    network = settings.get('network')
+    if not isinstance(network, dict) or not isinstance(network.get('sha256'), str):
+        refuse('has no network (source and sha256) in its settings')
+    sigmas = settings.get('sigmas')
+    if not (isinstance(sigmas, list) and len(sigmas) >= 3 and all(isinstance(v, (int, float)) for v in sigmas)
+            and sigmas[-1] == 0 and all(a > b for a, b in zip(sigmas[:-1], sigmas[1:]))):
+        refuse('has no valid noise levels (sigmas: decreasing numbers ending in 0) in its settings')
+    step = settings.get('start_step')
+    if isinstance(step, bool) or not isinstance(step, int):
+        refuse(f'has start_step {step!r} in its settings, not an integer')
+    for key in ('gamma', 'base', 'strength'):
+        if key not in settings:
+            refuse(f'has no {key} in its settings')
+    return settings
+
+
 def check_latents_fit(latents, path, net, network_sha256):
-    """The latents were made by this network (same sha256) and have its image shape."""
+    """The latents were made by this network (same sha256), have its image shape and labels of its classes."""
     made_by = latents.settings['network']
     if made_by['sha256'] != network_sha256:
         raise ArgumentError('latents', f'{path} was made with another network ({made_by["source"]}, sha256 '
@@ -81,3 +125,7 @@ def check_latents_fit(latents, path, net, network_sha256):
     if tuple(latents.x_start.shape[1:]) != expected:
         raise ArgumentError('latents', f'{path} holds states of shape {tuple(latents.x_start.shape[1:])}, the network '
                                        f'makes {expected}')
+    if latents.labels.max() >= max(net.label_dim, 0) or (net.label_dim and latents.labels.min() < 0):
+        classes = f'{net.label_dim} classes' if net.label_dim else 'no classes (label -1)'
+        raise ArgumentError('latents', f'{path} holds labels {latents.labels.min()} to {latents.labels.max()}, the '
+                                       f'network has {classes}')

@@ -1,5 +1,6 @@
 """What both halves of an exact round trip share (invert, edit): the invertible sampler's settings resolved for a
-network, the network in exact float32 arithmetic, and the reference speed plan on the inversion's tile.
+network (and a guiding network), the networks in exact float32 arithmetic, and the reference speed plan on the
+inversion's tile.
 
 Exactness: a round trip replays every denoiser call of the other direction, so the network runs in float32 without
 TF32 (and without a `use_fp16` network's half precision), on fixed tiles of samples (a call's result does not
@@ -10,14 +11,17 @@ import dataclasses
 
 import torch
 
+from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA, round_trip_settings
+from edm_bdia.samplers.checks import warn_if_many_steps
+from edm_bdia.samplers.guidance import guided
 from edm_bdia.speed import make_plan
 
 
 @dataclasses.dataclass(frozen=True)
 class EditSettings:
-    """The invertible sampler of a round trip: EDM's noise levels, BDIA's gamma and base, and the strength (the
-    fraction of the steps inverted; 1 = all the way to the latents)."""
+    """The invertible sampler of a round trip: EDM's noise levels, BDIA's gamma and base, the strength (the fraction
+    of the steps inverted; 1 = all the way to the latents) and the guidance weight (1: none)."""
     num_steps: int = 18
     sigma_min: float = 0.002
     sigma_max: float = 80
@@ -25,16 +29,20 @@ class EditSettings:
     gamma: object = DEFAULT_GAMMA
     base: str = DEFAULT_BASE
     strength: float = 1.0
+    guidance: float = 1
 
-    def resolve(self, net):
-        """The settings as a latents file records them, for `net`: its noise levels t_0 > ... > t_N = 0 (`sigmas`,
-        a list), gamma, base, strength, the step the inversion stops at (`start_step`) and `num_steps`; checks
-        every setting (ArgumentError)."""
+    def resolve(self, net, gnet=None):
+        """The settings as a latents file records them, for `net` guided by `gnet`: its noise levels t_0 > ... >
+        t_N = 0 (`sigmas`, a list), gamma, base, strength, the step the inversion stops at (`start_step`),
+        `num_steps` and, when it is not 1, `guidance`; checks every setting (ArgumentError)."""
+        guided(net, gnet, self.guidance)
+        warn_if_many_steps(self.num_steps)
         sigmas, _, start_step = round_trip_settings(net, num_steps=self.num_steps, sigma_min=self.sigma_min,
                                                     sigma_max=self.sigma_max, rho=self.rho, gamma=self.gamma,
                                                     base=self.base, strength=self.strength)
         return dict(sigmas=sigmas.tolist(), gamma=self.gamma, base=self.base, strength=self.strength,
-                    start_step=start_step, num_steps=self.num_steps)
+                    start_step=start_step, num_steps=self.num_steps,
+                    **({} if self.guidance == 1 else dict(guidance=self.guidance)))
 
 
 def round_trip_plan(device, tile, count):
@@ -56,6 +64,21 @@ def replay_plan(device, recorded):
     return make_plan('reference', device, tile=recorded['tile'])
 
 
+def open_guide(gnet, device, plan, trust_pickle_code):
+    """The guiding network's runtime (as the network's, in exact arithmetic), or None without `gnet`."""
+    if gnet is None:
+        return None
+    guide = open_runtime(gnet, device, plan, trust_pickle_code=trust_pickle_code, argument='gnet', uses_encoder=False)
+    use_exact_arithmetic(guide.opened.net)
+    return guide
+
+
+def guide_record(guide):
+    """What a latents file or manifest records of the guiding network: nothing without one (so that unguided
+    files stay as they were), else its source and sha256."""
+    return {} if guide is None else dict(gnet=dict(source=guide.opened.label, sha256=guide.opened.sha256))
+
+
 def use_exact_arithmetic(net):
     """Run `net` in full float32: no TF32 inside convolutions and matmuls, no fp16 UNet."""
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -64,9 +87,3 @@ def use_exact_arithmetic(net):
     if getattr(net, 'use_fp16', False):
         net.use_fp16 = False
 
-
-def check_pixels(net):
-    """The network makes images a PNG can hold."""
-    if net.img_channels not in (1, 3):
-        raise ValueError(f'the network makes {net.img_channels}-channel images; images have 1 (grayscale) or 3 '
-                         '(RGB) channels')

@@ -26,20 +26,49 @@ class ImageSource:
         if not self.path.lower().endswith('.npz'):
             return None
         with np.load(self.path, allow_pickle=False) as npz:
-            return npz['arr_1'].astype(np.int64) if 'arr_1' in npz.files else None
+            if 'arr_1' not in npz.files:
+                return None
+            labels = npz['arr_1']
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ArgumentError('images', f'{self.path} holds labels (arr_1) of dtype {labels.dtype} and shape '
+                                          f'{labels.shape}, not integer class indices [N]')
+        return labels.astype(np.int64)
 
-    def check_for(self, net):
-        """The images fit `net`: one size, the network's resolution."""
+    def check_apart_from(self, output, argument):
+        """The run's output `output` (a file or folder) neither is the image source nor lies inside a source folder,
+        where it would overwrite the images or join them."""
+        source, target = os.path.realpath(self.path), os.path.realpath(output)
+        if target == source or (os.path.isdir(source) and target.startswith(source + os.sep)):
+            raise ArgumentError(argument, f'{output} is or lies inside the images {self.path}, which this run reads; '
+                                          'write elsewhere')
+
+    def check_for(self, net, encoder=None):
+        """The images fit `net` (one size, the network's resolution, times the `encoder`'s pixels per latent) and
+        every one of them decodes: checked before any work, so that a broken file fails the run at once, naming
+        it."""
         width, height = check_image_sizes(self.dataset, range(len(self.dataset)))
-        if (width, height) != (net.img_resolution, net.img_resolution):
+        size = net.img_resolution * (1 if encoder is None else encoder.pixels_per_latent())
+        if (width, height) != (size, size):
             raise ArgumentError('images', f'{self.path} holds {width}x{height} images, but the network makes '
-                                          f'{net.img_resolution}x{net.img_resolution}; resize them first')
+                                          f'{size}x{size}; resize them first')
+        for index in range(len(self.dataset)):
+            self._image(index)
 
-    def batch(self, indices, channels, device):
-        """float64 images in [-1, 1] (uint8 v -> v / 127.5 - 1), NCHW with `channels` (1: the first of the RGB
-        channels, which are equal for grayscale files)."""
-        images = torch.stack([self.dataset[int(index)] for index in indices])[:, :channels]
-        return (images.to(torch.float64) / 127.5 - 1).to(device)
+    def _image(self, index):
+        """Image `index` as uint8 CHW; the source's error for a file that does not decode."""
+        image = self.dataset[index]
+        if isinstance(image, Exception):
+            raise image
+        return image
+
+    def batch(self, indices, channels, device, encoder=None):
+        """The images in the network's space, float64 NCHW: the posterior mean of an EDM2 snapshot's `encoder`
+        (deterministic, so that inversion has one answer), else uint8 v -> v / 127.5 - 1 with `channels` (1: the
+        first of the RGB channels, which are equal for grayscale files)."""
+        images = torch.stack([self._image(int(index)) for index in indices])
+        if encoder is not None:
+            return encoder.encode_mean(images.to(device)).to(torch.float64)
+        return (images[:, :channels].to(torch.float64) / 127.5 - 1).to(device)
 
 
 def class_indices(net, source, indices, class_idx, argument='class_idx'):

@@ -96,7 +96,7 @@ class _EncodedImages(torch.utils.data.Dataset):
         try:
             with self._open(self.names[index]) as file, PIL.Image.open(file) as image:
                 return image.size
-        except (OSError, SyntaxError, ValueError, zipfile.BadZipFile) as exc:
+        except (OSError, SyntaxError, ValueError, zipfile.BadZipFile, PIL.Image.DecompressionBombError) as exc:
             raise _unreadable(self.describe(index), exc) from None
 
     def describe(self, index):

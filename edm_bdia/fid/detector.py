@@ -19,12 +19,13 @@ import zipfile
 
 import torch
 
-from edm_bdia.checkpoints.download import DownloadError, cache_path, cached_file, is_remote, local_path, open_url
+from edm_bdia.checkpoints.download import DownloadError, cache_path, cached_file, open_url
 from edm_bdia.checkpoints.source import Checkpoint
 from edm_bdia.checkpoints.unpickle import InertPersistentObject, PickleLoadError, pickled_tensors
 from edm_bdia.files import sha256_file
 from edm_bdia.fid.errors import FidArgumentError
 from edm_bdia.fid.inception import InceptionV3
+from edm_bdia.fid.named_weights import named_weights_file
 from edm_bdia.fid.torchscript_weights import is_torchscript_archive, read_torchscript_tensors
 
 DEFAULT_DETECTOR = 'inception-2015-12-05'
@@ -136,16 +137,7 @@ def resolve_weights(spec=None):
     """(path, source) of the detector file: see the module docstring for the order. ``spec`` may be a path, a URL
     or ``inception-2015-12-05`` (the default)."""
     if spec not in (None, DEFAULT_DETECTOR):
-        spec = os.fspath(spec)
-        if is_remote(spec):
-            try:
-                return open_url(spec, return_filename=True), 'url'
-            except DownloadError as exc:
-                raise _detector_error(spec, str(exc)) from None
-        path = local_path(spec)
-        if not os.path.exists(path):
-            raise _detector_error(spec, f'not a file, a URL or {DEFAULT_DETECTOR!r}')
-        return path, 'file'
+        return named_weights_file(spec, DEFAULT_DETECTOR, _detector_error)
     for url in (NVIDIA_PKL_URL, NVIDIA_PT_URL):
         path = cached_file(url)
         if path is not None:

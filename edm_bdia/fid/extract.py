@@ -1,11 +1,15 @@
-"""An image source -> the FID pipeline, sharded over torch.distributed ranks like EDM's fid.py; and the whole runs of
-`fid.py calc` (`image_statistics`: detector, checks before extraction, extraction) and `fid.py ref`
-(`reference_statistics`: the same, saved as reference statistics).
+"""An image source -> the metrics pipeline, sharded over torch.distributed ranks like EDM's fid.py; and the whole
+runs of `fid.py calc` / `calculate_metrics.py calc` (`image_statistics`: reference, images, detectors, all checked
+before extraction, then one pass) and `ref` (`reference_statistics`: the same, saved as reference statistics).
 
 Batching is NVlabs' (docs/distributed.md): the selected indices are split into ((N-1)//(B*W) + 1) * W near-equal
 batches and rank r takes batches r, r+W, ...; with the same batch size and world size every batch holds the images
 EDM's batch holds. Each rank accumulates its own sums (no per-batch barrier); a failure on any rank is reported to
-all ranks before the single all-reduce, so nobody waits forever.
+all ranks before the single all-reduce, so nobody waits forever. Every detector sees each batch once it is loaded:
+one data loader for all metrics.
+
+Progress lines use NVlabs EDM2's words ("Loading images from ...", "Setting up InceptionV3Detector...",
+"Calculating feature statistics..."), through `log` (rank 0; standard error unless the caller says otherwise).
 """
 
 import dataclasses
@@ -20,7 +24,8 @@ from edm_bdia.distributed import rank_batches
 from edm_bdia.errors import ArgumentError
 from edm_bdia.fid import refs
 from edm_bdia.fid.datasets import check_image_sizes, collate_images, open_images, select_indices
-from edm_bdia.fid.pipeline import open_pipeline
+from edm_bdia.fid.metrics import parse_metrics
+from edm_bdia.fid.pipeline import check_reference_dims, open_pipeline, references_on_rank_zero
 from edm_bdia.files import check_writable_file
 
 
@@ -30,59 +35,65 @@ def default_workers():
     return max(0, min(3, cpus - 1))
 
 
-def _log(message):
+def log_to_stderr(message):
     distributed.print0(message, file=sys.stderr, flush=True)  # stdout carries only the result
 
 
 @dataclasses.dataclass
 class ImageStatistics:
-    """What `image_statistics` measured: mu and sigma (float64 numpy), the image count, the detector's identity,
-    the reference statistics (rank 0, when asked for) and the device the detector ran on."""
-    mu: object
-    sigma: object
+    """What `image_statistics` measured: {metric: (mu, sigma)} (float64 numpy), the image count, {metric: the
+    detector's identity}, the reference statistics {metric: (mu, sigma)} (rank 0, when asked for) and the device
+    the detectors ran on."""
+    statistics: dict
     num_images: int
-    detector: dict
-    reference: tuple | None
+    detectors: dict
+    references: dict | None
     device: torch.device
 
 
-def image_statistics(images, *, num=None, seed=0, batch_size=64, detector=None, trust_pickle_code=False,
-                     workers=None, device='cpu', reference=None, progress=False):
-    """Inception statistics of the images of a folder, .zip or .npz (EDM's `num`-subset rule with `seed`), summed
-    over all ranks (collective: joins the launcher's process group, `device` as `distributed.init` takes it). With
-    `reference` (a registry name, path or URL), rank 0 loads it and checks it against the detector's feature size
-    before any image is read; the image sizes are read from the headers first too, so a bad input fails before the
-    (long) extraction."""
-    device = distributed.init(device)
-    pipeline, info = open_pipeline(detector, device, trust_pickle_code)
+def image_statistics(images, *, metrics=('fid',), num=None, seed=0, batch_size=64, workers=None, device='cpu',
+                     reference=None, progress=False, log=log_to_stderr, **detector_options):
+    """Statistics of `metrics` (default: FID's alone) for the images of a folder, .zip or .npz (EDM's `num`-subset
+    rule with `seed`), summed over all ranks (collective: joins the launcher's process group, `device` as
+    `distributed.init` takes it); detector_options as edm_bdia.fid.metrics.open_detectors takes them.
 
+    Everything is checked before the (long) extraction, in NVlabs' order: `reference` (a registry name, path or
+    URL) read by rank 0 with every metric present; the images listed, counted and their sizes read from the file
+    headers; the detectors loaded and the reference's feature sizes checked against them."""
+    device = distributed.init(device)
+    metrics = parse_metrics(metrics)
+    references = references_on_rank_zero(reference, metrics, log) if reference is not None else None
     with distributed.all_ranks():
-        stats = None
-        if reference is not None and distributed.get_rank() == 0:  # rank 0 only, like EDM
-            _log(f'Loading reference statistics from "{reference}"...')
-            stats = refs.load_checked_reference(reference, pipeline.feature_dim)
+        log(f'Loading images from {images} ...')
         dataset = open_images(images)
         indices = select_indices(len(dataset), num, seed)
         if len(indices) < 2:
-            raise ArgumentError('images', f'{images}: FID needs at least 2 images, found {len(indices)}')
+            raise ArgumentError('images', f'{images}: statistics need at least 2 images, found {len(indices)}')
         check_image_sizes(dataset, indices)
-    _log(f'Computing Inception statistics of {len(indices)} images from "{images}" '
-         f'on {distributed.get_world_size()} rank(s)...')
+    pipeline, infos = open_pipeline(metrics, device, log=log, **detector_options)
+    check_reference_dims(references, pipeline, reference)
+    log('Calculating feature statistics...')
     extract_statistics(dataset, pipeline, indices, batch_size=batch_size,
                        workers=default_workers() if workers is None else workers, progress=progress)
-    mu, sigma = pipeline.statistics()
-    return ImageStatistics(mu, sigma, len(indices), info, stats, device)
+    return ImageStatistics(pipeline.statistics(), len(indices), infos, references, device)
 
 
-def reference_statistics(images, dest, *, device='cpu', **options):
-    """Collective: the statistics of `images` (options as for `image_statistics`) saved by rank 0 as reference
-    statistics to `dest` (checked first: '.npz' is appended when missing); (the path written on rank 0, else None;
-    the ImageStatistics)."""
+def reference_statistics(images, dest, *, metrics=('fid',), file_format=None, device='cpu', **options):
+    """Collective: the statistics of `images` (options as for `image_statistics`) saved by rank 0 to `dest` as
+    EDM's .npz (fid only; '.npz' is appended when missing) or EDM2's .pkl; `file_format` 'npz' or 'pkl', by
+    default told by `dest`'s extension. Both are checked before any work. Returns (the path written on rank 0,
+    else None; the ImageStatistics)."""
     device = distributed.init(device)
+    metrics = parse_metrics(metrics)
+    file_format = file_format or refs.statistics_file_format(dest)
+    path = refs.npz_path(dest) if file_format == 'npz' else os.fspath(dest)
     with distributed.all_ranks():
-        check_writable_file(refs.npz_path(dest), 'dest')
-    stats = image_statistics(images, device=device, **options)
-    saved = refs.save_reference(dest, stats.mu, stats.sigma) if distributed.get_rank() == 0 else None
+        refs.check_statistics_destination(dest, metrics, file_format)
+        check_writable_file(path, 'dest')
+    stats = image_statistics(images, metrics=metrics, device=device, **options)
+    saved = None
+    if distributed.get_rank() == 0:
+        saved = refs.save_statistics(path, stats.statistics, stats.num_images, file_format)
     return saved, stats
 
 

@@ -30,17 +30,34 @@ class StatisticsError(FidError):
     """Feature statistics that are malformed or cannot be compared."""
 
 
+# Feature statistics beyond this magnitude are no detector's (Inception and DINOv2 features are O(1)-O(10)); their
+# squares would also overflow the distance to inf.
+MAX_STATISTIC = 1e8
+# A covariance's eigenvalues are >= 0; rounding leaves negative ones of about 1e-13 of the largest (rank-deficient
+# covariances of fewer images than dimensions included).
+PSD_TOLERANCE = 1e-6
+
+
 def checked_statistics(mu, sigma, label):
-    """(mu, sigma) as float64 arrays, checked: shapes [D] and [D, D], finite, sigma symmetric (a covariance).
-    `label` names them in the StatisticsError."""
+    """(mu, sigma) as float64 arrays, checked: shapes [D] and [D, D], finite, of plausible magnitude, sigma
+    symmetric and positive semi-definite within rounding (a covariance). `label` names them in the
+    StatisticsError."""
     mu = np.asarray(mu, dtype=np.float64)
     sigma = np.asarray(sigma, dtype=np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise StatisticsError(f'{label}: mu must be [D] and sigma [D, D], got {mu.shape} and {sigma.shape}')
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise StatisticsError(f'{label}: the statistics contain NaN or infinity')
+    largest = max(np.abs(mu).max(initial=0), np.abs(sigma).max(initial=0))
+    if largest > MAX_STATISTIC:
+        raise StatisticsError(f'{label}: values up to {largest:.3g} are no detector\'s feature statistics (at most '
+                              f'{MAX_STATISTIC:g}); check that the file holds feature means and covariances')
     if not np.allclose(sigma, sigma.T, rtol=0, atol=1e-6 * max(np.abs(sigma).max(initial=0), 1e-300)):
         raise StatisticsError(f'{label}: sigma is not symmetric, so it is not a covariance matrix')
+    eigenvalues = np.linalg.eigvalsh(sigma)
+    if eigenvalues.size and eigenvalues[0] < -PSD_TOLERANCE * max(eigenvalues[-1], 1e-300):
+        raise StatisticsError(f'{label}: sigma has the negative eigenvalue {eigenvalues[0]:.3g} (largest '
+                              f'{eigenvalues[-1]:.3g}), so it is not a covariance matrix')
     return mu, sigma
 
 

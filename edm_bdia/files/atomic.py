@@ -19,15 +19,18 @@ def _temp_path(path):
 
 
 def atomic_write(path, write):
-    """Call write(file_object) on a temporary file next to `path`, then rename it to `path`."""
+    """Call write(file_object) on a temporary file next to `path`, then rename it to `path`. An OSError that names
+    no file (a full disk: `[Errno 28] No space left on device`) is raised naming `path`."""
     temp = _temp_path(path)
     try:
         with open(temp, 'wb') as f:
             write(f)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temp):
             os.remove(temp)
+        if isinstance(error, OSError) and error.errno is not None and not error.filename:
+            raise OSError(error.errno, error.strerror, os.fspath(path)) from None
         raise
 
 

@@ -14,7 +14,8 @@ refuses bad settings at once; `check_sampler` checks what needs the network, bef
 import inspect
 
 from edm_bdia.errors import ArgumentError
-from edm_bdia.samplers.checks import check_churn, check_num_steps, check_positive, check_sigma_range
+from edm_bdia.samplers.checks import (check_churn, check_num_steps, check_positive, check_sigma_range,
+                                      warn_if_many_steps)
 
 
 def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
@@ -24,6 +25,7 @@ def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_chu
     to pass on as `generate_images(..., sampler_fn=..., **kwargs)`; every setting that can be checked without a
     network is checked first."""
     check_num_steps(num_steps)
+    warn_if_many_steps(num_steps)
     check_positive(rho, 'rho')
     check_churn(S_churn, S_min, S_max, S_noise)
     for name, value in (('sigma_min', sigma_min), ('sigma_max', sigma_max)):
@@ -52,6 +54,27 @@ def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_chu
     return sampler_fn, {key: value for key, value in kwargs.items() if value is not None}
 
 
+def choose_edm2_sampler(*, num_steps=32, sigma_min=0.002, sigma_max=80, rho=7, guidance=1, S_churn=0, S_min=0,
+                        S_max=float('inf'), S_noise=1, gamma=0.0, bdia_base=None):
+    """(sampler function, its keyword arguments) for NVlabs edm2's generate_images.py options: `edm2_sampler`, or
+    with `gamma` other than 0 or a BDIA base the invertible sampler on the same noise levels and guidance
+    (`bdia_sampler`, float64, no churn); every setting that can be checked without a network is checked first."""
+    check_num_steps(num_steps)
+    warn_if_many_steps(num_steps)
+    check_positive(rho, 'rho')
+    check_churn(S_churn, S_min, S_max, S_noise)
+    check_sigma_range(sigma_min, sigma_max)
+    common = dict(num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho, guidance=guidance)
+    from edm_bdia import sample  # torch loads here, once the settings are known to be good
+    if gamma == 0 and bdia_base is None:
+        return sample.edm2_sampler, dict(common, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise)
+    if S_churn > 0:
+        raise ArgumentError('S_churn', 'must be 0 with BDIA (`gamma` other than 0 or a `bdia_base`): BDIA is '
+                                       'deterministic; drop `S_churn` or `gamma`')
+    base = bdia_base or ('euler' if isinstance(gamma, str) else 'heun')
+    return sample.bdia_sampler, dict(common, gamma=gamma, base=base)
+
+
 def noise_argument(sampler_fn, sampler_kwargs, randn_like):
     """The per-seed noise a sampler is given: `randn_like` for a sampler that takes it and draws, None for
     `edm_sampler` without churn (it then draws nothing, which leaves every image unchanged; the ablation sampler
@@ -70,19 +93,24 @@ def _settings(sampler_fn, sampler_kwargs, *names):
     return {name: sampler_kwargs[name] if name in sampler_kwargs else parameters[name].default for name in names}
 
 
-def check_sampler(net, sampler_fn, sampler_kwargs):
-    """Raise now (before any file is written) what calling `sampler_fn` on `net` would raise: a keyword argument it
-    does not take, a noise-level range that clamping to the network's range leaves empty, an ablation
-    discretization without levels."""
-    from edm_bdia.sample import ablation_sampler, bdia_sampler, edm_sampler, karras_sigmas
+def check_sampler(net, sampler_fn, sampler_kwargs, gnet=None):
+    """Raise now (before any file is written) what calling `sampler_fn` on `net` (guided by `gnet`) would raise: a
+    keyword argument it does not take, a noise-level range that clamping to the network's range leaves empty, an
+    ablation discretization without levels, a guiding network that cannot guide `net`."""
+    from edm_bdia.sample import ablation_sampler, bdia_sampler, edm2_sampler, edm_sampler, karras_sigmas
     from edm_bdia.samplers.ablation import ablation_noise_levels
+    from edm_bdia.samplers.guidance import guided
     parameters = inspect.signature(sampler_fn).parameters
     if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
-        for name in sampler_kwargs:
+        for name in list(sampler_kwargs) + (['gnet'] if gnet is not None else []):
             if name not in parameters:
                 raise ArgumentError(name, f'is not an argument of {sampler_fn.__name__}; drop it')
+    if 'guidance' in parameters:
+        guided(net, gnet, sampler_kwargs.get('guidance', parameters['guidance'].default))
     if sampler_fn is ablation_sampler:
         ablation_noise_levels(net, **_settings(sampler_fn, sampler_kwargs, 'num_steps', 'discretization', 'sigma_min',
                                                'sigma_max', 'rho', 'epsilon_s', 'M', 'C_1', 'C_2'))
     elif sampler_fn in (edm_sampler, bdia_sampler):
         karras_sigmas(**_settings(sampler_fn, sampler_kwargs, 'num_steps', 'sigma_min', 'sigma_max', 'rho'), net=net)
+    elif sampler_fn is edm2_sampler:  # EDM2 neither clamps the noise levels to the network nor rounds them
+        karras_sigmas(**_settings(sampler_fn, sampler_kwargs, 'num_steps', 'sigma_min', 'sigma_max', 'rho'))

@@ -2,9 +2,12 @@
 
 import bisect
 import collections.abc
+import numbers
 import os
 import re
 import sys
+
+from edm_bdia.errors import ArgumentError
 
 _RANGE = re.compile(r'^(\d+)-(\d+)$')
 
@@ -83,6 +86,10 @@ def as_seeds(seeds):
         return parse_seeds(seeds)
     if isinstance(seeds, range):
         return Seeds([seeds])
+    if not isinstance(seeds, collections.abc.Iterable) or any(isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                              for seed in seeds):
+        raise ArgumentError('seeds', f'must be a --seeds string (\'0-63\'), a range or a sequence of integers, got '
+                                     f'{seeds!r:.80}')
     values = [int(seed) for seed in seeds]
     if not values:
         raise ValueError('seeds is empty; give at least one seed')

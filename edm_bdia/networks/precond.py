@@ -22,6 +22,31 @@ def build_model(model_type, **model_kwargs):
     return MODEL_TYPES[model_type](**model_kwargs)
 
 
+def unet_dtype(use_fp16, force_fp32, device):
+    """f16 only for use_fp16 on CUDA (docs/networks.md, 'fp16 mode'); f32 everywhere else, including CPU with
+    use_fp16=True."""
+    return torch.float16 if use_fp16 and not force_fp32 and torch.device(device).type == 'cuda' else torch.float32
+
+
+def conditioning_labels(class_labels, label_dim, device):
+    """The labels a UNet gets: None for an unconditional net, zeros [1, label_dim] when none are given (the
+    unconditional embedding of a conditional net), else f32 [N, label_dim]."""
+    if not label_dim:
+        return None
+    if class_labels is None:
+        return torch.zeros([1, label_dim], device=device)
+    return class_labels.to(torch.float32).reshape(-1, label_dim)
+
+
+def edm_coefficients(sigma, sigma_data):
+    """EDM's (c_skip, c_out, c_in, c_noise) for f32 sigma [N, 1, 1, 1] (Karras et al. 2022, Table 1)."""
+    c_skip = sigma_data ** 2 / (sigma ** 2 + sigma_data ** 2)
+    c_out = sigma * sigma_data / (sigma ** 2 + sigma_data ** 2).sqrt()
+    c_in = 1 / (sigma_data ** 2 + sigma ** 2).sqrt()
+    c_noise = sigma.log() / 4
+    return c_skip, c_out, c_in, c_noise
+
+
 class _Preconditioner(torch.nn.Module):
     """Shared construction and forward pass (docs/networks.md, 'Common forward pass'); subclasses supply
     `coefficients(sigma)`."""
@@ -45,19 +70,13 @@ class _Preconditioner(torch.nn.Module):
         raise NotImplementedError
 
     def model_dtype(self, x, force_fp32):
-        """f16 only for use_fp16 on CUDA (docs/networks.md, 'fp16 mode'); f32 everywhere else, including CPU with
-        use_fp16=True."""
-        return torch.float16 if self.use_fp16 and not force_fp32 and x.device.type == 'cuda' else torch.float32
+        """The UNet's dtype for input x (see `unet_dtype`)."""
+        return unet_dtype(self.use_fp16, force_fp32, x.device)
 
     def forward(self, x, sigma, class_labels=None, force_fp32=False, **model_kwargs):
         x = x.to(torch.float32)
         sigma = torch.as_tensor(sigma, device=x.device).to(torch.float32).reshape(-1, 1, 1, 1)
-        if not self.label_dim:
-            class_labels = None
-        elif class_labels is None:
-            class_labels = torch.zeros([1, self.label_dim], device=x.device)
-        else:
-            class_labels = class_labels.to(torch.float32).reshape(-1, self.label_dim)
+        class_labels = conditioning_labels(class_labels, self.label_dim, x.device)
         dtype = self.model_dtype(x, force_fp32)
 
         c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
@@ -176,9 +195,4 @@ class EDMPrecond(_Preconditioner):
         self._init_model(model_type, img_channels, model_kwargs)
 
     def coefficients(self, sigma):
-        sigma_data = self.sigma_data
-        c_skip = sigma_data ** 2 / (sigma ** 2 + sigma_data ** 2)
-        c_out = sigma * sigma_data / (sigma ** 2 + sigma_data ** 2).sqrt()
-        c_in = 1 / (sigma_data ** 2 + sigma ** 2).sqrt()
-        c_noise = sigma.log() / 4
-        return c_skip, c_out, c_in, c_noise
+        return edm_coefficients(sigma, self.sigma_data)

@@ -6,6 +6,7 @@ import dataclasses
 import torch
 
 from edm_bdia import distributed
+from edm_bdia.errors import ArgumentError
 from edm_bdia.runs.network import OpenedNetwork, open_network
 from edm_bdia.speed import apply_plan, state_device_for
 
@@ -19,11 +20,23 @@ class Runtime:
     net: object  # the speed adapter (edm_bdia.speed.AcceleratedNet) around opened.net; `net.plan` is the plan it runs
 
 
-def open_runtime(network, device, plan, *, trust_pickle_code=False):
+def open_runtime(network, device, plan, *, trust_pickle_code=False, argument='network', uses_encoder=True):
     """Collective: open `network` on this rank's `device` (rank 0 first) and wrap it in the SpeedPlan `plan`; a
-    failure on any rank stops every rank."""
+    failure on any rank stops every rank. Errors name `argument`. With `uses_encoder`, the encoder of its snapshot
+    (if any) is made ready now (a latent model's VAE is found and loaded), so that a missing VAE fails before any
+    sampling; a guiding network's encoder is never used."""
     with distributed.rank_zero_first():
-        opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code)
+        opened = open_network(network, device=device, trust_pickle_code=trust_pickle_code, argument=argument)
+        if uses_encoder and opened.encoder is not None:
+            _init_encoder(opened, device, argument)
     with distributed.all_ranks():
         net = apply_plan(opened.net, plan, device)
     return Runtime(device=device, state_device=state_device_for(device), opened=opened, net=net)
+
+
+def _init_encoder(opened, device, argument):
+    from edm_bdia.networks.stability_vae import VAEUnavailableError
+    try:
+        opened.encoder.init(device)
+    except VAEUnavailableError as exc:
+        raise ArgumentError(argument, f'{opened.label}: {exc}') from None

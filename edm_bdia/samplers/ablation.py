@@ -10,6 +10,7 @@ import torch
 from .checks import (check_choice, check_churn, check_class_labels, check_latents, check_num_steps,
                      check_open_unit_interval, check_positive, check_positive_integer, check_sigma_range)
 from .churn import churn_gamma
+from .guidance import guided
 from .ode import denoise
 from .schedules import (DISCRETIZATIONS, SCALINGS, SCHEDULES, VPSigma, clamp_to_network, default_sigma_range,
                         discretize_sigmas, schedule_functions)
@@ -47,11 +48,13 @@ def _ode_direction(net, x, t, class_labels, sigma, s):
 def ablation_sampler(net, latents, class_labels=None, randn_like=torch.randn_like, num_steps=18, sigma_min=None,
                      sigma_max=None, rho=7, solver='heun', discretization='edm', schedule='linear', scaling='none',
                      epsilon_s=1e-3, C_1=0.001, C_2=0.008, M=1000, alpha=1, S_churn=0, S_min=0, S_max=float('inf'),
-                     S_noise=1, callback=None):
+                     S_noise=1, callback=None, *, gnet=None, guidance=1):
     """Drop-in for NVlabs' `ablation_sampler` (same draws, same bits); returns float64 images.
 
     `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step; `x` is the scaled state s(t) x_unscaled.
+    `gnet`, `guidance`: sample the guided denoiser (guidance.py).
     """
+    net = guided(net, gnet, guidance)
     check_choice(solver, 'solver', SOLVERS)
     check_choice(discretization, 'discretization', DISCRETIZATIONS)
     check_choice(schedule, 'schedule', SCHEDULES)

@@ -20,7 +20,7 @@ from. These are the cores: the public functions (invertible.py) check their argu
 docs/samplers.md derives the maths and the choices.
 """
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -30,10 +30,13 @@ from .ode import base_increment, edm_derivative
 class BDIAPair(NamedTuple):
     """Two consecutive states of a BDIA run, all a run needs to go on in either direction: x = x_step at t_step and
     x_next = x_{step+1}. Sampling ends with the pair at step N - 1 (x_next is the image); inversion ends with the
-    pair at step k (k = 0: x / t_0 are the latents)."""
+    pair at step k (k = 0: x / t_0 are the latents). `run` identifies the settings of the run that made the pair
+    (noise levels, gamma, base, guidance), so that a run with other settings can refuse it; None for a pair made by
+    hand or read from a file, which nothing can check."""
     step: int
     x: torch.Tensor
     x_next: torch.Tensor
+    run: Optional[str] = None
 
 
 class Gammas:

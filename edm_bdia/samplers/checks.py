@@ -4,8 +4,9 @@ settings before torch loads; only the checks of tensors import it."""
 
 import math
 import numbers
+import warnings
 
-from edm_bdia.errors import ArgumentError
+from edm_bdia.errors import ArgumentError, ArgumentWarning
 
 
 def check_num_steps(num_steps):
@@ -14,11 +15,41 @@ def check_num_steps(num_steps):
         raise ArgumentError('num_steps', f'must be an integer >= 2, got {num_steps!r}')
 
 
+NETWORK_ATTRIBUTES = ('img_channels', 'img_resolution', 'label_dim')
+
+
+def check_network(net):
+    """A denoiser with the NVlabs interface: callable as net(x, sigma, class_labels), with its image shape and
+    number of classes."""
+    missing = [attr for attr in NETWORK_ATTRIBUTES if not hasattr(net, attr)]
+    if not callable(net) or missing:
+        raise ArgumentError('net', f'must be a denoiser with the NVlabs interface (callable, with '
+                                   f'{", ".join(NETWORK_ATTRIBUTES)}), got {type(net).__name__}'
+                                   + (f' without {", ".join(missing)}' if missing and callable(net) else ''))
+
+
+MANY_STEPS = 1024  # beyond the papers' settings (EDM: 18-256 steps; iDDPM's schedule has 1000 levels)
+
+
+def warn_if_many_steps(num_steps):
+    """One warning for a step count far beyond any published setting: it costs num_steps network calls per image
+    (two per step on Heun) and is more often a typo than a plan."""
+    if num_steps > MANY_STEPS:
+        warnings.warn(ArgumentWarning(f'`num_steps` {num_steps} is far beyond the published settings (18-256 steps); '
+                                      f'each image costs up to {2 * num_steps - 1} network evaluations'), stacklevel=3)
+
+
 def check_latents(net, latents, name='latents'):
+    """A non-empty finite float tensor [batch, channels, height, width] of the network's image shape (and `net` a
+    network)."""
     import torch
+    check_network(net)
     if not torch.is_tensor(latents) or latents.ndim != 4:
         shape = tuple(latents.shape) if torch.is_tensor(latents) else type(latents).__name__
         raise ArgumentError(name, f'must be a 4-D tensor [batch, channels, height, width], got {shape}')
+    if latents.device.type == 'meta' or not latents.dtype.is_floating_point or latents.shape[0] == 0:
+        raise ArgumentError(name, f'must be a float tensor with values and at least one sample, got {latents.dtype} '
+                                  f'{tuple(latents.shape)} on {latents.device}')
     expected = tuple(getattr(net, attr, None) for attr in ('img_channels', 'img_resolution', 'img_resolution'))
     if None not in expected and tuple(latents.shape[1:]) != expected:
         raise ArgumentError(name, f'have shape {tuple(latents.shape)}, but the network expects [batch, {expected[0]}, '
@@ -29,8 +60,12 @@ def check_latents(net, latents, name='latents'):
 
 
 def check_class_labels(net, class_labels, batch_size):
+    import torch
     if class_labels is None:
         return
+    if not torch.is_tensor(class_labels):
+        raise ArgumentError('class_labels', f'must be a tensor [batch, label_dim] of one-hot rows (or None), got '
+                                            f'{type(class_labels).__name__}')
     label_dim = getattr(net, 'label_dim', None)
     if label_dim == 0:
         raise ArgumentError('class_labels', 'were given, but the network is unconditional (label_dim = 0); pass None')

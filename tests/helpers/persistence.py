@@ -6,7 +6,9 @@ that never imported it, unpickling must execute the source stored in the pickle.
 """
 
 import copy
+import io
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -105,3 +107,20 @@ def run_python(code, args=(), pythonpath=(), cwd=None, timeout=300):
     if result.returncode != 0:
         raise AssertionError(f'subprocess failed ({result.returncode}):\n{result.stdout}\n{result.stderr}')
     return result.stdout
+
+
+def read_stream(blob):
+    """(meta of every persistent object in stream order, set of globals the stream asks for, the unpickled object
+    with each persistent object left as its meta dict). dnnlib's EasyDict reads as a dict (dnnlib need not exist)."""
+    metas, stream_globals = [], set()
+
+    class Recorder(pickle.Unpickler):
+        def find_class(self, module, name):
+            stream_globals.add((module, name))
+            if (module, name) == ('torch_utils.persistence', '_reconstruct_persistent_obj'):
+                return lambda meta: metas.append(meta) or meta
+            if (module, name) == ('dnnlib.util', 'EasyDict'):
+                return dict
+            return super().find_class(module, name)
+    data = Recorder(io.BytesIO(blob)).load()
+    return metas, stream_globals, data
