@@ -26,9 +26,9 @@ EDM2_NAMES = ([f'edm2-img512-{s}-{m}' for s in EDM2_SIZES for m in ('fid', 'dino
 EDM2_ROOT = 'https://nvlabs-fi-cdn.nvidia.com/edm2/posthoc-reconstructions/'
 
 
-def test_every_published_checkpoint_and_the_toy_model_is_listed():
+def test_every_published_checkpoint_the_toy_model_and_the_digits_unet_are_listed():
     assert len(EDM2_NAMES) == 36
-    assert list(PRESETS) == EDM_NAMES + BASELINE_NAMES + EDM2_NAMES + ['toy-mixture-32x32-cond']
+    assert list(PRESETS) == EDM_NAMES + BASELINE_NAMES + EDM2_NAMES + ['toy-mixture-32x32-cond', 'digits-16x16-cond']
 
 
 @pytest.mark.parametrize('name', EDM2_NAMES)
@@ -120,4 +120,5 @@ def test_reference_users_are_derived_from_the_presets():
     assert presets_using_reference('imagenet-64x64-baseline') == ['baseline-imagenet-64x64-cond-adm']
     assert presets_using_reference('ffhq-64x64') == [name for name in EDM_NAMES + BASELINE_NAMES if '-ffhq-' in name]
     assert presets_using_reference('img64') == [name for name in PRESETS if name.startswith('edm2-img64-')]
-    assert sum(len(presets_using_reference(ref)) for ref in FID_REFS) == len(PRESETS) - 1  # all but the toy model
+    # all but the toy model and the digits UNet, which have no published reference statistics
+    assert sum(len(presets_using_reference(ref)) for ref in FID_REFS) == len(PRESETS) - 2

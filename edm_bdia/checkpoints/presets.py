@@ -1,5 +1,6 @@
 """Named checkpoints: every published NVlabs EDM / baseline pickle, every configuration of NVlabs' EDM2
-generate_images.py, plus the built-in analytic model.
+generate_images.py, the built-in analytic model and the digits UNet trained here, whose pickle ships inside the
+package (`file`).
 
 The data lives in `presets.json` beside this file (docs/checkpoints.md, 'Presets', explains the fields). A
 preset name works wherever a network is accepted (`edm_bdia.load_network('edm-cifar10-32x32-cond-vp')`);
@@ -13,6 +14,7 @@ published `fd_dinov2` where that is the metric.
 
 import dataclasses
 import json
+import os
 from importlib import resources
 from typing import Optional
 
@@ -46,6 +48,8 @@ class Preset:
     gnet: Optional[str] = None        # EDM2: URL of the guiding network (unconditional or weaker); None: unguided
     guidance: float = 1               # EDM2: guidance weight, D = gnet(x).lerp(net(x), guidance)
     fd_dinov2: Optional[float] = None  # EDM2: the published FD_DINOv2 (the metric of the -dino presets)
+    file: Optional[str] = None        # a pickle shipped inside this package (edm_bdia/checkpoints/), instead of a URL
+    sha256: Optional[str] = None      # of the shipped file: checked whenever it is loaded
 
     @property
     def net(self):
@@ -55,7 +59,11 @@ class Preset:
     @property
     def builtin(self):
         """True for the built-in analytic model, which has no file."""
-        return self.url is None
+        return self.url is None and self.file is None
+
+    def packaged_path(self):
+        """The local path of the pickle shipped with the package (None when the preset has no packaged file)."""
+        return None if self.file is None else os.fspath(resources.files(__package__).joinpath(self.file))
 
     def generation_settings(self):
         """The network, sampler options (a fresh dict, keyed like `edm_sampler`'s arguments), FID reference

@@ -56,6 +56,10 @@ class Checkpoint:
             reader = HashingReader(file)
             data = read_pickle(reader, self.source, trust_pickle_code=trust_pickle_code, inert_classes=inert_classes)
             self._sha256 = reader.file_sha256()
+        expected = self.preset.sha256 if self.preset is not None else None
+        if expected is not None and self._sha256 != expected:
+            raise PickleLoadError(f'{self.path} (preset {self.preset.name}) has sha256 {self._sha256}, not the '
+                                  f'{expected} it was shipped with; reinstall edm_bdia')
         return data
 
     def load_network(self, device=None, trust_pickle_code=False):
@@ -116,6 +120,8 @@ def resolve_checkpoint(source, cache_dir=None, verbose=True):
     preset = PRESETS.get(text)
     if preset is not None and preset.builtin:
         return Checkpoint(text, preset=preset)
+    if preset is not None and preset.file is not None:
+        return Checkpoint(text, path=preset.packaged_path(), preset=preset)
     location = preset.url if preset is not None else text
     if is_remote(location):
         return Checkpoint(text, path=open_url(location, cache_dir=cache_dir, verbose=verbose, return_filename=True),
