@@ -6,7 +6,7 @@ asked class, at NFE 5, 9, 17, 35 and 79, three seeds of 64 images each, 95 % int
 FIDs of 64 images are far above those of 50,000 (the estimate is biased upwards by the sample size); they rank the
 methods, all measured at the same size; the held-out digits' own FID at the same size is the floor.
 
-    nice -n 10 python -m benchmarks.digits_ranking           # about 40 minutes on one AMD EPYC Zen 4 core
+    nice -n 10 python -m benchmarks.digits_ranking           # about 40 minutes on one AMD EPYC Zen 5 core (avx512_bf16)
     python -m benchmarks.digits_ranking --quick --out=/tmp/r  # one NFE, 2 x 10 images (smoke test)
 """
 

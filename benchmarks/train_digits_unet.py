@@ -5,7 +5,7 @@ A class-conditional EDM-preconditioned DDPM++ SongUNet (1.26 M parameters) on sc
 (default: the packaged file edm_bdia/checkpoints/digits-16x16-cond.pkl) and, with the full settings,
 benchmarks/results/digits_unet_training.{md,json} and the loss curve digits_unet_loss.png.
 
-    nice -n 10 python -m benchmarks.train_digits_unet            # about 35 minutes on one AMD EPYC Zen 4 core
+    nice -n 10 python -m benchmarks.train_digits_unet            # about 35 minutes on one AMD EPYC Zen 5 core (avx512_bf16)
     python -m benchmarks.train_digits_unet --quick --out=x.pkl   # 20 iterations (smoke test)
 """
 

@@ -24,9 +24,9 @@ from helpers.persistence import run_python
 NAME = 'digits-16x16-cond'
 SHA256 = '951d9b6825669d669ed344bc736000033e58c31fbe13fc84c6e0b119467a55f2'
 # Seeds 0-3, class 7, EDM's Heun sampler (18 steps), --speed reference on tiles of 4 samples, made on an AMD EPYC
-# Zen 4 (AVX-512, avx512_bf16) with torch 2.13.0. With ATen and oneDNN capped to AVX2 the float images differ by
-# up to 1.5e-4 of a grey level, while every pixel lies at least 1.2e-3 of a level from a rounding boundary, so the
-# PNG bytes are the same: the hashes hold on CPUs whose kernels round differently by that much.
+# Zen 5 (family 26; AVX-512, avx512_bf16) with torch 2.13.0. With ATen and oneDNN capped to AVX2 the float images
+# differ by up to 1.5e-4 of a grey level, while every pixel lies at least 1.2e-3 of a level from a rounding
+# boundary, so the PNG bytes are the same: the hashes hold on CPUs whose kernels round differently by that much.
 GOLDEN_PNG_SHA256 = {
     '000000.png': '0ea8679432fe0516c0903b7ace4e4681c064dddc8ca2ca99bec56a7d27fd0aa1',
     '000001.png': '8a8d24f3bc9cf366af6fdc8c379334d97aeb8e59f0a7120da7deface5de206a7',
