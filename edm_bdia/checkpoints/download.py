@@ -18,7 +18,6 @@ import io
 import os
 import re
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -27,12 +26,10 @@ import requests
 from tqdm import tqdm
 
 from edm_bdia.files import atomic_write
+from edm_bdia.files.cache import CONNECT_TIMEOUT_S, OFFLINE_VARIABLE, dnnlib_cache_dir, is_offline
 
 CACHE_DIR_VARIABLE = 'EDM_BDIA_CACHE_DIR'
-DNNLIB_CACHE_DIR_VARIABLE = 'DNNLIB_CACHE_DIR'
-OFFLINE_VARIABLE = 'EDM_BDIA_OFFLINE'
 PATIENCE_VARIABLE = 'EDM_BDIA_DOWNLOAD_PATIENCE'
-CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 10.0  # a server that sends nothing for this long has stalled (a slow transfer keeps sending)
 PATIENCE_S = 60.0  # no retry starts after this many seconds of failed attempts, unless $EDM_BDIA_DOWNLOAD_PATIENCE
 RETRY_BASE_DELAY_S = 1.0   # retry n (n = 1, 2, ...) waits RETRY_BASE_DELAY_S * 2**(n-1), at most RETRY_MAX_DELAY_S
@@ -44,16 +41,6 @@ class DownloadError(OSError):
     """A URL could not be fetched; the message says what to do instead."""
 
 
-def dnnlib_cache_dir(subdir):
-    """dnnlib's cache folder `subdir` ('downloads', 'diffusers'): $DNNLIB_CACHE_DIR/subdir, else
-    ~/.cache/dnnlib/subdir (under the temp folder when there is no home folder)."""
-    if os.environ.get(DNNLIB_CACHE_DIR_VARIABLE):
-        return os.path.join(os.environ[DNNLIB_CACHE_DIR_VARIABLE], subdir)
-    home = os.path.expanduser('~')
-    base = home if home != '~' else tempfile.gettempdir()
-    return os.path.join(base, '.cache', 'dnnlib', subdir)
-
-
 def cache_dir_path(cache_dir=None):
     """Download cache directory: explicit argument > $EDM_BDIA_CACHE_DIR > $DNNLIB_CACHE_DIR/downloads >
     ~/.cache/dnnlib/downloads (dnnlib's default, so existing caches hit)."""
@@ -62,11 +49,6 @@ def cache_dir_path(cache_dir=None):
     if os.environ.get(CACHE_DIR_VARIABLE):
         return os.environ[CACHE_DIR_VARIABLE]
     return dnnlib_cache_dir('downloads')
-
-
-def is_offline():
-    """True when $EDM_BDIA_OFFLINE is set to anything but '', '0', 'false' or 'no'."""
-    return os.environ.get(OFFLINE_VARIABLE, '').strip().lower() not in ('', '0', 'false', 'no')
 
 
 def url_md5(url):

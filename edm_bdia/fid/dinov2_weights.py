@@ -23,7 +23,8 @@ import zipfile
 
 import torch
 
-from edm_bdia.checkpoints.download import DNNLIB_CACHE_DIR_VARIABLE, DownloadError, cache_path, cached_file, open_url
+from edm_bdia.checkpoints.download import DownloadError, cache_path, cached_file, open_url
+from edm_bdia.files.cache import dnnlib_cache_dir
 from edm_bdia.fid.dinov2 import HEAD_DIM, VITL14, DinoVisionTransformer
 from edm_bdia.fid.dinov2_detector import DINOv2Detector
 from edm_bdia.fid.errors import FidArgumentError
@@ -48,11 +49,7 @@ def _weights_error(origin, problem):
 def hub_cache_files():
     """Where earlier torch.hub runs keep Meta's file: NVlabs' EDM2 (torch hub inside dnnlib's cache), then torch's
     own hub directory."""
-    if os.environ.get(DNNLIB_CACHE_DIR_VARIABLE):
-        dnnlib_cache = os.environ[DNNLIB_CACHE_DIR_VARIABLE]
-    else:
-        dnnlib_cache = os.path.join(os.path.expanduser('~'), '.cache', 'dnnlib')
-    return [os.path.join(dnnlib_cache, 'torch_hub', 'checkpoints', DINOV2_FILE),
+    return [os.path.join(dnnlib_cache_dir('torch_hub'), 'checkpoints', DINOV2_FILE),
             os.path.join(torch.hub.get_dir(), 'checkpoints', DINOV2_FILE)]
 
 

@@ -15,7 +15,7 @@ import socket
 import urllib.parse
 import warnings
 
-from edm_bdia.checkpoints.download import CONNECT_TIMEOUT_S, dnnlib_cache_dir, is_offline
+from edm_bdia.files.cache import CONNECT_TIMEOUT_S, dnnlib_cache_dir, is_offline
 
 VAE_DIR_VARIABLE = 'EDM_BDIA_VAE_DIR'
 HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*/[\w.-]+$')  # 'owner/name': a stored name is never a local path
