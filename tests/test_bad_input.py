@@ -475,6 +475,8 @@ CLI_CASES = [
                              ('settings_no_network', 'no network'), ('settings_no_sigmas', 'noise levels'),
                              ('no_images', 'no images'))],
     # outputs that are other outputs or inputs of the same run
+    case('generate-batch-beyond-memory', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-999999999', '--batch',
+                                          '1000000000'], '--batch', 'float64 sampler state', 'GiB', 'use at most'),
     case('generate-tile-beyond-memory', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--tile', '1000000000'],
          '--tile', 'GiB', 'use at most'),
     case('generate-grid-is-an-image', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-1', '--grid',
@@ -689,6 +691,24 @@ def test_fid_of_a_set_against_its_own_statistics_is_never_negative(inputs, tmp_p
     assert result.exit_code == 0, result.output
     fid = float(result.stdout.strip().splitlines()[-1])
     assert 0 <= fid < 1e-9
+
+
+@pytest.mark.parametrize('command', [GEN, INVERT, EDIT_IMAGES], ids=['generate', 'invert', 'edit'])
+def test_a_batch_whose_sampler_state_cannot_fit_is_refused_before_any_work(inputs, tmp_path, monkeypatch, command):
+    """The float64 state of the largest batch of NVlabs' split is checked against the memory available. With room
+    for 2.5 samples' state, 3 images in batches of at most 3 (one batch of 3) are refused, naming --batch, and in
+    batches of at most 2 (2 + 1) they run."""
+    from edm_bdia.speed import memory
+    state_bytes_per_tensor = 3 * 32 * 32 * 8
+    monkeypatch.setattr(memory, 'STATE_TENSORS', memory.available_bytes(torch.device('cpu')) / 2.5
+                        / state_bytes_per_tensor)
+    argv = [arg.format(**inputs, tmp=tmp_path) for arg in command]
+    argv = [*argv, '--seeds', '0-2'] if command is GEN else argv
+    refused = CliRunner().invoke(main, [*argv, '--batch', '3'])
+    assert refused.exit_code == 1 and 'Error: --batch gives batches of 3 samples' in refused.output, refused.output
+    assert not os.path.exists(tmp_path / 'out') and not os.path.exists(tmp_path / 'edited')
+    assert not os.path.exists(tmp_path / 'latents.npz.parts')
+    _cli_ok(*argv, '--batch', '2')
 
 
 def test_collections_in_new_folders_are_written_at_the_end(tmp_path):

@@ -113,18 +113,23 @@ def test_server_errors_are_retried_until_the_file_comes(server, cache, capsys):
         '(HTTP 503 Service Unavailable); retry 1 of 4 in 1 s', '(HTTP 503 Service Unavailable); retry 2 of 4 in 2 s']
 
 
-def test_a_stalled_server_is_noticed_after_the_read_timeout_and_given_up_after_the_patience(server, cache,
-                                                                                            monkeypatch):
-    """A server that accepts and never answers: each attempt ends after READ_TIMEOUT_S without a byte, and no retry
-    starts once PATIENCE_S (here $EDM_BDIA_DOWNLOAD_PATIENCE) has passed; both scaled down here."""
-    monkeypatch.setattr(download, 'READ_TIMEOUT_S', 0.3)
-    monkeypatch.setenv('EDM_BDIA_DOWNLOAD_PATIENCE', '2.5')
+def test_a_stalled_server_is_noticed_after_the_read_timeout_and_given_up_within_the_patience(server, cache,
+                                                                                             monkeypatch):
+    """A server that accepts and never answers: each attempt ends after READ_TIMEOUT_S without a byte, and a retry
+    starts only if it could stall as long and still end within PATIENCE_S (here $EDM_BDIA_DOWNLOAD_PATIENCE); both
+    scaled down here (and the waits between attempts, 1 s then 2 s, are skipped but counted). Read timeout 0.3 s,
+    patience 2.5 s: after attempt 1 a second could end by 0.3 + 1 + 0.3 s, so it starts; after it a third could not
+    (0.6 + 2 + 0.3 s). Read timeout 1 s: already a second attempt could not (1 + 1 + 1 s)."""
     url = f'{server}/stalled.pkl'
-    started = time.monotonic()
-    with pytest.raises(DownloadError, match=r'failed 2 time\(s\), last: .*[Rr]ead timed out'):
-        open_url(url, num_attempts=10, verbose=False)
-    assert time.monotonic() - started < 2.5 and _Handler.requests == ['/stalled.pkl'] * 2
-    assert download.READ_TIMEOUT_S * 6 <= 60 and download.PATIENCE_S <= 60  # the real settings: seconds, a minute
+    monkeypatch.setenv('EDM_BDIA_DOWNLOAD_PATIENCE', '2.5')
+    for read_timeout, attempts in ((0.3, 2), (1.0, 1)):
+        monkeypatch.setattr(download, 'READ_TIMEOUT_S', read_timeout)
+        _Handler.requests = []
+        started = time.monotonic()
+        with pytest.raises(DownloadError, match=rf'failed {attempts} time\(s\), last: .*[Rr]ead timed out'):
+            open_url(url, num_attempts=10, verbose=False)
+        assert time.monotonic() - started < 2.5 and _Handler.requests == ['/stalled.pkl'] * attempts
+    assert download.READ_TIMEOUT_S <= 10 and download.PATIENCE_S <= 60  # the real settings: seconds, a minute
 
 
 def test_missing_file_is_not_retried(server, cache):

@@ -9,7 +9,8 @@ Network behaviour (docs/checkpoints.md, 'Offline use and failures'): with $EDM_B
 cache miss is an error at once). A server that cannot be reached fails after one connection attempt (at most
 CONNECT_TIMEOUT_S), with one line naming the URL and the cache file to place it in. Failures after connecting
 (server errors, broken transfers, a server that sends nothing for READ_TIMEOUT_S) are retried, each retry announced
-on one stderr line, until PATIENCE_S seconds have passed ($EDM_BDIA_DOWNLOAD_PATIENCE sets more or less).
+on one stderr line, while a retry that stalls too would still end within PATIENCE_S seconds of the start
+($EDM_BDIA_DOWNLOAD_PATIENCE sets more or less).
 """
 
 import glob
@@ -117,7 +118,7 @@ def open_url(url, cache_dir=None, num_attempts=5, verbose=True, return_filename=
 
 
 def _patience():
-    """Seconds of failed attempts after which no retry starts: $EDM_BDIA_DOWNLOAD_PATIENCE, else PATIENCE_S."""
+    """Seconds within which a download that keeps failing gives up: $EDM_BDIA_DOWNLOAD_PATIENCE, else PATIENCE_S."""
     text = os.environ.get(PATIENCE_VARIABLE, '').strip()
     try:
         return float(text) if text else PATIENCE_S
@@ -142,7 +143,8 @@ def _fetch(url, num_attempts, verbose, cache_dir):
                                 f'({error}); {instead}') from None
         except _Transient as error:
             delay = min(RETRY_BASE_DELAY_S * 2 ** (attempt - 1), RETRY_MAX_DELAY_S)
-            if attempt == num_attempts or time.monotonic() + delay >= deadline:
+            # A retry starts only if it could still stall for READ_TIMEOUT_S and end before the deadline.
+            if attempt == num_attempts or time.monotonic() + delay + READ_TIMEOUT_S > deadline:
                 raise DownloadError(f'cannot download {url}: failed {attempt} time(s), last: {error}; try again '
                                     f'later (${PATIENCE_VARIABLE}=SECONDS waits longer) or {instead}') from None
             print(f'download of {url} failed ({error}); retry {attempt} of {num_attempts - 1} in {delay:g} s',

@@ -149,6 +149,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
                             guidance=settings.guidance)
             names = source.names
         targets = _target_indices(net, target_class, sources, len(names))
+        runtime.check_batch_memory(len(names), max_batch_size)
     guiding = {} if guide is None else dict(gnet=dict(source=None, sha256=guide.opened.sha256),
                                             guidance=resolved['guidance'])
     manifest = dict(edm_bdia_version=edm_bdia.__version__, network=dict(source=None, sha256=runtime.opened.sha256),

@@ -101,6 +101,7 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     guide = open_guide(gnet, device, plan, trust_pickle_code)
     with distributed.all_ranks():
         check_pixels(runtime.opened.net, runtime.opened.encoder)
+        runtime.check_batch_memory(len(source), max_batch_size)
         source.check_for(runtime.opened.net, runtime.opened.encoder)
         labels = class_indices(runtime.opened.net, source, range(len(source)), class_idx)
         resolved = settings.resolve(runtime.opened.net, None if guide is None else guide.opened.net)

@@ -39,7 +39,6 @@ from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
 from edm_bdia.samplers.checks import check_positive_integer
 from edm_bdia.speed import SpeedPlan, make_plan
-from edm_bdia.speed.memory import check_call_memory
 
 
 @dataclasses.dataclass
@@ -198,8 +197,7 @@ def generate_images(network, seeds, *, sampler_fn=None, gnet=None, class_idx=Non
     guide = None if gnet is None else open_runtime(gnet, device, plan, trust_pickle_code=trust_pickle_code,
                                                    argument='gnet', uses_encoder=False)
     with distributed.all_ranks():
-        if plan.tile is None:  # the whole batch in one call
-            check_call_memory(max_batch_size, runtime.opened.net, device, 'max_batch_size')
+        runtime.check_batch_memory(len(seeds), max_batch_size)
         check_network(runtime.opened.net, runtime.opened.encoder, class_idx)
         check_sampler(runtime.opened.net, sampler_fn, sampler_kwargs, None if guide is None else guide.opened.net)
     if tile is None and not isinstance(speed, SpeedPlan):  # the mode's default tile: say if another pads less

@@ -6,9 +6,12 @@ import dataclasses
 import torch
 
 from edm_bdia import distributed
+from edm_bdia.distributed.batching import num_batches
 from edm_bdia.errors import ArgumentError
 from edm_bdia.runs.network import OpenedNetwork, open_network
+from edm_bdia.samplers.checks import check_positive_integer
 from edm_bdia.speed import apply_plan, state_device_for
+from edm_bdia.speed.memory import check_call_memory, check_state_memory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +21,18 @@ class Runtime:
     state_device: torch.device
     opened: OpenedNetwork
     net: object  # the speed adapter (edm_bdia.speed.AcceleratedNet) around opened.net; `net.plan` is the plan it runs
+
+    def check_batch_memory(self, count, max_batch_size, argument='max_batch_size'):
+        """ArgumentError naming `argument` when the largest batch of `count` items split NVlabs' way (at most
+        `max_batch_size` per rank) clearly cannot fit: its float64 sampler state, and its network call where the
+        plan calls the network on the whole batch (no tiles). Also refuses a `max_batch_size` below 1."""
+        check_positive_integer(max_batch_size, argument)
+        if count == 0:
+            return
+        largest = -(-count // num_batches(count, max_batch_size, distributed.get_world_size()))
+        check_state_memory(largest, self.opened.net, self.state_device, argument)
+        if self.net.plan.tile is None:
+            check_call_memory(largest, self.opened.net, self.device, argument)
 
 
 def open_runtime(network, device, plan, *, trust_pickle_code=False, argument='network', uses_encoder=True):
