@@ -109,6 +109,8 @@ def _broken_latents(root, good):
         'settings_no_sigmas': dict(settings=np.asarray(json.dumps({k: v for k, v in settings.items()
                                                                    if k != 'sigmas'}))),
         'no_images': {key: fields[key][:0] for key in ('x_start', 'x_next', 'labels', 'names', 'latents')},
+        'state_shapes_differ': dict(x_next=fields['x_next'][..., :16, :16]),
+        'labels_missing_one': dict(labels=fields['labels'][:-1]),
     }
     for name, changed in variants.items():
         _npz(root / f'latents_{name}.npz', **dict(fields, **changed))
@@ -473,7 +475,9 @@ CLI_CASES = [
                              ('state_complex', 'complex128'), ('settings_not_json', 'not JSON'),
                              ('settings_list', 'not an object'), ('settings_number', 'not an object'),
                              ('settings_no_network', 'no network'), ('settings_no_sigmas', 'noise levels'),
-                             ('no_images', 'no images'))],
+                             ('no_images', 'no images'),
+                             ('state_shapes_differ', '[3, 3, 32, 32] and x_next [3, 3, 16, 16]'),
+                             ('labels_missing_one', '2 labels'))],
     # outputs that are other outputs or inputs of the same run
     case('generate-batch-beyond-memory', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-999999999', '--batch',
                                           '1000000000'], '--batch', 'float64 sampler state', 'GiB', 'use at most'),

@@ -81,8 +81,9 @@ def read_latents(path):
         refuse('holds no images')
     if not (latents.x_start.shape == latents.x_next.shape and len(latents.labels) == len(latents.names)
             == len(latents)):
-        refuse(f'is inconsistent: {len(latents)} state pairs, {len(latents.labels)} labels, {len(latents.names)} '
-               'names')
+        refuse(f'is inconsistent: x_start {list(latents.x_start.shape)} and x_next {list(latents.x_next.shape)} '
+               f'(need the same shape), {len(latents.labels)} labels and {len(latents.names)} names (need one per '
+               'image)')
     if not 0 <= settings['start_step'] < len(settings['sigmas']) - 1:
         refuse(f'has start_step {settings["start_step"]} outside its {len(settings["sigmas"]) - 1} steps')
     return latents
