@@ -111,6 +111,9 @@ def _broken_latents(root, good):
         'no_images': {key: fields[key][:0] for key in ('x_start', 'x_next', 'labels', 'names', 'latents')},
         'state_shapes_differ': dict(x_next=fields['x_next'][..., :16, :16]),
         'labels_missing_one': dict(labels=fields['labels'][:-1]),
+        'labels_below_minus_one': dict(labels=np.full(len(fields['labels']), -2)),
+        'state_nan': dict(x_next=np.where(np.arange(fields['x_next'].size).reshape(fields['x_next'].shape) == 7,
+                                          np.nan, fields['x_next'])),
     }
     for name, changed in variants.items():
         _npz(root / f'latents_{name}.npz', **dict(fields, **changed))
@@ -477,7 +480,8 @@ CLI_CASES = [
                              ('settings_no_network', 'no network'), ('settings_no_sigmas', 'noise levels'),
                              ('no_images', 'no images'),
                              ('state_shapes_differ', '[3, 3, 32, 32] and x_next [3, 3, 16, 16]'),
-                             ('labels_missing_one', '2 labels'))],
+                             ('labels_missing_one', '2 labels'), ('labels_below_minus_one', 'below -1'),
+                             ('state_nan', 'NaN or infinite values in x_next'))],
     # outputs that are other outputs or inputs of the same run
     case('generate-batch-beyond-memory', ['generate', '--outdir', '{tmp}/out', '--seeds', '0-999999999', '--batch',
                                           '1000000000'], '--batch', 'float64 sampler state', 'GiB', 'use at most'),
