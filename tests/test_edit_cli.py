@@ -4,6 +4,7 @@ and one-line errors that leave nothing behind."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from edm_bdia.analytic import toy_mixture_32x32_cond
 from edm_bdia.cli.main import main
 from edm_bdia.sample import DEFAULT_BASE, DEFAULT_GAMMA
-from helpers.generate import free_port, pngs, run, subprocess_env, tiny_net_pickle
+from helpers.generate import folder_bytes, free_port, pngs, read_npz, run, subprocess_env, tiny_net_pickle
 
 STEPS = ['--steps', 8]
 SOURCE_CLASS, TARGET_CLASS = 3, 5
@@ -177,6 +178,75 @@ def test_sigkill_then_resume_gives_the_same_latents(latents, source, tmp_path):
     ok(*args, '--resume', '--batch', 4)
     with np.load(latents) as a, np.load(out) as b:
         assert np.array_equal(a['x_start'], b['x_start']) and np.array_equal(a['x_next'], b['x_next'])
+
+
+@pytest.mark.usefixtures('one_thread')
+def test_the_bar_follows_the_sampler_steps_and_each_run_ends_with_a_summary(source, tmp_path, monkeypatch):
+    """In every round (batches of 3 of the 6 images) the bar moves to k / K after the k-th of the K sampler
+    callbacks, before LockstepBatches' own move to 1 after the batch: invert's 8 (the encoding start, then the
+    inverted steps 7 .. 1), edit's 7 from a latents file (steps 1 .. 7), and edit --images at strength 0.5 its
+    encoding's 4 (the start, steps 7 .. 5) then its regeneration's 3 (steps 5 .. 7). Each run ends with a summary
+    line on stdout."""
+    from edm_bdia.runs.lockstep import LockstepBatches
+    moves = {}  # the images done before a round -> the fractions of the round the bar was moved to
+    advance = LockstepBatches.advance
+
+    def recorded(batches, fraction):
+        moves.setdefault(batches._round[0], []).append(fraction)
+        advance(batches, fraction)
+    monkeypatch.setattr(LockstepBatches, 'advance', recorded)
+    latents, edited, strength_half = tmp_path / 'latents.npz', tmp_path / 'edited', tmp_path / 'strength-half'
+    runs = [(['invert', '--images', source, '--class', SOURCE_CLASS, '--out', latents, *STEPS], 8,
+             f'Done: 6 images inverted to {latents}'),
+            (['edit', '--latents', latents, '--class', TARGET_CLASS, '--outdir', edited], 7,
+             f'Done: 6 images in {edited}'),
+            (['edit', '--images', source, '--source-class', SOURCE_CLASS, '--class', TARGET_CLASS, '--strength', 0.5,
+              '--outdir', strength_half, *STEPS], 4 + 3, f'Done: 6 images in {strength_half}')]
+    for args, calls, summary in runs:
+        moves.clear()
+        result = ok(*args, '--batch', 3)
+        assert moves == {done: [k / calls for k in range(1, calls + 1)] + [1] for done in (0, 3)}, args[0]
+        assert re.fullmatch(rf'{re.escape(summary)} \(\d+\.\d s\)\.', result.stdout.strip().splitlines()[-1])
+
+
+def _interrupted(args, started):
+    """Run `python -m edm_bdia *args` in a subprocess and send it SIGINT (Ctrl-C) once `started()` (its first output
+    is complete); check that it says how to continue, with exit status 130."""
+    process = subprocess.Popen([sys.executable, '-m', 'edm_bdia', *map(str, args)], env=subprocess_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline and not started():
+        time.sleep(0.001)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, f'the run ended before it was interrupted: {stderr}'
+    assert stderr.strip().splitlines()[-1] == ('Error: interrupted; every file written so far is complete: rerun the '
+                                               'same command with --resume to continue')
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures('one_thread')
+def test_ctrl_c_during_invert_says_how_to_continue_and_resume_gives_the_same_latents(latents, source, tmp_path):
+    out = tmp_path / 'resumed.npz'
+    args = ['invert', '--images', source, '--class', SOURCE_CLASS, '--out', out, *STEPS]
+    parts = tmp_path / 'resumed.npz.parts'
+    _interrupted([*args, '--batch', 1], lambda: parts.exists() and any(n.endswith('.npz') for n in os.listdir(parts)))
+    assert not out.exists()
+    ok(*args, '--resume', '--batch', 4)
+    as_bytes = {path: {key: array.tobytes() for key, array in read_npz(path).items()} for path in (latents, out)}
+    assert as_bytes[out] == as_bytes[latents]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures('one_thread')
+def test_ctrl_c_during_edit_says_how_to_continue_and_resume_gives_the_same_folder(source, tmp_path):
+    args = ['edit', '--images', source, '--source-class', SOURCE_CLASS, '--class', TARGET_CLASS, *STEPS]
+    ok(*args, '--outdir', tmp_path / 'uninterrupted')
+    outdir = tmp_path / 'resumed'
+    _interrupted([*args, '--outdir', outdir, '--batch', 1], lambda: bool(pngs(outdir)))
+    assert len(pngs(outdir)) < len(pngs(tmp_path / 'uninterrupted'))
+    ok(*args, '--outdir', outdir, '--resume', '--batch', 4)
+    assert folder_bytes(outdir) == folder_bytes(tmp_path / 'uninterrupted')
 
 
 def fails(*args, fragments, leftovers=()):

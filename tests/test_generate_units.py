@@ -316,9 +316,10 @@ def test_library_packages_do_not_import_click(package):
     assert result.stdout.split() == ['False', 'False']
 
 
-def test_the_progress_bar_moves_within_a_round_and_the_run_ends_with_a_summary(capsys):
+def test_the_progress_bar_moves_within_a_round_and_the_run_ends_with_a_summary(capsys, monkeypatch):
     """LockstepBatches.advance puts the bar at the share of the round's images a sampler's steps reached; a
-    generate run prints one summary line with the count, the folder and the time."""
+    generate run moves it after each step (then once more after the batch) and prints one summary line with the
+    count, the folder and the time."""
     from edm_bdia.runs.lockstep import LockstepBatches
     batches = LockstepBatches(list(range(10)), 4, progress=True)
     positions = []
@@ -327,8 +328,12 @@ def test_the_progress_bar_moves_within_a_round_and_the_run_ends_with_a_summary(c
         positions.append(batches._bar.n)
     assert positions == [2, 5.5, 8.5]  # batches of 4, 3, 3 (NVlabs' split): half of each round after the done ones
     from edm_bdia.generation import generate_images
+    moves, advance = [], LockstepBatches.advance
+    monkeypatch.setattr(LockstepBatches, 'advance', lambda batches, fraction: moves.append(fraction) or advance(
+        batches, fraction))
     for _ in generate_images('toy-mixture-32x32-cond', range(3), device='cpu', num_steps=2, progress=True):
         pass
+    assert moves == [0.5, 1, 1]
     assert re.fullmatch(r'Done: 3 images \(\d+\.\d s\)\.', capsys.readouterr().out.strip().splitlines()[-1])
 
 

@@ -12,13 +12,14 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.editing.latents import Latents, check_latents_fit, read_latents
-from edm_bdia.editing.round_trip import EditSettings, open_guide, replay_plan, round_trip_plan, use_exact_arithmetic
+from edm_bdia.editing.round_trip import (EditSettings, callback_counts, open_guide, replay_plan, round_trip_plan,
+                                         use_exact_arithmetic)
 from edm_bdia.editing.sources import ImageSource, class_indices, one_hot
 from edm_bdia.errors import ArgumentError
 from edm_bdia.files.images import to_hwc_arrays
 from edm_bdia.runs.folder import claimed, prepare_folder
 from edm_bdia.runs.images import check_finite, check_pixels, to_pixels
-from edm_bdia.runs.lockstep import LockstepBatches
+from edm_bdia.runs.lockstep import LockstepBatches, progress_callback
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
 from edm_bdia.sample import BDIAPair, bdia_edit, bdia_sample
@@ -57,31 +58,35 @@ def _target_indices(net, target_class, source_indices, count):
     return source_indices
 
 
-def _edited(job, rows):
-    """Float64 images of `rows`, regenerated under their target classes."""
+def _edited(job, rows, advance):
+    """Float64 images of `rows`, regenerated under their target classes; `advance(fraction)` hears of the sampler's
+    steps (of both the encoding and the regeneration for images)."""
     settings = job.resolved
+    encoding, regeneration = callback_counts(settings)
     target = one_hot(job.net, None if job.targets is None else job.targets[rows], job.state_device)
     with torch.no_grad():
         if job.pairs is not None:
             start = BDIAPair(settings['start_step'], torch.as_tensor(job.pairs.x_start[rows]).to(job.state_device),
                              torch.as_tensor(job.pairs.x_next[rows]).to(job.state_device))
             return bdia_sample(job.net, start, target, sigmas=job.sigmas, gamma=settings['gamma'],
-                               base=settings['base'], gnet=job.gnet, guidance=settings['guidance']).images
+                               base=settings['base'], gnet=job.gnet, guidance=settings['guidance'],
+                               callback=progress_callback(advance, regeneration)).images
         source = one_hot(job.net, None if job.sources is None else job.sources[rows], job.state_device)
         images = job.images.batch(rows, job.net.img_channels, job.state_device, job.encoder)
         return bdia_edit(job.net, images, source, target, sigmas=job.sigmas, gamma=settings['gamma'],
                          base=settings['base'], strength=settings['strength'], gnet=job.gnet,
-                         guidance=settings['guidance']).images
+                         guidance=settings['guidance'],
+                         callback=progress_callback(advance, encoding + regeneration)).images
 
 
-def _edit_batch(job, writer, rows):
+def _edit_batch(job, writer, rows, advance):
     """Edit the batch (unless resume finds all its PNGs) and queue its PNGs on `writer`; its uint8 NCHW images,
-    None when resumed."""
+    None when resumed. `advance(fraction)` hears of the sampler's steps."""
     paths = [os.path.join(job.outdir, f'{index:06d}.png') for index in rows]
     todo = [i for i, path in enumerate(paths) if not (job.resume and os.path.exists(path))]
     if not todo:
         return None
-    edited = _edited(job, rows)
+    edited = _edited(job, rows, advance)
     check_finite(edited, [job.names[i] for i in rows])
     images = to_pixels(edited, job.encoder)
     arrays = to_hwc_arrays(images)
@@ -110,7 +115,9 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
     folder, .zip or .npz, inverted here with `settings`, SDEdit-style for a strength < 1; `source_class` as
     `class_idx` of `invert_images`). Without `target_class` each image keeps its class: the images come back.
     `tile` as in `invert_images`; with `latents`, the tile recorded there is used. gnet: the guiding network (with
-    `latents`: the one they were inverted with; with `images`: when `settings.guidance` is not 1).
+    `latents`: the one they were inverted with; with `images`: when `settings.guidance` is not 1). progress: rank 0
+    shows a bar that follows the sampler's steps within each batch (the encoding's, then the regeneration's), and
+    prints a summary.
     """
     started = time.perf_counter()
     if (latents is None) == (images is None):
@@ -167,9 +174,10 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
                outdir=outdir, resume=resume)
     with claimed(outdir, manifest, fresh=fresh, resume=resume):
         with ImageWriter() as writer:
-            for rows in LockstepBatches(range(len(names)), max_batch_size, progress=progress):
+            batches = LockstepBatches(range(len(names)), max_batch_size, progress=progress)
+            for rows in batches:
                 with distributed.all_ranks():
-                    edited = _edit_batch(job, writer, rows) if rows else None
+                    edited = _edit_batch(job, writer, rows, batches.advance) if rows else None
                 if edited is not None:
                     yield edited
             with distributed.all_ranks():

@@ -12,12 +12,13 @@ import torch
 import edm_bdia
 from edm_bdia import distributed
 from edm_bdia.editing.latents import FORMAT, Latents, write_latents
-from edm_bdia.editing.round_trip import EditSettings, guide_record, open_guide, round_trip_plan, use_exact_arithmetic
+from edm_bdia.editing.round_trip import (EditSettings, callback_counts, guide_record, open_guide, round_trip_plan,
+                                         use_exact_arithmetic)
 from edm_bdia.editing.sources import ImageSource, class_indices, one_hot
 from edm_bdia.files import atomic_write, check_writable_file
 from edm_bdia.runs.folder import claimed, prepare_folder
 from edm_bdia.runs.images import check_finite, check_pixels
-from edm_bdia.runs.lockstep import LockstepBatches
+from edm_bdia.runs.lockstep import LockstepBatches, progress_callback
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.sample import bdia_encode
 
@@ -33,6 +34,7 @@ class _Job:
     labels: np.ndarray | None
     settings: EditSettings
     sigmas: torch.Tensor
+    encoding_callbacks: int  # the sampler callbacks of one batch (callback_counts)
     parts: str
     resume: bool
 
@@ -49,8 +51,9 @@ def _part_path(parts, index):
     return os.path.join(parts, f'{index:06d}.npz')
 
 
-def _invert_batch(job, indices):
-    """Write the start pair of each image of `indices` to its part file (unless resume finds them all)."""
+def _invert_batch(job, indices, advance):
+    """Write the start pair of each image of `indices` to its part file (unless resume finds them all).
+    `advance(fraction)` hears of the sampler's steps."""
     if job.resume and all(os.path.exists(_part_path(job.parts, i)) for i in indices):
         return
     x = job.source.batch(indices, job.net.img_channels, job.state_device, job.encoder)
@@ -58,7 +61,8 @@ def _invert_batch(job, indices):
     with torch.no_grad():
         start = bdia_encode(job.net, x, class_labels, sigmas=job.sigmas, gamma=job.settings.gamma,
                             base=job.settings.base, strength=job.settings.strength, gnet=job.gnet,
-                            guidance=job.settings.guidance).pair
+                            guidance=job.settings.guidance,
+                            callback=progress_callback(advance, job.encoding_callbacks)).pair
     check_finite(start.x, [job.source.names[i] for i in indices])
     for row, index in enumerate(indices):
         pair = dict(x_start=start.x[row].cpu().numpy(), x_next=start.x_next[row].cpu().numpy())
@@ -86,7 +90,8 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     file records its sha256). tile: samples per network call (default: 8 on CPU/MPS, at most the number of images;
     the batch on CUDA); the latents file records it for `edit_images`. Each image's pair is first written to
     `<out>.parts/` (crash-safe), so `resume` continues a killed run with any batch size or number of processes;
-    rank 0 joins the parts into `out` at the end and removes the folder.
+    rank 0 joins the parts into `out` at the end and removes the folder. progress: rank 0 shows a bar that follows
+    the sampler's steps within each batch, and prints a summary.
     """
     started = time.perf_counter()
     parts = os.fspath(out) + '.parts'
@@ -117,15 +122,16 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
                state_device=runtime.state_device,
                source=source, labels=labels, settings=settings,
                sigmas=torch.tensor(resolved['sigmas'], dtype=torch.float64, device=runtime.state_device),
-               parts=parts, resume=resume)
+               encoding_callbacks=callback_counts(resolved)[0], parts=parts, resume=resume)
     parts_manifest = dict(record, network=dict(record['network'], source=None))  # a path may be spelled otherwise
     if guide is not None:
         parts_manifest['gnet'] = dict(record['gnet'], source=None)
     with claimed(parts, parts_manifest, fresh=fresh, resume=resume, suffix='.npz', argument='out'):
-        for indices in LockstepBatches(range(len(source)), max_batch_size, progress=progress):
+        batches = LockstepBatches(range(len(source)), max_batch_size, progress=progress)
+        for indices in batches:
             with distributed.all_ranks():
                 if indices:
-                    _invert_batch(job, indices)
+                    _invert_batch(job, indices, batches.advance)
             if indices:
                 yield indices
         with distributed.all_ranks():

@@ -45,6 +45,15 @@ class EditSettings:
                     **({} if self.guidance == 1 else dict(guidance=self.guidance)))
 
 
+def callback_counts(resolved):
+    """(the sampler callbacks of one encoding, those of one regeneration) under `resolved` (EditSettings.resolve, or
+    a latents file's settings), for a progress bar: an encoding calls back once its start is solved (x_{N-1} from
+    the images, edm_bdia.samplers.bdia.image_pair) and after each inverted step N-1 .. k+1; a regeneration after
+    each step k+1 .. N-1."""
+    num_steps, stop = len(resolved['sigmas']) - 1, resolved['start_step']
+    return num_steps - stop, num_steps - 1 - stop
+
+
 def round_trip_plan(device, tile, count):
     """The reference plan of a round trip over `count` images: `tile` samples per network call; by default the
     batch-invariant tile, but no more samples per call than there are images, so that a few images are not padded

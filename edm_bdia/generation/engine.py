@@ -33,7 +33,7 @@ from edm_bdia.generation.sampler import check_sampler, choose_sampler, noise_arg
 from edm_bdia.generation.seeds import as_seeds, image_path
 from edm_bdia.runs.folder import claimed, prepare_folder
 from edm_bdia.runs.images import check_finite, check_pixels, to_pixels
-from edm_bdia.runs.lockstep import LockstepBatches
+from edm_bdia.runs.lockstep import LockstepBatches, progress_callback
 from edm_bdia.runs.manifest import jsonable
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
@@ -98,7 +98,7 @@ def _step_progress(job, advance):
     if 'callback' not in parameters or 'callback' in job.sampler_kwargs or 'num_steps' not in parameters:
         return {}
     num_steps = job.sampler_kwargs.get('num_steps', parameters['num_steps'].default)
-    return dict(callback=lambda step: advance((step['i'] + 1) / num_steps))
+    return dict(callback=progress_callback(advance, num_steps))
 
 
 def _sample_batch(job, seeds, advance):

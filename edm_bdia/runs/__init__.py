@@ -5,7 +5,8 @@
 * `network`: a network argument resolved and opened, with the identity a manifest records;
 * `folder`: the output folder checked, claimed with the run's manifest, and given back after an early failure;
 * `manifest`: the settings that made a folder's files, so that resumed runs never mix settings;
-* `lockstep`: the batches of a work list over the ranks, one round per iteration, with a progress bar;
+* `lockstep`: the batches of a work list over the ranks, one round per iteration, with a progress bar that a
+  sampler's step callback (`progress_callback`) moves within a round;
 * `writer`: PNG files written on background threads;
 * `images`: the check that sampled images are finite.
 

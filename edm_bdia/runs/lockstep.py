@@ -1,6 +1,7 @@
 """A work list split over the ranks in lockstep: NVlabs' batches (edm_bdia.distributed.batching), one round of
 batches (one per rank) per iteration, so that every rank iterates the same number of times."""
 
+import itertools
 import sys
 
 import tqdm
@@ -13,7 +14,8 @@ class LockstepBatches:
     """Iterating yields this rank's batch of `items` (a list, possibly empty) for each round. Every rank gets the
     same number of rounds, so a job can process each batch inside `distributed.all_ranks()`, which then tells every
     rank of a failure on any rank after each round. `progress`: a bar on rank 0 (stderr) counting all ranks' items;
-    `advance(fraction)` moves it within a round (a sampler's step callback), so long batches show their steps."""
+    `advance(fraction)` moves it within a round (a sampler's step callback, `progress_callback`), so long batches
+    show their steps."""
 
     def __init__(self, items, max_batch_size, *, progress=False, unit='img'):
         self.items, self.max_batch_size = items, max_batch_size
@@ -39,3 +41,10 @@ class LockstepBatches:
         if self._bar is not None and not self._bar.disable:
             self._bar.n = done + round(size * fraction, 2)
             self._bar.refresh()
+
+
+def progress_callback(advance, calls):
+    """A sampler `callback` for a batch whose samplers call back `calls` times in all (once per step): each call
+    tells `advance` (LockstepBatches.advance) the share of the calls made so far, reaching 1 with the last."""
+    made = itertools.count(1)
+    return lambda step: advance(next(made) / calls)
