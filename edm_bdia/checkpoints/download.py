@@ -32,7 +32,7 @@ from edm_bdia.files.cache import CONNECT_TIMEOUT_S, OFFLINE_VARIABLE, dnnlib_cac
 CACHE_DIR_VARIABLE = 'EDM_BDIA_CACHE_DIR'
 PATIENCE_VARIABLE = 'EDM_BDIA_DOWNLOAD_PATIENCE'
 READ_TIMEOUT_S = 10.0  # a server that sends nothing for this long has stalled (a slow transfer keeps sending)
-PATIENCE_S = 60.0  # no retry starts after this many seconds of failed attempts, unless $EDM_BDIA_DOWNLOAD_PATIENCE
+PATIENCE_S = 60.0  # a download that keeps failing gives up within this, unless $EDM_BDIA_DOWNLOAD_PATIENCE
 RETRY_BASE_DELAY_S = 1.0   # retry n (n = 1, 2, ...) waits RETRY_BASE_DELAY_S * 2**(n-1), at most RETRY_MAX_DELAY_S
 RETRY_MAX_DELAY_S = 30.0
 CHUNK_BYTES = 1 << 20
