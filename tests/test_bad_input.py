@@ -707,9 +707,9 @@ def test_a_batch_whose_sampler_state_cannot_fit_is_refused_before_any_work(input
     for 2.5 samples' state, 3 images in batches of at most 3 (one batch of 3) are refused, naming --batch, and in
     batches of at most 2 (2 + 1) they run."""
     from edm_bdia.speed import memory
-    state_bytes_per_tensor = 3 * 32 * 32 * 8
-    monkeypatch.setattr(memory, 'STATE_TENSORS', memory.available_bytes(torch.device('cpu')) / 2.5
-                        / state_bytes_per_tensor)
+    available, state_bytes_per_tensor = 2 ** 40, 3 * 32 * 32 * 8  # a fixed 1 TiB: the test does not race the OS
+    monkeypatch.setattr(memory, 'available_bytes', lambda device: available)
+    monkeypatch.setattr(memory, 'STATE_TENSORS', available / 2.5 / state_bytes_per_tensor)
     argv = [arg.format(**inputs, tmp=tmp_path) for arg in command]
     argv = [*argv, '--seeds', '0-2'] if command is GEN else argv
     refused = CliRunner().invoke(main, [*argv, '--batch', '3'])
