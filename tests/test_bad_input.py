@@ -619,6 +619,11 @@ API_CASES = [
         _toy(), str(p.tmp / 'none'), str(p.tmp / 'l.npz'), class_idx=3)), ValueError, 'does not exist'),
     api('invert-without-class', lambda p: _drain(editing.invert_images(
         _toy(), p.images32, str(p.tmp / 'l.npz'))), ValueError, 'class_idx'),
+    api('invert-batch-0', lambda p: _drain(editing.invert_images(
+        _toy(), p.images32, str(p.tmp / 'l.npz'), class_idx=3, max_batch_size=0)), ValueError, 'max_batch_size', '0'),
+    api('edit-batch-0', lambda p: _drain(editing.edit_images(
+        _toy(), str(p.tmp / 'out'), images=p.images32, source_class=3, max_batch_size=0)), ValueError,
+        'max_batch_size', '0'),
     api('edit-without-source', lambda p: _drain(editing.edit_images(_toy(), str(p.tmp / 'out'))), ValueError,
         'latents', 'images'),
     api('edit-latents-not-npz', lambda p: _drain(editing.edit_images(

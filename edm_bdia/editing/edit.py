@@ -23,6 +23,7 @@ from edm_bdia.runs.lockstep import LockstepBatches, progress_callback
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.runs.writer import ImageWriter
 from edm_bdia.sample import BDIAPair, bdia_edit, bdia_sample
+from edm_bdia.samplers.checks import check_positive_integer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +121,7 @@ def edit_images(network, outdir, *, latents=None, images=None, source_class=None
     prints a summary.
     """
     started = time.perf_counter()
+    check_positive_integer(max_batch_size, 'max_batch_size')
     if (latents is None) == (images is None):
         raise ArgumentError('latents', 'or `images` is needed, not both: a latents file from invert, or images')
     if latents is not None and tile is not None:

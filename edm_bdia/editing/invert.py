@@ -21,6 +21,7 @@ from edm_bdia.runs.images import check_finite, check_pixels
 from edm_bdia.runs.lockstep import LockstepBatches, progress_callback
 from edm_bdia.runs.runtime import open_runtime
 from edm_bdia.sample import bdia_encode
+from edm_bdia.samplers.checks import check_positive_integer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +95,7 @@ def invert_images(network, images, out, *, class_idx=None, settings=EditSettings
     the sampler's steps within each batch, and prints a summary.
     """
     started = time.perf_counter()
+    check_positive_integer(max_batch_size, 'max_batch_size')
     parts = os.fspath(out) + '.parts'
 
     device = distributed.init(device)

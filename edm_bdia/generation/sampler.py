@@ -18,12 +18,8 @@ from edm_bdia.samplers.checks import (check_churn, check_num_steps, check_positi
                                       warn_if_many_steps)
 
 
-def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
-                   S_noise=1, solver=None, discretization=None, schedule=None, scaling=None, gamma=0.0,
-                   bdia_base=None):
-    """(sampler function, its keyword arguments) for NVlabs' generate.py options (plus gamma / bdia_base for BDIA),
-    to pass on as `generate_images(..., sampler_fn=..., **kwargs)`; every setting that can be checked without a
-    network is checked first."""
+def _check_settings(num_steps, sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise):
+    """The checks both command lines' sampler options share (a noise level may be None: the network's own)."""
     check_num_steps(num_steps)
     warn_if_many_steps(num_steps)
     check_positive(rho, 'rho')
@@ -33,6 +29,27 @@ def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_chu
             check_positive(value, name)
     if sigma_min is not None and sigma_max is not None:
         check_sigma_range(sigma_min, sigma_max)
+
+
+def _check_bdia_without_churn(S_churn):
+    if S_churn > 0:
+        raise ArgumentError('S_churn', 'must be 0 with BDIA (`gamma` > 0 or a `bdia_base`): BDIA is deterministic, '
+                                       'churn would make it non-invertible; drop `S_churn` or set `gamma` to 0')
+
+
+def _bdia(sample, common, gamma, bdia_base):
+    """`bdia_sampler` and its arguments: the O-BELM rules (a gamma named by a string) are for the Euler base."""
+    base = bdia_base or ('euler' if isinstance(gamma, str) else 'heun')
+    return sample.bdia_sampler, dict(common, gamma=gamma, base=base)
+
+
+def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_churn=0, S_min=0, S_max=float('inf'),
+                   S_noise=1, solver=None, discretization=None, schedule=None, scaling=None, gamma=0.0,
+                   bdia_base=None):
+    """(sampler function, its keyword arguments) for NVlabs' generate.py options (plus gamma / bdia_base for BDIA),
+    to pass on as `generate_images(..., sampler_fn=..., **kwargs)`; every setting that can be checked without a
+    network is checked first."""
+    _check_settings(num_steps, sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise)
     common = dict(num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho)
     churn = dict(S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise)
     ablation = dict(solver=solver, discretization=discretization, schedule=schedule, scaling=scaling)
@@ -40,13 +57,11 @@ def choose_sampler(*, num_steps=18, sigma_min=None, sigma_max=None, rho=7, S_chu
     if use_bdia and any(value is not None for value in ablation.values()):
         raise ArgumentError('gamma', 'or `bdia_base` (BDIA) cannot be combined with `solver`, `discretization`, '
                                      '`schedule` or `scaling` (the ablation sampler); drop one of them')
-    if use_bdia and S_churn > 0:
-        raise ArgumentError('S_churn', 'must be 0 with BDIA (`gamma` > 0 or a `bdia_base`): BDIA is deterministic, '
-                                       'churn would make it non-invertible; drop `S_churn` or set `gamma` to 0')
+    if use_bdia:
+        _check_bdia_without_churn(S_churn)
     from edm_bdia import sample  # torch loads here, once the settings are known to be good
     if use_bdia:
-        base = bdia_base or ('euler' if isinstance(gamma, str) else 'heun')  # O-BELM rules are for the Euler base
-        sampler_fn, kwargs = sample.bdia_sampler, dict(common, gamma=gamma, base=base)
+        sampler_fn, kwargs = _bdia(sample, common, gamma, bdia_base)
     elif any(value is not None for value in ablation.values()):
         sampler_fn, kwargs = sample.ablation_sampler, dict(common, **churn, **ablation)
     else:
@@ -59,20 +74,15 @@ def choose_edm2_sampler(*, num_steps=32, sigma_min=0.002, sigma_max=80, rho=7, g
     """(sampler function, its keyword arguments) for NVlabs edm2's generate_images.py options: `edm2_sampler`, or
     with `gamma` other than 0 or a BDIA base the invertible sampler on the same noise levels and guidance
     (`bdia_sampler`, float64, no churn); every setting that can be checked without a network is checked first."""
-    check_num_steps(num_steps)
-    warn_if_many_steps(num_steps)
-    check_positive(rho, 'rho')
-    check_churn(S_churn, S_min, S_max, S_noise)
-    check_sigma_range(sigma_min, sigma_max)
+    _check_settings(num_steps, sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise)
     common = dict(num_steps=num_steps, sigma_min=sigma_min, sigma_max=sigma_max, rho=rho, guidance=guidance)
+    use_bdia = gamma != 0 or bdia_base is not None
+    if use_bdia:
+        _check_bdia_without_churn(S_churn)
     from edm_bdia import sample  # torch loads here, once the settings are known to be good
-    if gamma == 0 and bdia_base is None:
-        return sample.edm2_sampler, dict(common, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise)
-    if S_churn > 0:
-        raise ArgumentError('S_churn', 'must be 0 with BDIA (`gamma` other than 0 or a `bdia_base`): BDIA is '
-                                       'deterministic; drop `S_churn` or `gamma`')
-    base = bdia_base or ('euler' if isinstance(gamma, str) else 'heun')
-    return sample.bdia_sampler, dict(common, gamma=gamma, base=base)
+    if use_bdia:
+        return _bdia(sample, common, gamma, bdia_base)
+    return sample.edm2_sampler, dict(common, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise)
 
 
 def noise_argument(sampler_fn, sampler_kwargs, randn_like):

@@ -9,7 +9,6 @@ from edm_bdia import distributed
 from edm_bdia.distributed.batching import num_batches
 from edm_bdia.errors import ArgumentError
 from edm_bdia.runs.network import OpenedNetwork, open_network
-from edm_bdia.samplers.checks import check_positive_integer
 from edm_bdia.speed import apply_plan, state_device_for
 from edm_bdia.speed.memory import check_call_memory, check_state_memory
 
@@ -25,8 +24,7 @@ class Runtime:
     def check_batch_memory(self, count, max_batch_size, argument='max_batch_size'):
         """ArgumentError naming `argument` when the largest batch of `count` items split NVlabs' way (at most
         `max_batch_size` per rank) clearly cannot fit: its float64 sampler state, and its network call where the
-        plan calls the network on the whole batch (no tiles). Also refuses a `max_batch_size` below 1."""
-        check_positive_integer(max_batch_size, argument)
+        plan calls the network on the whole batch (no tiles)."""
         if count == 0:
             return
         largest = -(-count // num_batches(count, max_batch_size, distributed.get_world_size()))
