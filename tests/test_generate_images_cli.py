@@ -79,6 +79,8 @@ def test_the_invertible_sampler_runs_with_guidance(tmp_path, nets):
     (['--net', 'NET', '--gnet', 'GNET'], '--gnet is only used with --guidance other than 1'),
     (['--net', 'NET', '--gnet', 'OTHER', '--guidance', 2], '--gnet makes 3x16x16 images'),
     (['--net', 'NET', '--gnet', 'GNET', '--guidance', 2, '--gamma', 0.5, '--S_churn', 5], '--S_churn must be 0'),
+    (['--net', 'NET', '--fid-ref'], '--fid-ref without a value takes the reference of --preset'),
+    (['--preset', 'toy-mixture-32x32-cond', '--fid-ref'], 'has no FID reference statistics'),
 ])
 def test_guidance_and_network_errors_are_one_line_before_any_work(tmp_path, nets, args, message):
     names = dict(zip(('NET', 'GNET', 'OTHER'), nets))

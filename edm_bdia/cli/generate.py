@@ -9,7 +9,7 @@ import click
 
 from edm_bdia.cli.errors import command_errors
 from edm_bdia.cli.fid import print_values
-from edm_bdia.cli.options import PRESET_REFERENCE, SeedList, bdia_options, job_options, preset_choice
+from edm_bdia.cli.options import SeedList, bdia_options, fill_from_preset, job_options, preset_choice
 
 # Library argument names -> this command's options (for error lines).
 OPTIONS = {'network': '--network', 'seeds': '--seeds', 'class_idx': '--class', 'max_batch_size': '--batch',
@@ -26,22 +26,9 @@ def apply_preset(ctx, options):
     """Fill every option the user did not give from `--preset` (network, sampler settings, FID reference)."""
     from edm_bdia.checkpoints.presets import PRESETS
     name = options.pop('preset')
-    given = {key for key in options if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT}
-    if name is None:
-        if options['fid_ref'] == PRESET_REFERENCE:
-            raise click.UsageError('--fid-ref without a value takes the reference of --preset; give --preset, or '
-                                   '--fid-ref=NAME|PATH|URL')
-        return options
-    settings = PRESETS[name].generation_settings()
-    if 'network_pkl' not in given:
-        options['network_pkl'] = settings.network
-    for key, value in settings.sampler_options.items():
-        if key not in given:
-            options[key] = value
-    if options['fid_ref'] == PRESET_REFERENCE:
-        if settings.fid_ref is None:
-            raise click.UsageError(f'--preset {name} has no FID reference statistics; give --fid-ref=NAME|PATH|URL')
-        options['fid_ref'] = settings.fid_ref
+    settings = PRESETS[name].generation_settings() if name is not None else None
+    values = {} if settings is None else dict(settings.sampler_options, network_pkl=settings.network)
+    fill_from_preset(ctx, options, name, values, None if settings is None else settings.fid_ref)
     return options
 
 

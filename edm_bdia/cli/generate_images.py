@@ -9,7 +9,7 @@ import click
 
 from edm_bdia.cli.errors import command_errors
 from edm_bdia.cli.generate import JOB_OPTIONS, check_output_options, run_job
-from edm_bdia.cli.options import PRESET_REFERENCE, SeedList, bdia_options, job_options
+from edm_bdia.cli.options import SeedList, bdia_options, fill_from_preset, job_options
 
 # Library argument names -> this command's options (for error lines).
 OPTIONS = {'network': '--net', 'gnet': '--gnet', 'guidance': '--guidance', 'seeds': '--seeds', 'class_idx': '--class',
@@ -26,21 +26,12 @@ def apply_preset(ctx, options):
     reference), then check the network and guidance options as edm2 does."""
     from edm_bdia.checkpoints.presets import PRESETS
     name = options.pop('preset')
-    given = {key for key in options if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT}
-    if name is not None:
-        if name not in PRESETS:
-            raise click.UsageError(f'--preset {name!r} is not a preset; python -m edm_bdia presets lists them')
-        settings = PRESETS[name].generation_settings()
-        preset_options = dict(settings.sampler_options, net=settings.network, gnet=settings.gnet,
-                              guidance=settings.guidance)
-        for key, value in preset_options.items():
-            if key not in given and value is not None:
-                options[key] = value
-        if options['fid_ref'] == PRESET_REFERENCE:
-            options['fid_ref'] = settings.fid_ref
-    if options['fid_ref'] == PRESET_REFERENCE:
-        raise click.UsageError('--fid-ref without a value takes the reference of --preset; give a preset with one, or '
-                               '--fid-ref=NAME|PATH|URL')
+    if name is not None and name not in PRESETS:
+        raise click.UsageError(f'--preset {name!r} is not a preset; python -m edm_bdia presets lists them')
+    settings = PRESETS[name].generation_settings() if name is not None else None
+    values = {} if settings is None else dict(settings.sampler_options, net=settings.network, gnet=settings.gnet,
+                                               guidance=settings.guidance)
+    given = fill_from_preset(ctx, options, name, values, None if settings is None else settings.fid_ref)
     if options['net'] is None:
         raise click.UsageError('please specify either --preset or --net')
     if options['guidance'] is None or options['guidance'] == 1:

@@ -113,6 +113,25 @@ def run_options(command):
 PRESET_REFERENCE = 'preset'  # `--fid-ref` given without a value: the preset's reference statistics
 
 
+def fill_from_preset(ctx, options, name, values, fid_ref):
+    """Fill every option the user did not give from preset `name`'s `values` (None: nothing to fill), and turn a
+    bare `--fid-ref` into the preset's reference statistics `fid_ref`; `name` None: no preset. Returns the names of
+    the options the user gave."""
+    given = {key for key in options if ctx.get_parameter_source(key) is not click.core.ParameterSource.DEFAULT}
+    if name is not None:
+        for key, value in values.items():
+            if key not in given and value is not None:
+                options[key] = value
+    if options['fid_ref'] == PRESET_REFERENCE:
+        if name is None:
+            raise click.UsageError('--fid-ref without a value takes the reference of --preset; give --preset, or '
+                                   '--fid-ref=NAME|PATH|URL')
+        if fid_ref is None:
+            raise click.UsageError(f'--preset {name} has no FID reference statistics; give --fid-ref=NAME|PATH|URL')
+        options['fid_ref'] = fid_ref
+    return given
+
+
 def job_options(command):
     """The options of a generate job beyond its network and sampler (generate.py and generate_images.py): device,
     resume, the collections, FID while generating, the speed plan, trusted pickles."""
